@@ -1,0 +1,42 @@
+"""Named errors. Callers test for the class, so "no data" and "could not measure" are handled on purpose.
+
+Every message is one line that says what to fix, and never carries a passenger id, a secret or a password.
+"""
+
+from __future__ import annotations
+
+
+class MonitorError(Exception):
+    """Base of every error beta-monitor raises on purpose."""
+
+
+class ConfigError(MonitorError):
+    """Bad arguments or settings: exit 3, nothing written."""
+
+
+class FlagNotFoundError(ConfigError):
+    """The feature flag does not exist in the backend's database."""
+
+
+class SourceError(MonitorError):
+    """A log or metrics source failed (AWS error, failed or truncated query)."""
+
+    def __init__(self, message: str, *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class NoDataError(SourceError):
+    """The source answered, but there was nothing to measure."""
+
+
+class LogGroupNotFoundError(ConfigError):
+    """The configured CloudWatch log group does not exist."""
+
+
+class StoreError(MonitorError):
+    """The watchdog's or the backend's database failed or is unreachable."""
+
+
+class SinkError(MonitorError):
+    """The phase log could not be written (file system or S3)."""

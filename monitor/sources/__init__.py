@@ -1,0 +1,1 @@
+"""Log and metrics sources. boto3 lives only here."""
