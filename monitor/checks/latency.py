@@ -1,0 +1,93 @@
+"""latency: p95 of duration_ms overall and per route group against the phase baseline (SPEC "Checks").
+
+Above +latency_warn → WARN, above +latency_fail → FAIL. Without a baseline the check is SKIP but its evidence carries
+this checkpoint's p95 figures, so the checkpoint can become the baseline. A p95 over fewer than `min_requests`
+requests (overall or in a route group) is reported but not judged: a handful of requests has no stable p95.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from monitor.checks.base import CheckContext
+from monitor.models import CheckResult, Status
+
+NAME = "latency"
+_ORDER = {Status.PASS: 0, Status.NODATA: 1, Status.WARN: 2, Status.FAIL: 3}
+
+
+def _judge(p95: float | None, base: float | None, count: int, ctx: CheckContext) -> tuple[Status, float | None]:
+    """Status and relative change of one p95 against its baseline."""
+    if p95 is None or count < ctx.thresholds.min_requests:
+        return Status.NODATA, None
+    if base is None or base <= 0:
+        return Status.SKIP, None
+    change = p95 / base - 1
+    if change > ctx.thresholds.latency_fail:
+        return Status.FAIL, change
+    if change > ctx.thresholds.latency_warn:
+        return Status.WARN, change
+    return Status.PASS, change
+
+
+def _baseline_figures(ctx: CheckContext) -> tuple[float | None, dict[str, Any]]:
+    if ctx.baseline is None:
+        return None, {}
+    result = ctx.baseline.check(NAME)
+    if result is None:
+        return None, {}
+    routes = result.evidence.get("routes") or {}
+    return result.evidence.get("p95_ms"), routes if isinstance(routes, dict) else {}
+
+
+def _ms(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1f} ms"
+
+
+def check_latency(ctx: CheckContext) -> CheckResult:
+    stats, th = ctx.stats, ctx.thresholds
+    base_p95, base_routes = _baseline_figures(ctx)
+    p95 = stats.latency.quantile(0.95)
+    status, change = _judge(p95, base_p95, stats.latency.count, ctx)
+    routes: dict[str, dict[str, Any]] = {}
+    for group, r in stats.routes.items():
+        route_p95 = r.latency.quantile(0.95)
+        route_base = (base_routes.get(group) or {}).get("p95_ms")
+        route_status, route_change = _judge(route_p95, route_base, r.latency.count, ctx)
+        routes[group] = {"p95_ms": route_p95, "baseline_p95_ms": route_base, "change": route_change,
+                         "status": route_status.value, "requests": r.latency.count}
+    evidence: dict[str, Any] = {
+        "p95_ms": p95,
+        "baseline_p95_ms": base_p95,
+        "baseline_label": ctx.baseline.label if ctx.baseline else None,
+        "baseline_created_at": ctx.baseline.created_at.isoformat() if ctx.baseline else None,
+        "change": change,
+        "requests": stats.latency.count,
+        "warn_above": th.latency_warn,
+        "fail_above": th.latency_fail,
+        "routes": routes,
+    }
+    if stats.latency.count == 0:
+        return CheckResult(name=NAME, status=Status.NODATA, summary="no requests in the window", evidence=evidence)
+    if base_p95 is None:
+        return CheckResult(name=NAME, status=Status.SKIP, evidence=evidence,
+                           summary=f"no baseline yet: this checkpoint's p95 {_ms(p95)} is recorded")
+    return _result(ctx, status, evidence)
+
+
+def _result(ctx: CheckContext, status: Status, ev: dict[str, Any]) -> CheckResult:
+    th = ctx.thresholds
+    summary = f"p95 {_ms(ev['p95_ms'])} vs baseline {_ms(ev['baseline_p95_ms'])} ({ev['baseline_label']})"
+    if ev["change"] is not None:
+        summary += f" {ev['change'] * 100:+.1f}%"
+    elif status is Status.NODATA:
+        summary += f": {ev['requests']} requests, {th.min_requests} needed to judge"
+    worst = status
+    for group, r in ev["routes"].items():
+        route_status = Status(r["status"])
+        if route_status in (Status.WARN, Status.FAIL):
+            summary += f"; {group} p95 {_ms(r['p95_ms'])} {r['change'] * 100:+.1f}%"
+            if _ORDER[route_status] > _ORDER.get(worst, 0):
+                worst = route_status
+    summary += f" (WARN above +{th.latency_warn * 100:.0f}%, FAIL above +{th.latency_fail * 100:.0f}%)"
+    return CheckResult(name=NAME, status=worst, summary=summary, evidence=ev)

@@ -1,0 +1,188 @@
+"""The gate: a phase's checkpoints → ADVANCE, HOLD or ROLLBACK, with the exact command to carry it out. Pure.
+
+SPEC "Gate":
+- ROLLBACK: 5xx above the limit on the 2 latest checkpoints, or a determinism or cohort_regression FAIL on the latest;
+- ADVANCE: at least 2 consecutive PASS checkpoints at the end of the phase, the latest 5xx ≤ limit, determinism PASS
+  on the latest, and no FAIL checkpoint since the phase began;
+- HOLD otherwise, saying what is still missing.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+
+from monitor.models import Checkpoint, GateAction, GateDecision, Status
+
+PASS_STREAK = 2
+
+
+def _rate(cp: Checkpoint) -> float | None:
+    result = cp.check("error_rate")
+    value = result.evidence.get("rate") if result else None
+    return float(value) if isinstance(value, int | float) else None
+
+
+def _status(cp: Checkpoint, name: str) -> Status | None:
+    result = cp.check(name)
+    return result.status if result else None
+
+
+def _pct(value: float) -> str:
+    return f"{value * 100:.2f}%"
+
+
+def _over_limit(cp: Checkpoint, limit: float) -> bool:
+    rate = _rate(cp)
+    return _status(cp, "error_rate") is Status.FAIL and rate is not None and rate > limit
+
+
+def rollback_reasons(checkpoints: list[Checkpoint], limit: float) -> list[str]:
+    latest = checkpoints[-1]
+    reasons: list[str] = []
+    last_two = checkpoints[-2:]
+    if len(last_two) == 2 and all(_over_limit(cp, limit) for cp in last_two):
+        figures = ", ".join(f"{_pct(_rate(cp) or 0.0)} at {cp.label}" for cp in last_two)
+        reasons.append(f"5xx above {_pct(limit)} on 2 consecutive checkpoints ({figures})")
+    for name in ("determinism", "cohort_regression"):
+        result = latest.check(name)
+        if result is not None and result.status is Status.FAIL:
+            reasons.append(f"{name} FAIL at {latest.label}: {result.summary}")
+    return reasons
+
+
+def _pass_streak(checkpoints: list[Checkpoint]) -> int:
+    streak = 0
+    for cp in reversed(checkpoints):
+        if cp.status is not Status.PASS:
+            break
+        streak += 1
+    return streak
+
+
+def _traffic_missing(latest: Checkpoint) -> list[str]:
+    """What more traffic the latest checkpoint's NODATA checks need."""
+    missing: list[str] = []
+    cohort = latest.check("cohort_regression")
+    if cohort is not None and cohort.status is Status.NODATA:
+        hours, needed = cohort.evidence.get("needed_hours"), cohort.evidence.get("needed_requests")
+        if isinstance(hours, int | float):
+            amount = f"≈{hours:.0f} h" if hours >= 1.5 else f"≈{max(1, round(hours * 60))} min"
+            missing.append(f"{amount} more traffic at this rate (cohort_regression needs {needed} more requests)")
+        elif needed:
+            missing.append(f"{needed} more requests in the cohorts (no ON traffic yet to estimate the time)")
+    errors = latest.check("error_rate")
+    if errors is not None and errors.status is Status.NODATA:
+        short = int(errors.evidence.get("min_requests") or 0) - int(errors.evidence.get("requests") or 0)
+        if short > 0:
+            missing.append(f"{short} more requests for error_rate")
+    return missing
+
+
+def hold_findings(checkpoints: list[Checkpoint], limit: float) -> tuple[list[str], list[str]]:
+    """(reasons, missing): everything that stands between the phase and ADVANCE. Both empty → ADVANCE."""
+    latest = checkpoints[-1]
+    reasons: list[str] = []
+    missing: list[str] = []
+    streak = _pass_streak(checkpoints)
+    if latest.status is not Status.PASS:
+        bad = [f"{c.name} {c.status.value}" for c in latest.checks if c.status not in (Status.PASS, Status.SKIP)]
+        detail = f": {', '.join(bad)}" if bad else ""
+        reasons.append(f"latest checkpoint {latest.label} is {latest.status.value}{detail}")
+    if streak < PASS_STREAK:
+        if latest.status is Status.PASS:
+            reasons.append(f"{streak} consecutive PASS checkpoint so far (latest {latest.label}), {PASS_STREAK} needed")
+        more = PASS_STREAK - streak
+        missing.append(f"{more} more PASS checkpoint" + ("s" if more > 1 else ""))
+    rate = _rate(latest)
+    if rate is None:
+        reasons.append(f"no 5xx rate at {latest.label}")
+    elif rate > limit:
+        reasons.append(f"5xx {_pct(rate)} above {_pct(limit)} at {latest.label}: a second one in a row rolls back")
+    if _status(latest, "determinism") is not Status.PASS:
+        reasons.append(f"determinism is {_status(latest, 'determinism') or 'missing'} at {latest.label}, not PASS")
+    failed = [cp.label for cp in checkpoints if cp.status is Status.FAIL]
+    if failed:
+        reasons.append(f"FAIL since the phase began ({', '.join(failed[:5])}): advancing needs a phase without FAIL")
+        missing.append("a new phase once the cause of the FAIL is fixed")
+    missing.extend(_traffic_missing(latest))
+    return reasons, missing
+
+
+def next_label(label: str | None) -> str:
+    """'h3' → 'h4', 'hour-09' → 'hour-10', 'baseline' → 'baseline-2'; no label → 'checkpoint-1'."""
+    if not label:
+        return "checkpoint-1"
+    match = re.search(r"(\d+)$", label)
+    if not match:
+        return f"{label}-2"
+    digits = match.group(1)
+    return label[: match.start()] + str(int(digits) + 1).zfill(len(digits))
+
+
+def _live(checkpoints: list[Checkpoint], live_rollout: int | None) -> int | None:
+    if live_rollout is not None:
+        return live_rollout
+    value = checkpoints[-1].live_config.get("rollout_percentage") if checkpoints else None
+    return int(value) if isinstance(value, int | float) else None
+
+
+def advance_command(
+    feature: str, phase: str, latest: Checkpoint, live: int | None, steps: list[int]
+) -> tuple[str, str | None]:
+    """(command, note). Past the last step there is nothing to advance: the command writes the phase report."""
+    above = sorted(s for s in steps if s > (live if live is not None else 0))
+    if not above:
+        return f"beta-monitor report {shlex.quote(feature)} {shlex.quote(phase)}", f"rollout complete at {live}%"
+    parts = ["beta-monitor", "rollout", "set", shlex.quote(feature), str(above[0])]
+    if latest.live_config.get("enabled") is False:
+        parts.append("--enable")
+    parts += ["--reason", shlex.quote(f"gate ADVANCE after {latest.label}")]
+    return " ".join(parts), None
+
+
+def rollback_command(feature: str, live: int | None, steps: list[int], reason: str) -> str:
+    below = sorted(s for s in steps if live is not None and s < live)
+    target = [str(below[-1])] if below else ["0", "--disable"]
+    short = reason if len(reason) <= 120 else reason[:119] + "…"
+    reason_arg = shlex.quote(f"gate ROLLBACK: {short}")
+    return " ".join(["beta-monitor", "rollout", "set", shlex.quote(feature), *target, "--reason", reason_arg])
+
+
+def hold_command(feature: str, phase: str, latest: Checkpoint | None) -> str:
+    label = next_label(latest.label if latest else None)
+    return f"beta-monitor checkpoint {shlex.quote(feature)} {shlex.quote(phase)} {shlex.quote(label)}"
+
+
+def decide_gate(
+    feature: str,
+    phase: str,
+    checkpoints: list[Checkpoint],
+    *,
+    max_5xx_rate: float,
+    phase_steps: list[int],
+    live_rollout: int | None,
+) -> GateDecision:
+    """The gate over the phase's checkpoints, oldest → newest."""
+    if not checkpoints:
+        return GateDecision(action=GateAction.HOLD, reasons=["no checkpoint yet"],
+                            missing=[f"{PASS_STREAK} more PASS checkpoints"],
+                            command=hold_command(feature, phase, None))
+    latest = checkpoints[-1]
+    live = _live(checkpoints, live_rollout)
+    rollback = rollback_reasons(checkpoints, max_5xx_rate)
+    if rollback:
+        return GateDecision(action=GateAction.ROLLBACK, reasons=rollback,
+                            command=rollback_command(feature, live, phase_steps, rollback[0]))
+    reasons, missing = hold_findings(checkpoints, max_5xx_rate)
+    if reasons or missing:
+        return GateDecision(action=GateAction.HOLD, reasons=reasons, missing=missing,
+                            command=hold_command(feature, phase, latest))
+    command, note = advance_command(feature, phase, latest, live, phase_steps)
+    streak = _pass_streak(checkpoints)
+    advance = [f"{streak} consecutive PASS checkpoints (latest {latest.label})",
+               f"5xx {_pct(_rate(latest) or 0.0)} ≤ {_pct(max_5xx_rate)}", "determinism PASS",
+               "no FAIL since the phase began"]
+    if note:
+        advance.append(note)
+    return GateDecision(action=GateAction.ADVANCE, reasons=advance, command=command)
