@@ -55,6 +55,7 @@ class Settings(BaseSettings):
     # Databases
     database_url: SecretStr | None = Field(None, description="The watchdog's PostgreSQL (checkpoints). Unset: an embedded PostgreSQL in the user data directory.")
     flags_database_url: SecretStr | None = Field(None, description="The backend's PostgreSQL holding the flag tables. Defaults to database_url.")
+    embedded_dir: str | None = Field(None, description="Data directory of the embedded PostgreSQL used when no database URL is set (default: the user data dir; /var/tmp/beta-monitor/pgdata as root).")
     flag_schema: str = Field("columns", description="Flag table layout: `columns` (feature_flags + allowlist table) or `json` (value jsonb).")
     flags_table: str = Field("feature_flags", description="Name of the flag table.")
     allowlist_table: str = Field("feature_flag_allowlist", description="Name of the allowlist table (`columns` schema).")

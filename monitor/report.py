@@ -1,0 +1,211 @@
+"""The phase log in Markdown, rendered from Jinja2 templates (`templates/`, installed as `monitor.templates`).
+
+Every entry is a pure function of one stored `Checkpoint`: no clock, no environment. `report --rebuild` therefore
+reproduces what successive appends wrote, byte for byte: `render_phase_log` = header + every entry.
+Outside text is escaped by the `md` filter (see `monitor.report_format`); dict keys are always sorted, because a
+checkpoint read back from PostgreSQL (JSONB) does not keep the key order it was stored with.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+from collections import Counter
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from monitor import report_format as fmt
+from monitor.models import Checkpoint, CheckResult, GateDecision, Status
+
+CHECK_NAMES = ("error_rate", "cohort_regression", "determinism", "config_drift", "latency", "data_quality")
+_FALLBACK_TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
+_FILTERS = {
+    "md": fmt.md, "code": fmt.code, "code_block": fmt.code_block, "pct": fmt.pct, "signed_pct": fmt.signed_pct,
+    "pp": fmt.pp, "percent": fmt.percent, "interval": fmt.interval, "pvalue": fmt.pvalue, "count": fmt.count,
+    "num": fmt.num, "ms": fmt.ms, "hours": fmt.hours, "duration": fmt.duration, "flag": fmt.flag, "when": fmt.when,
+    "text": fmt.text, "when_ms": fmt.when_ms, "share": fmt.share,
+}
+_NOT_AUTOMATED = (Status.SKIP, Status.NODATA, Status.ERROR)
+_DIAGNOSTIC_KEYS = frozenset({"exception", "error"})  # what a check that raised carries instead of evidence
+
+
+def _template_source(name: str) -> str:
+    """The template's text from the installed package `monitor.templates`, else from the source tree."""
+    try:
+        resource = importlib.resources.files("monitor.templates").joinpath(name)
+        if resource.is_file():
+            return resource.read_text(encoding="utf-8")
+    except ModuleNotFoundError:
+        pass
+    path = _FALLBACK_TEMPLATES / name
+    if not path.is_file():
+        raise jinja2.TemplateNotFound(name)
+    return path.read_text(encoding="utf-8")
+
+
+@lru_cache(maxsize=1)
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FunctionLoader(_template_source),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(_FILTERS)
+    return env
+
+
+def _render(template: str, **context: Any) -> str:
+    return environment().get_template(template).render(**context)
+
+
+# -- view of one checkpoint ------------------------------------------------------------------------------------
+def _check_view(check: CheckResult | None) -> dict[str, Any]:
+    """A check as the template sees it; `measured` is False when there is no evidence to show."""
+    if check is None:
+        return {"status": None, "summary": "not recorded in this checkpoint", "ev": {}, "measured": False}
+    measured = any(key not in _DIAGNOSTIC_KEYS for key in check.evidence)
+    return {"status": check.status, "summary": check.summary, "ev": check.evidence, "measured": measured}
+
+
+def _sorted_names(names: Any) -> list[str]:
+    """Route group names sorted, with the catch-all `other` last."""
+    return sorted((str(n) for n in names), key=lambda n: (n == "other", n))
+
+
+def _as_dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _route_rows(checkpoint: Checkpoint, error_rate: dict[str, Any]) -> list[dict[str, Any]]:
+    """Per route group: the status breakdown (stored metrics) and the 5xx evidence (error_rate), by name."""
+    measured = _as_dict(checkpoint.metrics.get("routes"))
+    evidence = _as_dict(error_rate.get("routes"))
+    rows = []
+    for name in _sorted_names(set(measured) | set(evidence)):
+        status = _as_dict(_as_dict(measured.get(name)).get("status"))
+        rows.append({"name": name, "status": status, "er": _as_dict(evidence.get(name))})
+    return rows
+
+
+def _manual_review(checks: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Checks a person has to judge by hand: not run, or run without a verdict (SKIP, NODATA, ERROR)."""
+    return [
+        {"name": name, **view}
+        for name, view in checks.items()
+        if view["status"] is None or view["status"] in _NOT_AUTOMATED
+    ]
+
+
+def _entry_context(checkpoint: Checkpoint) -> dict[str, Any]:
+    checks = {name: _check_view(checkpoint.check(name)) for name in CHECK_NAMES}
+    alerts = [c for c in checkpoint.checks if c.status not in (Status.PASS, Status.SKIP)]
+    return {
+        "cp": checkpoint,
+        "live": checkpoint.live_config,
+        "checks": checks,
+        "routes": _route_rows(checkpoint, checks["error_rate"]["ev"]),
+        "latency_routes": _latency_routes(checks["latency"]["ev"]),
+        "aws_calls": _sorted_items(checks["data_quality"]["ev"].get("aws_calls")),
+        "queries": _queries(checks["data_quality"]["ev"].get("queries")),
+        "segments": _segments(checks["determinism"]["ev"].get("segments")),
+        "alerts": alerts,
+        "manual": _manual_review(checks),
+        "engine": checkpoint.metrics.get("engine") or None,
+    }
+
+
+def _latency_routes(evidence: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    routes = _as_dict(evidence.get("routes"))
+    return [(name, _as_dict(routes.get(name))) for name in _sorted_names(routes)]
+
+
+def _sorted_items(value: Any) -> list[tuple[str, Any]]:
+    return sorted(((str(k), v) for k, v in _as_dict(value).items()), key=lambda kv: kv[0])
+
+
+def _segments(value: Any) -> list[dict[str, Any]] | None:
+    """Determinism's config segments (one dict each), or None when the evidence holds no list."""
+    return [s for s in value if isinstance(s, dict)] if isinstance(value, list) else None
+
+
+def _queries(value: Any) -> list[dict[str, Any]]:
+    """Insights queries as (description, query text): dicts give their fields, strings are the query itself."""
+    result = []
+    for item in value if isinstance(value, list) else []:
+        if isinstance(item, dict):
+            query = item.get("query", item.get("queryString", ""))
+            details = {k: v for k, v in item.items() if k not in ("query", "queryString")}
+            result.append({"details": details, "query": str(query or "")})
+        else:
+            result.append({"details": {}, "query": str(item)})
+    return result
+
+
+# -- public API -------------------------------------------------------------------------------------------------
+def render_header(feature: str, phase: str, created_at: datetime | None) -> str:
+    """The header of a new phase log. `created_at` is the first entry's checkpoint time (so a rebuild matches)."""
+    return _render("phase_header.md.j2", feature=feature, phase=phase, created_at=created_at)
+
+
+def render_entry(checkpoint: Checkpoint) -> str:
+    """One checkpoint's entry, starting with a blank line and `## Checkpoint: <label> (<time>)`."""
+    return _render("checkpoint.md.j2", **_entry_context(checkpoint))
+
+
+def render_phase_log(feature: str, phase: str, checkpoints: list[Checkpoint]) -> str:
+    """The whole phase log, oldest entry first: exactly what appending each entry to a new log produces."""
+    first = checkpoints[0].created_at if checkpoints else None
+    return render_header(feature, phase, first) + "".join(render_entry(cp) for cp in checkpoints)
+
+
+def _summary_row(checkpoint: Checkpoint, index: int) -> dict[str, Any]:
+    error_rate = checkpoint.check("error_rate")
+    cohort = checkpoint.check("cohort_regression")
+    on = _as_dict(cohort.evidence.get("on")) if cohort else {}
+    rate = error_rate.evidence.get("rate") if error_rate else None
+    return {
+        "cp": checkpoint,
+        "category": fmt.mermaid_category(checkpoint.label, index),
+        "requests": error_rate.evidence.get("requests") if error_rate else None,
+        "rate": rate,
+        "on_rate": on.get("rate"),
+        "limit": error_rate.evidence.get("limit") if error_rate else None,
+    }
+
+
+def _chart_value(value: Any) -> str:
+    """A share as a percentage with 2 decimals for the chart; n/a is plotted as 0."""
+    number = fmt.as_number(value)
+    return f"{(number or 0.0) * 100:.2f}"
+
+
+def render_summary(
+    feature: str, phase: str, checkpoints: list[Checkpoint], gate: GateDecision | None
+) -> str:
+    """A phase summary: checkpoint table, status counts and a Mermaid chart of the 5xx rate (global and ON cohort)."""
+    rows = [_summary_row(cp, i) for i, cp in enumerate(checkpoints, start=1)]
+    counts = Counter(str(cp.status) for cp in checkpoints)
+    limit = next((r["limit"] for r in reversed(rows) if fmt.as_number(r["limit"]) is not None), None)
+    series = {
+        "global": [_chart_value(r["rate"]) for r in rows],
+        "on": [_chart_value(r["on_rate"]) for r in rows],
+        "limit": [_chart_value(limit)] * len(rows) if limit is not None else [],
+    }
+    peak = max([float(v) for v in (*series["global"], *series["on"], *series["limit"])] + [0.1])
+    return _render(
+        "summary.md.j2",
+        feature=feature,
+        phase=phase,
+        rows=rows,
+        counts=[(str(s), counts[str(s)]) for s in Status if counts[str(s)]],
+        series=series,
+        y_max=f"{peak * 1.25:.2f}",
+        limit=limit,
+        gate=gate,
+    )
