@@ -144,7 +144,9 @@ def advance_command(
 def rollback_command(feature: str, live: int | None, steps: list[int], reason: str) -> str:
     below = sorted(s for s in steps if live is not None and s < live)
     target = [str(below[-1])] if below else ["0", "--disable"]
-    short = reason if len(reason) <= 120 else reason[:119] + "…"
+    # The headline of the reason ("cohort_regression FAIL at h3"); the figures are in the phase log.
+    headline = re.split(r": | \(", reason, maxsplit=1)[0]
+    short = headline if len(headline) <= 100 else headline[:99] + "…"
     reason_arg = shlex.quote(f"gate ROLLBACK: {short}")
     return " ".join(["beta-monitor", "rollout", "set", shlex.quote(feature), *target, "--reason", reason_arg])
 

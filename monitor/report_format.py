@@ -13,7 +13,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 NA = "n/a"
-_MD_SPECIAL = frozenset("\\`*_{}[]()#+-.!|<>&~:@")
+# Escaped wherever they stand: they open emphasis, code, links, HTML, entities, table cells or autolinks.
+_MD_SPECIAL = frozenset("\\`*_{}[]!|<>&~@")
+# Structural only at the start of a line (headings, lists, quotes, setext underlines, ordered lists).
+_LINE_START = re.compile(r"^(\s*)((?:[#+\-]|\d{1,9}[.)])(?=\s|$)|[=>])")
+# GFM extended autolinks: http://, https://, ftp://, www.
+_AUTOLINK = re.compile(r"(?i)(://|www\.)")
 _LINE_BREAKS = re.compile(r"[\r\n\t\v\f\x85\u2028\u2029]")
 # C0/C1 controls, DEL, and the bidirectional overrides that make text read differently from what it is.
 _CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
@@ -27,10 +32,14 @@ def _plain(value: Any) -> str:
 
 
 def md(value: Any) -> str:
-    """Outside text as inert Markdown: every structural character backslash-escaped; None → n/a."""
+    """Outside text as inert Markdown: every character that could start structure is backslash-escaped (the
+    line-start ones only at the start, where they act), so ordinary prose like "0.75% (88/11773)" stays readable;
+    None → n/a."""
     if value is None:
         return NA
-    return "".join("\\" + ch if ch in _MD_SPECIAL else ch for ch in _plain(value))
+    text = "".join("\\" + ch if ch in _MD_SPECIAL else ch for ch in _plain(value))
+    text = _AUTOLINK.sub(lambda m: m.group(1)[:-1] + "\\" + m.group(1)[-1], text)
+    return _LINE_START.sub(lambda m: m.group(1) + m.group(2)[:-1] + "\\" + m.group(2)[-1], text, count=1)
 
 
 def _fence_for(text: str, minimum: int) -> str:

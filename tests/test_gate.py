@@ -84,7 +84,7 @@ def test_5xx_twice_rolls_back_one_step() -> None:
     assert decision.reasons == ["5xx above 1.00% on 2 consecutive checkpoints (2.00% at h1, 3.00% at h2)"]
     args = shlex.split(decision.command)
     assert args[:5] == ["beta-monitor", "rollout", "set", FEATURE, "1"]
-    assert args[5:] == ["--reason", "gate ROLLBACK: " + decision.reasons[0]]
+    assert args[5:] == ["--reason", "gate ROLLBACK: 5xx above 1.00% on 2 consecutive checkpoints"]
 
 
 def test_5xx_once_says_a_second_rolls_back() -> None:

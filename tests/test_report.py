@@ -279,15 +279,21 @@ def test_outside_text_cannot_inject_structure_or_html(text: str) -> None:
 
 def test_a_hostile_label_shows_as_text() -> None:
     entry = render_entry(make_checkpoint("x\n## Fake <b>[l](u)</b> | a |"))
-    assert entry.split("\n")[1] == r"## Checkpoint: x \#\# Fake \<b\>\[l\]\(u\)\</b\> \| a \| (2024-05-01T10:00:00Z)"
+    assert entry.split("\n")[1] == r"## Checkpoint: x ## Fake \<b\>\[l\](u)\</b\> \| a \| (2024-05-01T10:00:00Z)"
 
 
 @pytest.mark.parametrize(("value", "expected"), [
     pytest.param("plain words", "plain words", id="plain"),
     pytest.param("a\nb\r\nc\u2028d", "a b  c d", id="line-breaks"),
-    pytest.param("#1 [x](y) <i> a|b", r"\#1 \[x\]\(y\) \<i\> a\|b", id="structure"),
-    pytest.param("*_`~!&+-.{}", r"\*\_\`\~\!\&\+\-\.\{\}", id="inline-marks"),
-    pytest.param("http://a.b www.c.d e@f.g", r"http\://a\.b www\.c\.d e\@f\.g", id="autolinks"),
+    pytest.param("#1 [x](y) <i> a|b", r"#1 \[x\](y) \<i\> a\|b", id="structure"),
+    pytest.param("# heading", r"\# heading", id="heading-at-start"),
+    pytest.param("- item", r"\- item", id="list-at-start"),
+    pytest.param("3. item", r"3\. item", id="ordered-list-at-start"),
+    pytest.param("> quote", r"\> quote", id="quote-at-start"),
+    pytest.param("=== underline", r"\=== underline", id="setext-at-start"),
+    pytest.param("0.75% (88/11773), rollout-5pct", "0.75% (88/11773), rollout-5pct", id="prose-stays-readable"),
+    pytest.param("*_`~!&+-.{}", r"\*\_\`\~\!\&+-.\{\}", id="inline-marks"),
+    pytest.param("http://a.b www.c.d e@f.g", r"http:/\/a.b www\.c.d e\@f.g", id="autolinks"),
     pytest.param("back\\slash", "back\\\\slash", id="backslash"),
     pytest.param("bell\x07 esc\x1b del\x7f rtl\u202e", "bell esc del rtl", id="controls"),
     pytest.param(None, "n/a", id="none"),
@@ -343,7 +349,7 @@ def test_missing_and_error_checks_render_as_not_measured() -> None:
     alerts = entry.split("### Alerts\n\n")[1].split("\n\n")[0]
     assert r"- **data\_quality** ERROR: Insights query timed out after 300 s" in alerts
     determinism = entry.split("### Determinism\n\n")[1].split("\n\n")[0]
-    assert determinism == r"**ERROR** — not measured: check raised KeyError\: 'segments'"
+    assert determinism == r"**ERROR** — not measured: check raised KeyError: 'segments'"
     manual = entry.split("### Manual review\n\n")[1]
     assert "- [ ] latency was not run at this checkpoint: judge it by hand." in manual
     assert r"- [ ] data\_quality was ERROR (Insights query timed out after 300 s): judge it by hand." in manual
@@ -358,7 +364,7 @@ def test_evidence_missing_keys_render_na() -> None:
     structure(entry)
     assert "- 5xx rate: **n/a** (n/a of n/a requests), 95% interval n/a" in entry
     assert "| ON (allowlist + rollout) | n/a | n/a | n/a | n/a |" in entry
-    assert "- p95: **n/a** against baseline n/a (n/a, n/a): n/a" in entry
+    assert "- p95: **n/a**; no baseline yet (the phase's first PASS checkpoint becomes it)" in entry
 
 
 def test_skipped_and_nodata_checks_are_listed_for_manual_review_only() -> None:

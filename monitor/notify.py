@@ -1,0 +1,86 @@
+"""Notifications on status transitions and ROLLBACK: SNS, and a CloudWatch metric an alarm can page on.
+
+Clients are injected (built by the CLI). A failure to notify is logged and reported, never fatal.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from monitor.models import Checkpoint, GateAction, Status
+
+log = logging.getLogger("beta_monitor")
+
+STATUS_VALUE = {Status.PASS: 0, Status.WARN: 1, Status.FAIL: 2}
+
+
+def transition(previous: Checkpoint | None, current: Checkpoint) -> str | None:
+    """The transition worth telling someone about, or None."""
+    before = previous.status if previous else None
+    now = current.status
+    if now == Status.FAIL and before != Status.FAIL:
+        return f"{before.value if before else 'start'} -> FAIL"
+    if now == Status.WARN and before == Status.PASS:
+        return "PASS -> WARN"
+    if now == Status.PASS and before == Status.FAIL:
+        return "FAIL -> PASS (recovered)"
+    return None
+
+
+def message(current: Checkpoint, what: str) -> tuple[str, str]:
+    alerts = [f"- {c.name}: {c.status.value} — {c.summary}" for c in current.checks if c.status not in (Status.PASS, Status.SKIP)]
+    gate = current.gate
+    subject = f"beta-monitor {current.feature}/{current.phase}: {what}"[:100]
+    body = "\n".join(
+        [
+            f"Feature: {current.feature}", f"Phase: {current.phase}", f"Checkpoint: {current.label} ({current.created_at.isoformat()})",
+            f"Status: {current.status.value}", *(["Alerts:", *alerts] if alerts else []),
+            f"Gate: {gate.action.value if gate else 'n/a'}", f"Command: {gate.command if gate else 'n/a'}",
+        ]
+    )
+    return subject, body
+
+
+class AwsNotifier:
+    def __init__(self, *, sns: Any | None, cloudwatch: Any | None, topic_arn: str | None, namespace: str = "BetaMonitor"):
+        self.sns = sns
+        self.cloudwatch = cloudwatch
+        self.topic_arn = topic_arn
+        self.namespace = namespace
+
+    def notify(self, previous: Checkpoint | None, current: Checkpoint) -> list[str]:
+        """Publish what is due; returns one line per action taken or failed (for the output)."""
+        done: list[str] = []
+        if self.cloudwatch is not None:
+            done.append(self._metric(current))
+        what = transition(previous, current)
+        if current.gate is not None and current.gate.action == GateAction.ROLLBACK:
+            what = f"{what}; gate ROLLBACK" if what else "gate ROLLBACK"
+        if what and self.sns is not None and self.topic_arn:
+            done.append(self._publish(current, what))
+        return done
+
+    def _metric(self, current: Checkpoint) -> str:
+        try:
+            self.cloudwatch.put_metric_data(  # type: ignore[union-attr]
+                Namespace=self.namespace,
+                MetricData=[{
+                    "MetricName": "CheckpointStatus",
+                    "Dimensions": [{"Name": "feature", "Value": current.feature}, {"Name": "phase", "Value": current.phase}],
+                    "Value": float(STATUS_VALUE.get(current.status, 1)), "Unit": "None",
+                }],
+            )
+        except Exception as exc:  # never fatal: the checkpoint is already stored
+            log.error("CheckpointStatus metric not published", extra={"error": type(exc).__name__})
+            return f"metric {self.namespace}/CheckpointStatus FAILED ({type(exc).__name__})"
+        return f"metric {self.namespace}/CheckpointStatus={STATUS_VALUE.get(current.status, 1)}"
+
+    def _publish(self, current: Checkpoint, what: str) -> str:
+        subject, body = message(current, what)
+        try:
+            self.sns.publish(TopicArn=self.topic_arn, Subject=subject, Message=body)  # type: ignore[union-attr]
+        except Exception as exc:
+            log.error("SNS notification failed", extra={"error": type(exc).__name__})
+            return f"sns FAILED ({type(exc).__name__}): {what}"
+        return f"sns: {what}"

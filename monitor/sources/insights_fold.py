@@ -1,0 +1,209 @@
+"""Fold Logs Insights result rows into a `WindowStats`, exactly as `monitor.events.ingest` would have filled it.
+
+Values come back as strings. What the queries do not return directly is derived:
+`other = events - claimed`, `malformed = claimed - valid`, the "other" route = all requests - the named routes, and
+the latency zero bin = requests - binned requests. A derivation is skipped when a measure it needs failed (its
+problem is already recorded), and a derived count that comes out negative, or per-passenger rows that do not add up
+to the request count, is itself a problem (the queries saw different data: rerun).
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_right
+from collections import Counter
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+
+from monitor.events import ingest
+from monitor.sources.insights_queries import QueryBuilder, QuerySpec
+from monitor.window import DECISION_BITS, OTHER_ROUTE, WindowStats
+
+Row = dict[str, str]
+Results = dict[str, list[tuple[QuerySpec, list[Row]]]]
+_HASH = re.compile(r"[0-9a-f]+")
+_FALLBACK_SAMPLE = "event breaks the log-line contract as read by Logs Insights (the scan engine reads it differently)"
+
+
+def segment_ranges(stats: WindowStats) -> list[tuple[int, int]]:
+    """[lo, hi) of each decision segment (DecisionStats.segment_of), clamped to the window; may be empty."""
+    bounds = stats.decisions.segment_bounds
+    edges = [stats.start_ms, *bounds, stats.end_ms]
+    return [
+        (max(edges[i], stats.start_ms), min(edges[i + 1], stats.end_ms)) for i in range(len(bounds) + 1)
+    ]
+
+
+def _int(value: str) -> int:
+    return int(float(value))
+
+
+def _ts(value: str) -> int:
+    try:
+        return int(float(value))
+    except ValueError:
+        moment = datetime.strptime(value, "%Y-%m-%d %H:%M:%S.%f").replace(tzinfo=UTC)
+        return round(moment.timestamp() * 1000)
+
+
+def _hash(value: str) -> str:
+    if not _HASH.fullmatch(value):
+        raise ValueError("not a lower-case hex hash")
+    return value
+
+
+class _Collected:
+    """Typed figures read out of the rows; rows without the expected fields are counted per measure."""
+
+    def __init__(self, results: Results, builder: QueryBuilder) -> None:
+        self.results = results
+        self.routes = builder.prefix_routes
+        self.bad: Counter[str] = Counter()
+        self.events = 0
+        self.first: int | None = None
+        self.last: int | None = None
+        self.claims: Counter[str] = Counter()
+        self.status: Counter[int] = Counter()
+        self.route_status: dict[str, Counter[int]] = {}
+        self.bins: Counter[int] = Counter()
+        self.route_bins: dict[str, Counter[int]] = {}
+        self.cohort: list[tuple[str, bool, int]] = []
+        self.anonymous: list[tuple[bool, int]] = []
+        self.decisions: list[tuple[int, str, str, int]] = []
+        self.other_feature = 0
+        self._read()
+
+    def _each(self, measure: str, required: tuple[str, ...], fn: Callable[[QuerySpec, Row], None]) -> None:
+        for spec, rows in self.results.get(measure, ()):
+            for row in rows:
+                try:
+                    if not all(key in row for key in required):
+                        raise KeyError(measure)
+                    fn(spec, row)
+                except (KeyError, ValueError):
+                    self.bad[measure] += 1
+
+    def _read(self) -> None:
+        self._each("events", ("events",), self._event_row)
+        self._each("claims", ("bm_type", "n"), lambda _, r: self.claims.update({r["bm_type"]: _int(r["n"])}))
+        self._each("requests_by_status", ("bm_status", "n"),
+                   lambda _, r: self.status.update({_int(r["bm_status"]): _int(r["n"])}))
+        self._each("requests_by_route", ("bm_route", "bm_status", "n"), lambda _, r: self.route_status.setdefault(
+            self.routes[r["bm_route"]], Counter()).update({_int(r["bm_status"]): _int(r["n"])}))
+        self._each("latency_bins", ("bm_bin", "n"), lambda _, r: self.bins.update({_int(r["bm_bin"]): _int(r["n"])}))
+        self._each("latency_bins_by_route", ("bm_route", "bm_bin", "n"), lambda _, r: self.route_bins.setdefault(
+            self.routes[r["bm_route"]], Counter()).update({_int(r["bm_bin"]): _int(r["n"])}))
+        self._each("cohort_requests", ("bm_h", "bm_err", "n"), lambda _, r: self.cohort.append(
+            (_hash(r["bm_h"]), _int(r["bm_err"]) == 1, _int(r["n"]))))
+        self._each("anonymous_requests", ("bm_err", "n"),
+                   lambda _, r: self.anonymous.append((_int(r["bm_err"]) == 1, _int(r["n"]))))
+        self._each("decisions", ("bm_h", "bm_decision", "n"), self._decision_row)
+        self._each("other_feature_decisions", ("n",), lambda _, r: self._add_other_feature(_int(r["n"])))
+
+    def _event_row(self, _: QuerySpec, row: Row) -> None:
+        n = _int(row["events"])
+        self.events += n
+        if n and "first_ms" in row and "last_ms" in row:
+            first, last = _ts(row["first_ms"]), _ts(row["last_ms"])
+            self.first = first if self.first is None else min(self.first, first)
+            self.last = last if self.last is None else max(self.last, last)
+
+    def _decision_row(self, spec: QuerySpec, row: Row) -> None:
+        if row["bm_decision"] not in DECISION_BITS or spec.segment is None:
+            raise ValueError("unexpected decision row")
+        self.decisions.append((spec.segment, _hash(row["bm_h"]), row["bm_decision"], _int(row["n"])))
+
+    def _add_other_feature(self, n: int) -> None:
+        self.other_feature += n
+
+
+def fold_results(stats: WindowStats, builder: QueryBuilder, results: Results, *, failed: set[str]) -> None:
+    """Add every figure of `results` to `stats`; `failed` names the measures that are incomplete (already problems)."""
+    got = _Collected(results, builder)
+    for measure, n in sorted(got.bad.items()):
+        stats.problems.append(f"insights query {measure} returned {n} rows without the expected fields")
+        failed.add(measure)
+    ok = lambda *measures: not failed.intersection(measures)  # noqa: E731
+    stats.events += got.events
+    for ts in (got.first, got.last):
+        if ts is not None:
+            stats.seen(ts, 0)
+    _fold_requests(stats, got, ok)
+    for is_5xx, n in got.anonymous:
+        stats.add_cohort_request(None, is_5xx, n)
+    for passenger_hash, is_5xx, n in got.cohort:
+        stats.add_cohort_request(passenger_hash, is_5xx, n)
+    for segment, passenger_hash, decision, n in got.decisions:
+        stats.decisions.add(segment, passenger_hash, decision, n)
+    stats.decisions.other_feature += got.other_feature
+    claimed_requests, claimed_decisions = got.claims["http_request"], got.claims["feature_flag_decision"]
+    if ok("events", "claims"):
+        stats.other += _derived(stats, "other events", got.events - claimed_requests - claimed_decisions)
+    if ok("claims", "requests_by_status", "decisions", "other_feature_decisions"):
+        valid = stats.status.requests + stats.decisions.total + stats.decisions.other_feature
+        stats.malformed += _derived(stats, "malformed events", claimed_requests + claimed_decisions - valid)
+    if ok(*QueryBuilder.MEASURES) and not stats.problems:
+        _check_cohorts(stats)
+
+
+def _derived(stats: WindowStats, what: str, value: int) -> int:
+    if value < 0:
+        stats.problems.append(f"insights results disagree: {what} came out at {value} (logs changed between "
+                              "queries? rerun the checkpoint)")
+        return 0
+    return value
+
+
+def _fold_requests(stats: WindowStats, got: _Collected, ok: Callable[..., bool]) -> None:
+    for code, n in sorted(got.status.items()):
+        stats.status.add(code, n)
+    for idx, n in sorted(got.bins.items()):
+        stats.latency.add_bin(idx, n)
+    if ok("requests_by_status", "latency_bins"):
+        stats.latency.add_bin(None, _derived(stats, "the latency zero bin", stats.requests - sum(got.bins.values())))
+    other_status, other_bins = Counter(got.status), Counter(got.bins)
+    named = {name for name in got.route_status.keys() | got.route_bins.keys() if name != OTHER_ROUTE}
+    for name in sorted(named):
+        route, codes, bins = stats.routes[name], got.route_status.get(name, Counter()), got.route_bins.get(name, Counter())
+        for code, n in sorted(codes.items()):
+            route.status.add(code, n)
+        for idx, n in sorted(bins.items()):
+            route.latency.add_bin(idx, n)
+        if ok("requests_by_route", "latency_bins_by_route"):
+            route.latency.add_bin(None, _derived(stats, f"the {name} zero bin", sum(codes.values()) - sum(bins.values())))
+        other_status.subtract(codes)
+        other_bins.subtract(bins)
+    if not ok("requests_by_status", "requests_by_route", "latency_bins", "latency_bins_by_route"):
+        return
+    other = stats.routes[OTHER_ROUTE]
+    for code, n in sorted(other_status.items()):
+        if n:
+            other.status.add(code, _derived(stats, f"other-route status {code}", n))
+    for idx, n in sorted(other_bins.items()):
+        if n:
+            other.latency.add_bin(idx, _derived(stats, "an other-route latency bin", n))
+    binned = sum(n for n in other_bins.values() if n > 0)
+    other.latency.add_bin(None, _derived(stats, "the other-route zero bin", other.status.requests - binned))
+
+
+def _check_cohorts(stats: WindowStats) -> None:
+    c = stats.cohorts
+    requests = sum(c.bucket_requests) + c.allowlisted_requests + c.anonymous_requests
+    errors = sum(c.bucket_5xx) + c.allowlisted_5xx + c.anonymous_5xx
+    if (requests, errors) != (stats.status.requests, stats.status.s5xx):
+        stats.problems.append(f"insights results disagree: per-passenger requests add up to {requests} "
+                              f"({errors} 5xx), the status breakdown to {stats.status.requests} "
+                              f"({stats.status.s5xx} 5xx) (logs changed between queries? rerun the checkpoint)")
+
+
+def add_samples(stats: WindowStats, messages: Iterable[str]) -> None:
+    """Describe up to 5 malformed raw messages the way the scan engine does (field names only, never values)."""
+    for message in messages:
+        if len(stats.malformed_samples) >= 5:
+            return
+        scratch = WindowStats(
+            feature=stats.feature, start_ms=stats.start_ms, end_ms=stats.end_ms, route_groups=stats.route_groups,
+            bucket_of_hash=stats.bucket_of_hash, allowlist_hashes=stats.allowlist_hashes,
+        )
+        ingest(scratch, None, message)
+        stats.malformed_samples.append((scratch.malformed_samples or [_FALLBACK_SAMPLE])[0][:200])
