@@ -163,4 +163,9 @@ def _finish(args: argparse.Namespace, results: list[dict[str, Any]], summary: Pa
         print(f"  {path}")
     print(f"Summary report: {summary}")
     if args.keep:
-        print(f"Embedded database kept running: BETA_MONITOR_DATABASE_URL='{url}' beta-monitor history {FEATURE}")
+        print(f"Embedded database kept running. Explore: BETA_MONITOR_DATABASE_URL='{url}' beta-monitor history {FEATURE}")
+    else:
+        from monitor.store.embedded import stop_embedded_server
+
+        stop_embedded_server()
+        print("Embedded database stopped (run with --keep to explore it afterwards)")

@@ -13,8 +13,8 @@ How the contract is mirrored (what `monitor.events` decides, and how these queri
 Not mirrored (the scan engine reads these differently; rare in a real backend's output):
 - logfmt numbers in exotic forms Python accepts (`+200`, `0200`, `2_00`, `-0`, `.5`, `inf`, padded quoted
   values): Insights counts them malformed;
-- a JSON guard looks at the first `"key":` in the raw text, so a nested object repeating a contract key before the
-  top-level one, or JSON escapes inside a contract key or hash, can mislead it;
+- a JSON guard only asks that SOME `"key":` in the raw text has the right type, so a nested object repeating a
+  contract key can vouch for a wrongly typed top-level value; JSON escapes inside a contract key or a hash fail it;
 - `key=value` text inside a quoted logfmt value, escapes inside quoted logfmt values, and keys glued to a previous
   value (`a="x"status=5`) are tokenised differently;
 - leading non-ASCII whitespace before a JSON `{`, and a duration's latency bin when log() differs in the last bit.

