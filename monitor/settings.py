@@ -151,3 +151,15 @@ def load_settings(**overrides: object) -> Settings:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first.get("loc", ())) or "settings"
         raise ConfigError(f"invalid setting BETA_MONITOR_{where.upper()}: {first.get('msg', 'invalid')}") from None
+
+
+def settings_table() -> str:
+    """The README's configuration table, generated from this model (tests/test_docs.py keeps them in sync)."""
+    rows = ["| Environment variable | Default | Meaning |", "|---|---|---|"]
+    for name, info in Settings.model_fields.items():
+        alias = info.validation_alias
+        env = alias.choices[0] if isinstance(alias, AliasChoices) else f"BETA_MONITOR_{name.upper()}"
+        default = info.default
+        shown = "unset" if default is None else f"`{str(default).lower() if isinstance(default, bool) else default}`"
+        rows.append(f"| `{env}` | {shown} | {(info.description or '').replace('|', '/')} |")
+    return "\n".join(rows) + "\n"
