@@ -7,6 +7,7 @@ that names the problem and the field names only (never values: they could carry 
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
@@ -55,12 +56,15 @@ def _int_field(value: Any, typed: bool) -> int | None:
 
 def _num_field(value: Any, typed: bool) -> float | None:
     if typed:
-        return float(value) if type(value) in (int, float) and value >= 0 else None
-    try:
+        if type(value) not in (int, float):
+            return None
         number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if number >= 0 and number == number else None
+    else:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            return None
+    return number if number >= 0 and math.isfinite(number) else None
 
 
 def _hash_field(value: Any) -> str | None:
@@ -119,7 +123,7 @@ def _ingest_decision(stats: WindowStats, ts_ms: int | None, fields: dict[str, An
     problem = None
     if not isinstance(feature, str) or not feature:
         problem = "feature_key missing or not a string"
-    elif decision not in DECISION_BITS:
+    elif not isinstance(decision, str) or decision not in DECISION_BITS:
         problem = "decision not one of OFF, ALLOWLIST, ROLLOUT"
     elif passenger_hash is None:
         problem = "passenger_hash missing or not a hex digest"

@@ -21,7 +21,7 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, nullcontext, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -196,9 +196,9 @@ class _Runner:
             )
         except _AWS_FAILURES as exc:
             error = self._error(exc, "StartQuery")
+            entry["status"] = "Error"
             if isinstance(error, LogGroupNotFoundError) or self.started == 0:
                 raise error from exc
-            entry["status"] = "Error"
             self._problem(job, f"insights query {spec.name} could not start: {error}", critical)
             return None
         self.started += 1
@@ -227,7 +227,8 @@ class _Runner:
                 token = page.get("nextToken")
         except _AWS_FAILURES as exc:
             job.entry["status"] = "Error"
-            self._problem(job, f"insights query {job.spec.name} failed: {self._error(exc, 'GetQueryResults')}", critical)
+            error = self._error(exc, "GetQueryResults")
+            self._problem(job, f"insights query {job.spec.name} failed: {error}", critical)
             self._stop(job)
             return True
         statistics = response.get("statistics") or {}
@@ -269,10 +270,8 @@ class _Runner:
 
     def _stop(self, job: _Job) -> None:
         """StopQuery, best effort: a query that already ended, or an endpoint without StopQuery (moto), is fine."""
-        try:
+        with suppress(Exception):  # best effort by design: the problem is already recorded
             self._call("StopQuery", "stop_query", queryId=job.query_id)
-        except Exception:  # noqa: BLE001 - best effort by design, the problem is already recorded
-            pass
 
     def _abandon(self, running: list[_Job], pending: deque[QuerySpec], critical: bool) -> None:
         for job in running:

@@ -10,7 +10,6 @@ to the request count, is itself a problem (the queries saw different data: rerun
 from __future__ import annotations
 
 import re
-from bisect import bisect_right
 from collections import Counter
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
@@ -164,13 +163,15 @@ def _fold_requests(stats: WindowStats, got: _Collected, ok: Callable[..., bool])
     other_status, other_bins = Counter(got.status), Counter(got.bins)
     named = {name for name in got.route_status.keys() | got.route_bins.keys() if name != OTHER_ROUTE}
     for name in sorted(named):
-        route, codes, bins = stats.routes[name], got.route_status.get(name, Counter()), got.route_bins.get(name, Counter())
+        route = stats.routes[name]
+        codes, bins = got.route_status.get(name, Counter()), got.route_bins.get(name, Counter())
         for code, n in sorted(codes.items()):
             route.status.add(code, n)
         for idx, n in sorted(bins.items()):
             route.latency.add_bin(idx, n)
         if ok("requests_by_route", "latency_bins_by_route"):
-            route.latency.add_bin(None, _derived(stats, f"the {name} zero bin", sum(codes.values()) - sum(bins.values())))
+            zero = sum(codes.values()) - sum(bins.values())
+            route.latency.add_bin(None, _derived(stats, f"the {name} zero bin", zero))
         other_status.subtract(codes)
         other_bins.subtract(bins)
     if not ok("requests_by_status", "requests_by_route", "latency_bins", "latency_bins_by_route"):

@@ -20,11 +20,17 @@ Not mirrored (the scan engine reads these differently; rare in a real backend's 
 - leading non-ASCII whitespace before a JSON `{`, and a duration's latency bin when log() differs in the last bit.
 Every filter stays two-valued even under SQL-style null logic: each comparison on a field that can be missing is
 ANDed with a presence test, so `not (valid)` selects exactly the malformed claims.
+
+Language used (AWS docs: `parse` on any named field, events that do not match keep flowing without the extracted
+fields): regexes use only classes, `\\s`/`\\S`, greedy and optional groups, alternation and named groups — no
+lookarounds. Insights' newer `parse ... logfmt` mode is not used: its quoting and repeated-key rules are not
+specified, while these regexes make the semantics explicit and testable (`tests/fake_insights_lang.py` runs them).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from monitor.window import LatencySketch
 
@@ -112,7 +118,7 @@ def string_literal(text: str) -> str:
 class QueryBuilder:
     """Builds the query text of a `QuerySpec` for one feature and one set of route groups."""
 
-    MEASURES = {
+    MEASURES: ClassVar[dict[str, tuple[str, tuple[str, ...]]]] = {
         # measure: (how a truncated result is split, contract keys its prelude parses)
         "events": (TIME_SPLIT, ()),
         "claims": (TIME_SPLIT, ("type",)),
