@@ -135,25 +135,36 @@ def pick_baseline(history: list[Checkpoint], label: str | None) -> Checkpoint | 
 
 
 def config_segments(
-    config: FlagConfig, window: Window, thresholds: Thresholds, history: list[Checkpoint]
+    config: FlagConfig, window: Window, thresholds: Thresholds, history: list[Checkpoint],
+    audit: list[dict[str, Any]] | None = None,
 ) -> tuple[list[int], ConfigChange | None]:
-    """Decision segments for a config change inside the window, and the earlier config when it is known."""
+    """Decision segments when the last config change can affect the window, and the earlier config when known.
+
+    A change at T splits decisions into before T (old config), [T, T+ttl) (either: the backend's cache) and after.
+    A change after the window's end means the whole window ran on the old config. The old config comes from the
+    `rollout set` audit row of that change, else from the latest checkpoint taken before it.
+    """
     changed = config.updated_at
-    if changed is None or not window.start < changed <= window.end:
+    if changed is None or changed + thresholds.cache_ttl <= window.start:
         return [], None
     at_ms = int(changed.timestamp() * 1000)
     bounds = [at_ms, at_ms + int(thresholds.cache_ttl.total_seconds() * 1000)]
-    before = next((c for c in history if c.created_at < changed), None)
-    if before is None:
+    current_hashes = next((tuple(c.allowlist_hashes) for c in history), ())
+    for row in audit or []:
+        at, before = row.get("at"), row.get("before") or {}
+        if isinstance(at, datetime) and abs((at - changed).total_seconds()) <= 2 and "rollout_percentage" in before:
+            return bounds, ConfigChange(
+                enabled=bool(before.get("enabled")), rollout_percentage=int(before["rollout_percentage"]),
+                allowlist_hashes=current_hashes, until=changed,
+            )
+    before_cp = next((c for c in history if c.created_at < changed), None)
+    if before_cp is None:
         return bounds, None
-    live = before.live_config
-    previous = ConfigChange(
-        enabled=bool(live.get("enabled")),
-        rollout_percentage=int(live.get("rollout_percentage", 0)),
-        allowlist_hashes=tuple(before.allowlist_hashes),
-        until=changed,
+    live = before_cp.live_config
+    return bounds, ConfigChange(
+        enabled=bool(live.get("enabled")), rollout_percentage=int(live.get("rollout_percentage", 0)),
+        allowlist_hashes=tuple(before_cp.allowlist_hashes), until=changed,
     )
-    return bounds, previous
 
 
 def _mark_incomplete(checks: list[CheckResult], problems: list[str]) -> list[CheckResult]:
@@ -228,7 +239,8 @@ class CheckpointRunner:
     ) -> Checkpoint:
         baseline = pick_baseline(history, request.baseline_label)
         allowlist_hashes = frozenset(self.bucketer.hash_id(p) for p in config.allowlist)
-        bounds, previous_config = config_segments(config, window, self.thresholds, history)
+        audit = self.adapters.store.rollout_audit(request.feature, 5)
+        bounds, previous_config = config_segments(config, window, self.thresholds, history, audit)
         stats = WindowStats(
             feature=request.feature,
             start_ms=int(window.start.timestamp() * 1000),

@@ -7,10 +7,11 @@ import json
 import os
 import shutil
 import subprocess
+import uuid
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +64,7 @@ def put_events(endpoint: str, log_group: str, events: Iterable[tuple[int, str]],
         per_stream[i % streams].append({"timestamp": ts, "message": message})
         count += 1
     for n, batch in enumerate(per_stream):
-        name = f"backend/task-{n}"
+        name = f"backend/task-{n}-{uuid.uuid4().hex[:8]}"
         logs.create_log_stream(logGroupName=log_group, logStreamName=name)
         for i in range(0, len(batch), 5000):
             resp = logs.put_log_events(logGroupName=log_group, logStreamName=name, logEvents=batch[i : i + 5000])
@@ -96,3 +97,57 @@ def run_cli(args: Sequence[str], env: dict[str, str], timeout: float = 180) -> R
     full_env.update(env)
     proc = subprocess.run([beta_monitor_bin(), *args], env=full_env, capture_output=True, text=True, timeout=timeout)
     return Run(proc.returncode, proc.stdout, proc.stderr)
+
+
+FEATURE = "passenger_favorites_matching"
+PHASE = "phase2_rollout"
+
+
+@dataclass
+class World:
+    """A backend (flag tables + log group on moto_server) and the environment the CLI runs with."""
+
+    end: datetime
+    env: dict[str, str]
+    url: str
+    endpoint: str
+    log: Path
+    allowlist: list[str]
+
+    def traffic(self, requests: int, *, on_error: float = 0.002, off_error: float = 0.002, rollout: int = 5,
+                end: datetime | None = None, seed: int = 11, log_group: str = "/ecs/kaviar-backend") -> int:
+        from monitor.models import FlagConfig
+        from monitor.traffic import TrafficModel, generate
+
+        end = end or self.end
+        config = FlagConfig(key=FEATURE, enabled=True, rollout_percentage=rollout, allowlist=tuple(self.allowlist))
+        model = TrafficModel(requests=requests, start_ms=int((end - timedelta(hours=1)).timestamp() * 1000),
+                             end_ms=int(end.timestamp() * 1000), config=config, on_error_rate=on_error,
+                             off_error_rate=off_error, feature=FEATURE, seed=seed)
+        return put_events(self.endpoint, log_group, generate(model))
+
+    def cli(self, *args: str, env: dict[str, str] | None = None, timeout: float = 180) -> Run:
+        return run_cli(list(args), {**self.env, **(env or {})}, timeout=timeout)
+
+    def checkpoint(self, label: str, *extra: str, end: datetime | None = None, env: dict[str, str] | None = None) -> Run:
+        return self.cli("checkpoint", FEATURE, PHASE, label, "--end", (end or self.end).isoformat(), *extra, env=env)
+
+
+def make_world(tmp_path: Path, pg_url: str, endpoint: str, *, rollout: int = 5) -> World:
+    from monitor.traffic import passenger_ids
+
+    end = (datetime.now(UTC) - timedelta(minutes=10)).replace(second=0, microsecond=0)
+    allowlist = passenger_ids(12, seed=1234)
+    seed_columns_flag(pg_url, FEATURE, enabled=True, rollout=rollout, allowlist=allowlist,
+                      updated_at=end - timedelta(hours=3), mirror={"enabled": True, "rollout_percentage": rollout})
+    env = {
+        "BETA_MONITOR_DATABASE_URL": pg_url,
+        "BETA_MONITOR_PHASE_LOG": str(tmp_path / "reports" / "{feature}" / "{phase}.md"),
+        "BETA_MONITOR_SOURCE": "scan",
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": "eu-west-1",
+    }
+    return World(end=end, env=env, url=pg_url, endpoint=endpoint, log=tmp_path / "reports" / FEATURE / f"{PHASE}.md",
+                 allowlist=allowlist)

@@ -65,3 +65,11 @@ class CheckContext:
     baseline: Checkpoint | None = None
     previous: Checkpoint | None = None
     window_ends_now: bool = True
+
+    def in_force(self) -> tuple[bool, int]:
+        """(enabled, rollout %) that governed the window: the earlier config when the change came after its end."""
+        prev = self.previous_config
+        changed = self.config.updated_at
+        if prev is not None and changed is not None and changed >= self.window.end:
+            return prev.enabled, prev.rollout_percentage
+        return self.config.enabled, self.config.rollout_percentage

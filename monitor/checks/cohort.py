@@ -62,8 +62,9 @@ def _shortfall(requests: int, minimum: int, seconds: float) -> tuple[int, float 
 
 
 def check_cohort_regression(ctx: CheckContext) -> CheckResult:
-    cfg, th = ctx.config, ctx.thresholds
-    (on_req, on_err), (off_req, off_err) = split_cohorts(ctx.stats.cohorts, cfg.enabled, cfg.rollout_percentage)
+    th = ctx.thresholds
+    enabled, rollout = ctx.in_force()
+    (on_req, on_err), (off_req, off_err) = split_cohorts(ctx.stats.cohorts, enabled, rollout)
     c = ctx.stats.cohorts
     evidence: dict[str, Any] = {
         "on": _cohort(on_req, on_err),
@@ -77,11 +78,11 @@ def check_cohort_regression(ctx: CheckContext) -> CheckResult:
         "needed_hours": None,
         "min_cohort_requests": th.min_cohort_requests,
     }
-    if not cfg.enabled or (cfg.rollout_percentage == 0 and not ctx.allowlist_hashes):
-        state = "flag disabled" if not cfg.enabled else "rollout 0% and empty allowlist"
+    if not enabled or (rollout == 0 and not ctx.allowlist_hashes):
+        state = "flag disabled" if not enabled else "rollout 0% and empty allowlist"
         return CheckResult(name=NAME, status=Status.SKIP, summary=f"no ON cohort at this rollout ({state})",
                            evidence=evidence)
-    if cfg.rollout_percentage == 100:
+    if rollout == 100:
         return CheckResult(name=NAME, status=Status.SKIP, summary="no OFF cohort at this rollout (100%)",
                            evidence=evidence)
     if on_req < th.min_cohort_requests or off_req < th.min_cohort_requests:

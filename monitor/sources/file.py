@@ -6,13 +6,19 @@ plain message line (a JSON body or logfmt) with no timestamp, which counts as in
 `type` key is always a plain body. Wrapped events whose timestamp falls outside [start_ms, end_ms) are counted in
 `outside_window` and not ingested. Blank lines are skipped.
 
-Speed: this engine replays millions of events. Each line is parsed once (twice when the body is a string); JSON
-bodies are queued and counted a batch at a time (`monitor.sources.tally`); everything else (logfmt, plain text)
-goes through `monitor.events.ingest`. Results, malformed counts and malformed samples match the `scan` engine.
+Speed: this engine replays millions of events. Each line is parsed once (twice when the body is a string), and a
+well-formed JSON request or decision is tallied right there into a few dicts (`_Tally`) that are folded into the
+`WindowStats` at the end. Anything else — logfmt, plain text, a body that breaks the contract — goes through
+`monitor.events.ingest` unchanged, in file order, so counts and malformed samples match the `scan` engine.
 """
 
 from __future__ import annotations
 
+import gc
+import re
+from bisect import bisect_right
+from collections import defaultdict
+from operator import itemgetter
 from pathlib import Path
 from typing import IO, Any
 
@@ -20,10 +26,81 @@ import orjson
 
 from monitor.errors import ConfigError
 from monitor.events import DECISION_TYPE, REQUEST_TYPE, ingest
-from monitor.sources.tally import BATCH, BatchTally
-from monitor.window import WindowStats
+from monitor.window import DECISION_BITS, WindowStats
 
-_MAX_SAMPLES = 5  # WindowStats keeps this many malformed samples; file order only matters until they are taken
+_HEX = re.compile(r"[0-9a-fA-F]+")
+_TABLE_LIMIT = 100_000  # distinct keys a table may hold before it is folded into the stats (bounded memory)
+_CHECK_EVERY = 0xFFFF  # mask: table sizes are checked every 65536 tallied events
+_REQUEST_FIELDS = itemgetter("method", "path", "status", "duration_ms")
+_RouteTables = tuple[defaultdict[int, int], defaultdict[float, int]]  # status -> count, duration_ms -> count
+
+
+class _Tally:
+    """Well-formed JSON requests and decisions, counted by the keys `WindowStats` aggregates on.
+
+    `fold` adds exactly what `WindowStats.add_request` / `add_decision` would have added one event at a time,
+    through their public building blocks: status and latency overall and per route, each passenger hash's cohort,
+    decisions per config segment. Tables are emptied in place (the hot loop holds them in locals).
+    """
+
+    def __init__(self, stats: WindowStats) -> None:
+        self.stats = stats
+        self.route_tables: dict[str, _RouteTables] = {
+            name: (defaultdict(int), defaultdict(int)) for name in stats.routes
+        }
+        self.route_of_path: dict[str, _RouteTables] = {}
+        self.hashes: dict[str, str | None] = {}  # raw passenger_hash -> lower-case digest, None when not hex
+        self.cohort: defaultdict[str | None, int] = defaultdict(int)
+        self.cohort_5xx: defaultdict[str | None, int] = defaultdict(int)
+        segments = len(stats.decisions.segment_bounds) + 1
+        self.decided: list[dict[str, defaultdict[str, int]]] = [
+            {name: defaultdict(int) for name in DECISION_BITS} for _ in range(segments)
+        ]
+
+    def route(self, path: str) -> _RouteTables:
+        if len(self.route_of_path) >= _TABLE_LIMIT:
+            self.route_of_path.clear()
+        tables = self.route_of_path[path] = self.route_tables[self.stats.route_of(path)]
+        return tables
+
+    def passenger(self, value: str) -> str | None:
+        if len(self.hashes) >= _TABLE_LIMIT:
+            self.hashes.clear()
+        known = self.hashes[value] = value.lower() if _HEX.fullmatch(value) else None
+        return known
+
+    def full(self) -> bool:
+        return (
+            len(self.cohort) >= _TABLE_LIMIT
+            or any(len(table) >= _TABLE_LIMIT for tables in self.decided for table in tables.values())
+            or any(len(latency) >= _TABLE_LIMIT for _, latency in self.route_tables.values())
+        )
+
+    def fold(self) -> None:
+        stats = self.stats
+        for name, (status_counts, latencies) in self.route_tables.items():
+            into = stats.routes[name]
+            for status, n in status_counts.items():
+                stats.status.add(status, n)
+                into.status.add(status, n)
+            for duration, n in latencies.items():
+                stats.latency.add(float(duration), n)
+                into.latency.add(float(duration), n)
+            status_counts.clear()
+            latencies.clear()
+        for passenger, n in self.cohort.items():
+            errors = self.cohort_5xx.get(passenger, 0)
+            if errors:
+                stats.add_cohort_request(passenger, True, errors)
+            if n > errors:
+                stats.add_cohort_request(passenger, False, n - errors)
+        self.cohort.clear()
+        self.cohort_5xx.clear()
+        for segment, tables in enumerate(self.decided):
+            for decision, table in tables.items():
+                for passenger, n in table.items():
+                    stats.decisions.add(segment, passenger, decision, n)
+                table.clear()
 
 
 class FileLogSource:
@@ -36,36 +113,38 @@ class FileLogSource:
 
     def read(self, stats: WindowStats) -> None:
         stats.engine = self.name
-        tally = BatchTally(stats)
+        tally = _Tally(stats)
+        collecting = gc.isenabled()
+        gc.disable()  # millions of short-lived acyclic objects: cycle collection would only cost time
         try:
             with self.path.open("rb") as fh:
                 _read_lines(fh, stats, tally)
         except OSError as exc:
             reason = exc.strerror or type(exc).__name__
             raise ConfigError(f"cannot read events file {self.path}: {reason} — check --source file:PATH") from None
-        tally.flush()
+        finally:
+            if collecting:
+                gc.enable()
         tally.fold()
 
 
-def _careful(stats: WindowStats, tally: BatchTally, ts: int | None, text: str) -> None:
-    """`ingest` one event now. Should it yield a malformed sample while earlier events still wait in the queue,
-    the queue is flushed first so the samples stay in file order (as `scan` takes them)."""
-    samples = stats.malformed_samples
-    before = len(samples)
-    ingest(stats, ts, text)
-    if len(samples) > before and tally.stamps:
-        new = samples[before:]
-        del samples[before:]
-        tally.flush()
-        samples.extend(new[: max(0, _MAX_SAMPLES - len(samples))])
+def _text(original: Any) -> str:
+    """The message text of an event the fast path declined, as `scan` would have received it."""
+    if type(original) is bytes:
+        return original.strip().decode("utf-8", "replace")
+    return original if type(original) is str else orjson.dumps(original).decode()
 
 
-def _read_lines(fh: IO[bytes], stats: WindowStats, tally: BatchTally) -> None:
-    """The hot loop: decode each line, queue JSON bodies for the batch tally, hand the rest to `ingest`."""
-    start_ms, end_ms = stats.start_ms, stats.end_ms
+def _read_lines(fh: IO[bytes], stats: WindowStats, tally: _Tally) -> None:
+    """The hot loop, deliberately in one piece (a call per event costs more than the checks it holds)."""
+    start_ms, end_ms, feature = stats.start_ms, stats.end_ms, stats.feature
     loads, decode_error = orjson.loads, orjson.JSONDecodeError
-    pending, requests, decisions, stamps = tally.pending, tally.requests, tally.decisions, tally.stamps
+    routes, hashes, cohort, cohort_5xx = tally.route_of_path, tally.hashes, tally.cohort, tally.cohort_5xx
+    bounds, decided = stats.decisions.segment_bounds, tally.decided
+    events = other = other_feature = 0
+    first = last = None
     for raw in fh:
+        # -- decode: (ts, body dict, original) or straight to `ingest` -------------------------------------
         if raw[0] != 0x7B:  # "{": a JSON object, else a plain line (logfmt, text) or blank
             raw = raw.strip()
             if not raw:
@@ -75,39 +154,75 @@ def _read_lines(fh: IO[bytes], stats: WindowStats, tally: BatchTally) -> None:
         except decode_error:
             obj = None
         if type(obj) is not dict:
-            _careful(stats, tally, None, raw.strip().decode("utf-8", "replace"))
+            ingest(stats, None, raw.strip().decode("utf-8", "replace"))
             continue
         ts = obj.get("timestamp")
-        original: Any = obj
-        msg: Any = obj
         if "type" in obj or type(ts) is not int or "message" not in obj:
-            ts, original = None, raw  # a plain JSON body
-        elif not start_ms <= ts < end_ms:
+            ts, f, original = None, obj, raw  # a plain JSON body
+        elif start_ms <= ts < end_ms:
+            f = original = obj["message"]
+            if type(f) is str:
+                try:
+                    f = loads(f) if f[:1] == "{" else None
+                except decode_error:
+                    f = None
+            if type(f) is not dict:
+                ingest(stats, ts, _text(original))
+                continue
+        else:
             stats.outside_window += 1
             continue
-        else:
-            original = msg = obj["message"]
-            if type(msg) is str:
-                try:
-                    msg = loads(msg) if msg[:1] == "{" else None
-                except decode_error:
-                    msg = None
-            if type(msg) is not dict:
-                if type(original) is str and "type=" not in original and original.lstrip()[:1] != "{":
-                    stats.other += 1  # plain text: neither JSON nor logfmt with a type, as `parse_message` decides
-                    stamps.append(ts)
-                    continue
-                _careful(stats, tally, ts, original if type(original) is str else orjson.dumps(original).decode())
-                continue
-        kind = msg.get("type")
+        # -- tally: a well-formed request or decision, or any other JSON object -----------------------------
+        kind = f.get("type")
         if kind == REQUEST_TYPE:
-            requests.append(msg)
-            pending.append((ts, msg, original))
+            try:
+                method, path, status, duration = _REQUEST_FIELDS(f)
+            except KeyError:
+                method = None
+            passenger = f.get("passenger_hash")
+            if passenger is None or passenger == "":
+                passenger = None
+            elif type(passenger) is str:
+                passenger = hashes.get(passenger) or tally.passenger(passenger) or False
+            else:
+                passenger = False
+            if not (type(method) is str and method and type(path) is str and path and type(status) is int
+                    and 100 <= status <= 599 and type(duration) in (float, int) and duration >= 0
+                    and passenger is not False):
+                ingest(stats, ts, _text(original))
+                continue
+            status_counts, latencies = routes.get(path) or tally.route(path)
+            status_counts[status] += 1
+            latencies[duration] += 1
+            cohort[passenger] += 1
+            if status >= 500:
+                cohort_5xx[passenger] += 1
         elif kind == DECISION_TYPE:
-            decisions.append(msg)
-            pending.append((ts, msg, original))
+            feat, decision, passenger = f.get("feature_key"), f.get("decision"), f.get("passenger_hash")
+            if type(passenger) is str:
+                passenger = hashes.get(passenger) or tally.passenger(passenger)
+            if not (type(feat) is str and feat and type(decision) is str and decision in DECISION_BITS
+                    and type(passenger) is str):
+                ingest(stats, ts, _text(original))
+                continue
+            if feat != feature:
+                other_feature += 1
+            else:
+                segment = (len(bounds) if ts is None else bisect_right(bounds, ts)) if bounds else 0
+                decided[segment][decision][passenger] += 1
         else:
-            stats.other += 1
-        stamps.append(ts)
-        if len(stamps) >= BATCH:
-            tally.flush()
+            other += 1
+        events += 1
+        if ts is not None:
+            if first is None or ts < first:
+                first = ts
+            if last is None or ts > last:
+                last = ts
+        if not events & _CHECK_EVERY and tally.full():
+            tally.fold()
+    for ts in (first, last):
+        if ts is not None:
+            stats.seen(ts, 0)
+    stats.seen(None, events)
+    stats.other += other
+    stats.decisions.other_feature += other_feature

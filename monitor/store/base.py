@@ -45,6 +45,10 @@ class CheckpointStore(Protocol):
 
     def iter_unappended(self, feature: str, phase: str) -> Iterator[Checkpoint]: ...
 
+    def rollout_audit(self, feature: str, limit: int | None = None) -> list[dict[str, Any]]:
+        """`rollout set` audit rows, newest first: actor, at, before, after, reason."""
+        ...
+
 
 class RolloutWriter(Protocol):
     def set_rollout(

@@ -1,0 +1,89 @@
+"""The orchestrator's pure parts: window, run key, expected config, baseline and config segments."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from monitor.checks.base import Thresholds
+from monitor.errors import ConfigError
+from monitor.models import Checkpoint, ExpectedConfig, FlagConfig, Status, Window
+from monitor.runner import CheckpointRequest, compute_window, config_segments, default_run_key, pick_baseline
+from monitor.settings import load_settings
+
+NOW = datetime(2026, 11, 22, 14, 7, 31, tzinfo=UTC)
+WINDOW = Window(start=datetime(2026, 11, 22, 13, 0, tzinfo=UTC), end=datetime(2026, 11, 22, 14, 0, tzinfo=UTC))
+
+
+def _cp(label: str, status: Status, created: datetime, rollout: int = 5) -> Checkpoint:
+    return Checkpoint(feature="f", phase="p", label=label, run_key=label, status=status, window=WINDOW,
+                      live_config={"enabled": True, "rollout_percentage": rollout}, expected=ExpectedConfig(),
+                      checks=[], created_at=created, allowlist_hashes=["aa"])
+
+
+def test_window_ends_at_now_minus_lag_floored() -> None:
+    window, ends_now = compute_window(load_settings(), CheckpointRequest("f", "p", "l"), NOW)
+    assert window.end == datetime(2026, 11, 22, 14, 2, tzinfo=UTC) and window.start == window.end - timedelta(hours=1)
+    assert ends_now
+
+
+def test_explicit_end_in_the_past_is_not_now() -> None:
+    end = NOW - timedelta(hours=3)
+    window, ends_now = compute_window(load_settings(), CheckpointRequest("f", "p", "l", end=end, window="30m"), NOW)
+    assert window.end == end and window.seconds == 1800 and not ends_now
+
+
+def test_end_in_the_future_is_refused() -> None:
+    with pytest.raises(ConfigError, match="future"):
+        compute_window(load_settings(), CheckpointRequest("f", "p", "l", end=NOW + timedelta(hours=1)), NOW)
+
+
+def test_default_run_key_names_feature_phase_label_and_end() -> None:
+    assert default_run_key(CheckpointRequest("f", "p", "l"), WINDOW) == "f|p|l|2026-11-22T14:00:00+00:00"
+
+
+def test_baseline_is_the_first_pass_or_the_named_label() -> None:
+    t = WINDOW.end
+    history = [_cp("h3", Status.PASS, t), _cp("h2", Status.PASS, t), _cp("h1", Status.WARN, t)]  # newest first
+    assert pick_baseline(history, None).label == "h2"  # type: ignore[union-attr]
+    assert pick_baseline(history, "h1").label == "h1"  # type: ignore[union-attr]
+    with pytest.raises(ConfigError):
+        pick_baseline(history, "nope")
+
+
+def _config(changed: datetime) -> FlagConfig:
+    return FlagConfig(key="f", enabled=True, rollout_percentage=10, updated_at=changed)
+
+
+@pytest.mark.parametrize(("changed", "segmented"), [
+    pytest.param(WINDOW.start - timedelta(hours=2), False, id="long-before"),
+    pytest.param(WINDOW.start - timedelta(seconds=30), True, id="cache-still-warm-at-start"),
+    pytest.param(WINDOW.start + timedelta(minutes=20), True, id="inside"),
+    pytest.param(WINDOW.end + timedelta(minutes=3), True, id="after-the-end"),
+])
+def test_config_segments_when_a_change_can_touch_the_window(changed: datetime, segmented: bool) -> None:
+    bounds, _ = config_segments(_config(changed), WINDOW, Thresholds(), [])
+    assert bool(bounds) is segmented
+    if segmented:
+        assert bounds[1] - bounds[0] == 60_000
+
+
+def test_previous_config_from_the_audit_row_of_that_change() -> None:
+    changed = WINDOW.end + timedelta(minutes=3)
+    audit = [{"at": changed, "before": {"enabled": True, "rollout_percentage": 5}, "after": {}}]
+    history = [_cp("h1", Status.PASS, WINDOW.start, rollout=1)]  # older than the audit: the audit wins
+    _, previous = config_segments(_config(changed), WINDOW, Thresholds(), history, audit)
+    assert previous is not None and previous.rollout_percentage == 5 and previous.allowlist_hashes == ("aa",)
+
+
+def test_previous_config_from_the_last_checkpoint_before_the_change() -> None:
+    changed = WINDOW.start + timedelta(minutes=20)
+    history = [_cp("h2", Status.PASS, changed + timedelta(minutes=1), 10), _cp("h1", Status.PASS, WINDOW.start, 5)]
+    _, previous = config_segments(_config(changed), WINDOW, Thresholds(), history)
+    assert previous is not None and previous.rollout_percentage == 5
+
+
+def test_previous_config_unknown() -> None:
+    _, previous = config_segments(_config(WINDOW.start + timedelta(minutes=5)), WINDOW, Thresholds(), [])
+    assert previous is None
