@@ -15,6 +15,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from monitor.errors import ConfigError
+
 FEATURE = "passenger_favorites_matching"
 LOG_GROUP = "/ecs/kaviar-backend"
 
@@ -64,7 +66,10 @@ def _put_events(logs: Any, events: list[tuple[int, str]], streams: int = 3) -> N
 
 
 def run_demo(args: argparse.Namespace, say: Callable[[str], None]) -> int:
-    from moto import mock_aws
+    try:
+        from moto import mock_aws
+    except ImportError:
+        raise ConfigError("the demo emulates AWS with moto: pip install 'beta-monitor[demo]'") from None
 
     for key, value in {"AWS_ACCESS_KEY_ID": "demo", "AWS_SECRET_ACCESS_KEY": "demo", "AWS_REGION": "eu-west-1",
                        "AWS_DEFAULT_REGION": "eu-west-1"}.items():

@@ -136,7 +136,7 @@ def pick_baseline(history: list[Checkpoint], label: str | None) -> Checkpoint | 
 
 def config_segments(
     config: FlagConfig, window: Window, thresholds: Thresholds, history: list[Checkpoint],
-    audit: list[dict[str, Any]] | None = None,
+    audit: list[dict[str, Any]] | None = None, allowlist_hashes: frozenset[str] = frozenset(),
 ) -> tuple[list[int], ConfigChange | None]:
     """Decision segments when the last config change can affect the window, and the earlier config when known.
 
@@ -149,13 +149,12 @@ def config_segments(
         return [], None
     at_ms = int(changed.timestamp() * 1000)
     bounds = [at_ms, at_ms + int(thresholds.cache_ttl.total_seconds() * 1000)]
-    current_hashes = next((tuple(c.allowlist_hashes) for c in history), ())
-    for row in audit or []:
+    for row in audit or []:  # `rollout set` changes enabled and rollout, never the allowlist
         at, before = row.get("at"), row.get("before") or {}
         if isinstance(at, datetime) and abs((at - changed).total_seconds()) <= 2 and "rollout_percentage" in before:
             return bounds, ConfigChange(
                 enabled=bool(before.get("enabled")), rollout_percentage=int(before["rollout_percentage"]),
-                allowlist_hashes=current_hashes, until=changed,
+                allowlist_hashes=tuple(sorted(allowlist_hashes)), until=changed,
             )
     before_cp = next((c for c in history if c.created_at < changed), None)
     if before_cp is None:
@@ -240,7 +239,7 @@ class CheckpointRunner:
         baseline = pick_baseline(history, request.baseline_label)
         allowlist_hashes = frozenset(self.bucketer.hash_id(p) for p in config.allowlist)
         audit = self.adapters.store.rollout_audit(request.feature, 5)
-        bounds, previous_config = config_segments(config, window, self.thresholds, history, audit)
+        bounds, previous_config = config_segments(config, window, self.thresholds, history, audit, allowlist_hashes)
         stats = WindowStats(
             feature=request.feature,
             start_ms=int(window.start.timestamp() * 1000),

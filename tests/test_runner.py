@@ -73,8 +73,8 @@ def test_previous_config_from_the_audit_row_of_that_change() -> None:
     changed = WINDOW.end + timedelta(minutes=3)
     audit = [{"at": changed, "before": {"enabled": True, "rollout_percentage": 5}, "after": {}}]
     history = [_cp("h1", Status.PASS, WINDOW.start, rollout=1)]  # older than the audit: the audit wins
-    _, previous = config_segments(_config(changed), WINDOW, Thresholds(), history, audit)
-    assert previous is not None and previous.rollout_percentage == 5 and previous.allowlist_hashes == ("aa",)
+    _, previous = config_segments(_config(changed), WINDOW, Thresholds(), history, audit, frozenset({"bb"}))
+    assert previous is not None and previous.rollout_percentage == 5 and previous.allowlist_hashes == ("bb",)
 
 
 def test_previous_config_from_the_last_checkpoint_before_the_change() -> None:

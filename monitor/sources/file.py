@@ -143,6 +143,9 @@ def _read_lines(fh: IO[bytes], stats: WindowStats, tally: _Tally) -> None:
     bounds, decided = stats.decisions.segment_bounds, tally.decided
     events = other = other_feature = 0
     first = last = None
+    f: Any
+    original: Any
+    passenger: Any
     for raw in fh:
         # -- decode: (ts, body dict, original) or straight to `ingest` -------------------------------------
         if raw[0] != 0x7B:  # "{": a JSON object, else a plain line (logfmt, text) or blank

@@ -1,0 +1,294 @@
+"""infra/beta-monitor.yaml read as a document: cfn-lint clean, least-privilege IAM, one trigger at a time, and a
+scheduled command the real CLI accepts. The deployment itself (on moto) is in test_infra_deploy.py."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpers_cfn import TEMPLATE_PATH, load_template
+
+from monitor.cli import build_parser
+from monitor.settings import Settings
+
+CONTAINER = "beta-monitor"
+SAMPLE = {"FeatureKey": "passenger_favorites_matching", "PhaseName": "5pct", "CheckpointLabel": "hourly"}
+TASK_LOGS_ACTIONS = {
+    "logs:StartQuery", "logs:GetQueryResults", "logs:StopQuery", "logs:FilterLogEvents", "logs:DescribeLogGroups",
+}
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def mentions(value: Any, name: str) -> bool:
+    """Whether a (possibly intrinsic) value refers to `name` through Ref, GetAtt or a ${...} in Sub."""
+    text = json.dumps(value)
+    return f'"Ref": "{name}"' in text or f"${{{name}" in text or f'"Fn::GetAtt": ["{name}"' in text
+
+
+def fill(text: str, values: dict[str, str]) -> str:
+    """What Fn::Sub does with plain parameter references."""
+    return re.sub(r"\$\{([A-Za-z0-9]+)\}", lambda m: values[m.group(1)], text)
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    return load_template()
+
+
+def resource(template: dict[str, Any], name: str) -> dict[str, Any]:
+    found: dict[str, Any] = template["Resources"][name]
+    return found
+
+
+def role_statements(template: dict[str, Any], role: str) -> list[dict[str, Any]]:
+    policies = resource(template, role)["Properties"]["Policies"]
+    return [s for p in policies for s in p["PolicyDocument"]["Statement"]]
+
+
+def all_role_statements(template: dict[str, Any]) -> list[dict[str, Any]]:
+    roles = [n for n, r in template["Resources"].items() if r["Type"] == "AWS::IAM::Role"]
+    assert roles
+    return [s for role in roles for s in role_statements(template, role)]
+
+
+# ---- cfn-lint ---------------------------------------------------------------------------------------------------
+
+
+def lint(text: str) -> list[str]:
+    from cfnlint.api import lint_all
+
+    return [f"{m.rule.id} line {m.linenumber}: {m.message}" for m in lint_all(text) if not m.rule.id.startswith("I")]
+
+
+def test_cfn_lint_is_clean() -> None:
+    assert lint(TEMPLATE_PATH.read_text()) == []
+
+
+def test_cfn_lint_would_catch_an_unquoted_off() -> None:
+    # YAML reads a bare OFF as false; the same lint call must report it, or the test above proves nothing.
+    text = TEMPLATE_PATH.read_text()
+    assert 'Mode: "OFF"' in text
+    assert any(f.startswith("E") for f in lint(text.replace('Mode: "OFF"', "Mode: OFF")))
+
+
+# ---- IAM ----------------------------------------------------------------------------------------------------------
+
+
+def actions_without_resource_scope() -> set[str]:
+    """Actions for which IAM accepts only Resource "*" (no resource type), from cfn-lint's copy of the IAM reference."""
+    import cfnlint.data.AdditionalSpecs as specs
+
+    policies = json.loads((Path(specs.__file__).parent / "Policies.json").read_text())
+    return {
+        f"{service}:{action}"
+        for service, data in policies.items()
+        for action, spec in data.get("Actions", {}).items()
+        if not spec.get("Resources")
+    }
+
+
+def test_no_wildcard_actions(template: dict[str, Any]) -> None:
+    for statement in all_role_statements(template):
+        assert statement["Effect"] == "Allow" and "NotAction" not in statement and "NotResource" not in statement
+        for action in as_list(statement["Action"]):
+            assert action != "*" and not action.endswith(":*") and "*" not in action, statement
+
+
+def test_star_resources_only_where_iam_offers_no_scope(template: dict[str, Any]) -> None:
+    unscoped = actions_without_resource_scope()
+    for statement in all_role_statements(template):
+        if "*" not in as_list(statement["Resource"]):
+            continue
+        for action in as_list(statement["Action"]):
+            if action == "cloudwatch:PutMetricData":
+                assert statement["Condition"] == {"StringEquals": {"cloudwatch:namespace": "BetaMonitor"}}
+            elif action != "cloudwatch:GetMetricData":
+                assert action.lower() in unscoped, f"{action} supports resource scoping; do not grant it on *"
+
+
+def test_task_role_reads_only_the_backend_log_group(template: dict[str, Any]) -> None:
+    logs = [s for s in role_statements(template, "TaskRole") if as_list(s["Action"])[0].startswith("logs:")]
+    assert {a for s in logs for a in as_list(s["Action"])} == TASK_LOGS_ACTIONS
+    scoped = [s for s in logs if "*" not in as_list(s["Resource"])]
+    assert {"logs:StartQuery", "logs:GetQueryResults", "logs:FilterLogEvents"} <= {
+        a for s in scoped for a in as_list(s["Action"])
+    }
+    for statement in scoped:
+        assert all(mentions(r, "BackendLogGroupName") for r in as_list(statement["Resource"])), statement
+
+
+def test_task_role_writes_only_under_the_phase_log_prefix(template: dict[str, Any]) -> None:
+    s3 = [s for s in role_statements(template, "TaskRole") if as_list(s["Action"])[0].startswith("s3:")]
+    objects = next(s for s in s3 if "s3:PutObject" in as_list(s["Action"]))
+    assert set(as_list(objects["Action"])) == {"s3:GetObject", "s3:PutObject"}
+    assert objects["Resource"] == {"Fn::Sub": "${PhaseLogBucket.Arn}/phase-logs/*"}
+    listing = next(s for s in s3 if "s3:ListBucket" in as_list(s["Action"]))
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": "phase-logs/*"}}
+    env = {e["Name"]: e["Value"] for e in container(template)["Environment"]}
+    assert env["BETA_MONITOR_PHASE_LOG"] == {"Fn::Sub": "s3://${PhaseLogBucket}/phase-logs/{feature}/{phase}.md"}
+
+
+def test_task_role_publishes_only_to_its_topic(template: dict[str, Any]) -> None:
+    sns = [s for s in role_statements(template, "TaskRole") if as_list(s["Action"])[0].startswith("sns:")]
+    assert [(s["Action"], s["Resource"]) for s in sns] == [("sns:Publish", {"Ref": "AlertTopic"})]
+
+
+def test_execution_role_reads_only_the_database_secrets(template: dict[str, Any]) -> None:
+    statements = role_statements(template, "ExecutionRole")
+    secrets = [s for s in statements if as_list(s["Action"])[0].startswith("secretsmanager:")]
+    assert [s["Action"] for s in secrets] == ["secretsmanager:GetSecretValue"]
+    resources = as_list(secrets[0]["Resource"])
+    assert resources[0] == {"Ref": "DatabaseSecretArn"} and mentions(resources[1], "FlagsDatabaseSecretArn")
+    logs = [s for s in statements if as_list(s["Action"])[0].startswith("logs:")]
+    assert [s["Resource"] for s in logs] == [{"Fn::GetAtt": ["JobLogGroup", "Arn"]}]
+    pulls = [s for s in statements if "ecr:BatchGetImage" in as_list(s["Action"])]
+    assert all(mentions(s["Resource"], "EcrRepositoryName") for s in pulls) and pulls
+
+
+def test_trigger_role_starts_only_this_task_with_these_roles(template: dict[str, Any]) -> None:
+    statements = {s["Sid"]: s for s in role_statements(template, "TriggerRole")}
+    assert statements["RunCheckpointTask"]["Resource"] == {"Ref": "TaskDefinition"}
+    assert statements["PassTaskRoles"]["Resource"] == [
+        {"Fn::GetAtt": ["ExecutionRole", "Arn"]}, {"Fn::GetAtt": ["TaskRole", "Arn"]},
+    ]
+    assert statements["SchedulerDeadLetters"]["Resource"] == {"Fn::GetAtt": ["TriggerDeadLetterQueue", "Arn"]}
+    trust = resource(template, "TriggerRole")["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]
+    assert sorted(trust["Principal"]["Service"]) == ["events.amazonaws.com", "scheduler.amazonaws.com"]
+
+
+def test_phase_log_bucket_is_versioned_encrypted_private_and_kept(template: dict[str, Any]) -> None:
+    bucket = resource(template, "PhaseLogBucket")
+    assert bucket["DeletionPolicy"] == bucket["UpdateReplacePolicy"] == "Retain"
+    props = bucket["Properties"]
+    assert props["VersioningConfiguration"] == {"Status": "Enabled"}
+    [sse] = props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert sse["ServerSideEncryptionByDefault"]["SSEAlgorithm"] in ("AES256", "aws:kms")
+    assert set(props["PublicAccessBlockConfiguration"].values()) == {True}
+    assert len(props["PublicAccessBlockConfiguration"]) == 4
+    [deny] = resource(template, "PhaseLogBucketPolicy")["Properties"]["PolicyDocument"]["Statement"]
+    assert deny["Effect"] == "Deny" and deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+# ---- task definition, schedule and rule ------------------------------------------------------------------------
+
+
+def container(template: dict[str, Any]) -> dict[str, Any]:
+    definitions = resource(template, "TaskDefinition")["Properties"]["ContainerDefinitions"]
+    assert [d["Name"] for d in definitions] == [CONTAINER]
+    found: dict[str, Any] = definitions[0]
+    return found
+
+
+def test_every_configured_variable_is_a_real_setting(template: dict[str, Any]) -> None:
+    names = [e["Name"] for e in container(template)["Environment"]]
+    names += [s["Name"] for s in container(template)["Secrets"] if "Name" in s]
+    names += [s["Fn::If"][1]["Name"] for s in container(template)["Secrets"] if "Fn::If" in s]
+    settings = {n for n in names if n.startswith("BETA_MONITOR_")}
+    assert {"BETA_MONITOR_DATABASE_URL", "BETA_MONITOR_FLAGS_DATABASE_URL", "BETA_MONITOR_LOG_GROUP"} <= settings
+    for name in settings:
+        assert name.removeprefix("BETA_MONITOR_").lower() in Settings.model_fields, name
+    assert "AWS_REGION" in names
+
+
+def test_the_two_triggers_are_never_active_together(template: dict[str, Any]) -> None:
+    schedule, rule = resource(template, "CheckpointSchedule"), resource(template, "ClassicRule")
+    conditions = template["Conditions"]
+    on_schedule = conditions[schedule["Condition"]]["Fn::Equals"]
+    on_rule = conditions[rule["Condition"]]["Fn::Equals"]
+    assert on_schedule[0] == on_rule[0] == {"Ref": "Trigger"} and on_schedule[1] != on_rule[1]
+    assert {on_schedule[1], on_rule[1]} == set(template["Parameters"]["Trigger"]["AllowedValues"])
+
+
+def test_schedule_settings(template: dict[str, Any]) -> None:
+    props = resource(template, "CheckpointSchedule")["Properties"]
+    assert props["FlexibleTimeWindow"] == {"Mode": "OFF"}
+    assert template["Parameters"]["ScheduleExpression"]["Default"] == "cron(5 * * * ? *)"
+    assert template["Parameters"]["AssignPublicIp"]["Default"] == "DISABLED"
+    target = props["Target"]
+    assert target["EcsParameters"]["LaunchType"] == "FARGATE"
+    assert target["EcsParameters"]["NetworkConfiguration"]["AwsvpcConfiguration"]["AssignPublicIp"] == {
+        "Ref": "AssignPublicIp"
+    }
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] >= 1
+    assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["TriggerDeadLetterQueue", "Arn"]}}
+
+
+def scheduled_commands(template: dict[str, Any]) -> dict[str, list[str]]:
+    """The container command each trigger sends, parameters filled in and the time placeholder normalised."""
+    schedule_input = resource(template, "CheckpointSchedule")["Properties"]["Target"]["Input"]["Fn::Sub"]
+    rule_target = resource(template, "ClassicRule")["Properties"]["Targets"][0]
+    assert rule_target["InputTransformer"]["InputPathsMap"] == {"time": "$.time"}
+    rule_input = rule_target["InputTransformer"]["InputTemplate"]["Fn::Sub"]
+    commands = {}
+    for name, text, placeholder in (
+        ("scheduler", schedule_input, "<aws.scheduler.scheduled-time>"),
+        ("events-rule", rule_input, "<time>"),
+    ):
+        assert placeholder in text
+        overrides = json.loads(fill(text, SAMPLE).replace(placeholder, "2026-11-22T14:05:00Z"))
+        [override] = overrides["containerOverrides"]
+        assert override["name"] == CONTAINER
+        commands[name] = override["command"]
+    return commands
+
+
+def test_both_triggers_send_the_same_command_with_a_per_feature_run_key(template: dict[str, Any]) -> None:
+    commands = scheduled_commands(template)
+    assert commands["scheduler"] == commands["events-rule"]
+    args = build_parser().parse_args(commands["scheduler"])
+    assert (args.command, args.feature, args.phase, args.label, args.source) == (
+        "checkpoint", "passenger_favorites_matching", "5pct", "hourly", "insights",
+    )
+    # Run keys are unique across features and phases: two stacks firing at the same minute never collide.
+    assert args.run_key == "passenger_favorites_matching|5pct|hourly|2026-11-22T14:05:00Z"
+
+
+def test_default_task_command_is_the_scheduled_one_without_run_key(template: dict[str, Any]) -> None:
+    parts = container(template)["Command"]
+    command = [fill(part, SAMPLE) if isinstance(part, str) else SAMPLE[part["Ref"]] for part in parts]
+    scheduled = scheduled_commands(template)["scheduler"]
+    at = scheduled.index("--run-key")
+    assert command == scheduled[:at] + scheduled[at + 2:]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param("passenger_favorites_matching", id="snake-case"),
+        pytest.param("phase2.rollout-5", id="dots-and-hyphens"),
+        pytest.param("5pct", id="leading-digit"),
+        pytest.param("1%", id="percent-sign"),
+        pytest.param("-x", id="leading-hyphen"),
+        pytest.param('x", "--dry-run', id="json-injection"),
+        pytest.param("a b", id="space"),
+        pytest.param("x" * 101, id="too-long"),
+    ],
+)
+def test_template_accepts_exactly_the_names_the_cli_accepts(template: dict[str, Any], name: str) -> None:
+    for parameter in ("FeatureKey", "PhaseName"):
+        accepted_by_template = re.fullmatch(template["Parameters"][parameter]["AllowedPattern"], name) is not None
+        try:
+            build_parser().parse_args(["checkpoint", name, name, "hourly"])
+            accepted_by_cli = True
+        except SystemExit:
+            accepted_by_cli = False
+        assert accepted_by_template == accepted_by_cli, (parameter, name)
+
+
+def test_alarm_watches_the_metric_of_this_feature_and_phase(template: dict[str, Any]) -> None:
+    alarm = resource(template, "CheckpointFailedAlarm")["Properties"]
+    namespace = Settings.model_fields["metric_namespace"].default
+    assert (alarm["Namespace"], alarm["MetricName"]) == (namespace, "CheckpointStatus")
+    assert alarm["Dimensions"] == [
+        {"Name": "feature", "Value": {"Ref": "FeatureKey"}}, {"Name": "phase", "Value": {"Ref": "PhaseName"}},
+    ]
+    assert (alarm["Statistic"], alarm["Threshold"], alarm["ComparisonOperator"]) == (
+        "Maximum", 2, "GreaterThanOrEqualToThreshold",
+    )
+    assert alarm["AlarmActions"] == [{"Ref": "AlertTopic"}]
