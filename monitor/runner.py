@@ -111,8 +111,13 @@ def compute_window(settings: Settings, request: CheckpointRequest, now: datetime
     return Window(start=end - length, end=end), ends_now
 
 
-def default_run_key(request: CheckpointRequest, window: Window) -> str:
-    return f"{request.feature}|{request.phase}|{request.label}|{window.end.isoformat()}"
+def run_key_of(request: CheckpointRequest, window: Window) -> str:
+    """The idempotency key: `--run-key` scoped to the feature and phase (so one EventBridge time shared by several
+    features' schedules never collides), else feature|phase|label|window end."""
+    scope = f"{request.feature}|{request.phase}|"
+    if request.run_key:
+        return request.run_key if request.run_key.startswith(scope) else scope + request.run_key
+    return f"{scope}{request.label}|{window.end.isoformat()}"
 
 
 def resolve_expected(request: CheckpointRequest, store: CheckpointStore) -> ExpectedConfig:
@@ -194,7 +199,7 @@ class CheckpointRunner:
         a = self.adapters
         now = a.clock()
         window, ends_now = compute_window(self.settings, request, now)
-        run_key = request.run_key or default_run_key(request, window)
+        run_key = run_key_of(request, window)
         destination = a.phase_log_destination(request.phase_log or self.settings.phase_log, request.feature, request.phase)
         source = a.log_source(request.source or self.settings.source)  # validates the source spec early
         config = a.flags.get(request.feature)

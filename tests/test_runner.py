@@ -9,7 +9,7 @@ import pytest
 from monitor.checks.base import Thresholds
 from monitor.errors import ConfigError
 from monitor.models import Checkpoint, ExpectedConfig, FlagConfig, Status, Window
-from monitor.runner import CheckpointRequest, compute_window, config_segments, default_run_key, pick_baseline
+from monitor.runner import CheckpointRequest, compute_window, config_segments, run_key_of, pick_baseline
 from monitor.settings import load_settings
 
 NOW = datetime(2026, 11, 22, 14, 7, 31, tzinfo=UTC)
@@ -40,7 +40,15 @@ def test_end_in_the_future_is_refused() -> None:
 
 
 def test_default_run_key_names_feature_phase_label_and_end() -> None:
-    assert default_run_key(CheckpointRequest("f", "p", "l"), WINDOW) == "f|p|l|2026-11-22T14:00:00+00:00"
+    assert run_key_of(CheckpointRequest("f", "p", "l"), WINDOW) == "f|p|l|2026-11-22T14:00:00+00:00"
+
+
+@pytest.mark.parametrize(("given", "stored"), [
+    pytest.param("2026-11-22T14:05:00Z", "f|p|2026-11-22T14:05:00Z", id="scheduler-time-is-scoped"),
+    pytest.param("f|p|hourly|2026-11-22T14:05:00Z", "f|p|hourly|2026-11-22T14:05:00Z", id="already-scoped"),
+])
+def test_explicit_run_key_is_scoped_to_feature_and_phase(given: str, stored: str) -> None:
+    assert run_key_of(CheckpointRequest("f", "p", "l", run_key=given), WINDOW) == stored
 
 
 def test_baseline_is_the_first_pass_or_the_named_label() -> None:
