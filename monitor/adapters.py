@@ -39,15 +39,19 @@ def _stderr(message: str) -> None:
 
 def aws_client(settings: Settings, service: str, calls: dict[str, int] | None = None) -> Any:
     return make_client(
-        service, region=settings.aws_region, endpoint_url=settings.aws_endpoint_url,
-        max_attempts=settings.aws_max_attempts, calls=calls,
+        service,
+        region=settings.aws_region,
+        endpoint_url=settings.aws_endpoint_url,
+        max_attempts=settings.aws_max_attempts,
+        calls=calls,
     )
 
 
 def log_source_factory(settings: Settings) -> Callable[[str], LogSource]:
     def build(spec: str) -> LogSource:
         common = {
-            "region": settings.aws_region, "endpoint_url": settings.aws_endpoint_url,
+            "region": settings.aws_region,
+            "endpoint_url": settings.aws_endpoint_url,
             "max_attempts": settings.aws_max_attempts,
         }
         if spec == "scan":
@@ -55,7 +59,7 @@ def log_source_factory(settings: Settings) -> Callable[[str], LogSource]:
         if spec == "insights":
             return InsightsLogSource(settings.log_group, timeout_s=settings.insights_timeout, **common)  # type: ignore[arg-type]
         if spec.startswith("file:") and len(spec) > len("file:"):
-            return FileLogSource(spec[len("file:"):])
+            return FileLogSource(spec[len("file:") :])
         raise ConfigError(f"unknown --source {spec[:60]!r}: use insights, scan or file:PATH")
 
     return build
@@ -65,7 +69,9 @@ def build_adapters(settings: Settings, *, say: Callable[[str], None] | None = No
     store_url, flags_url = database_urls(settings, say)
     store = PostgresCheckpointStore(store_url)
     flags = PostgresFlagSource(
-        flags_url, schema=settings.flag_schema, flags_table=settings.flags_table,
+        flags_url,
+        schema=settings.flag_schema,
+        flags_table=settings.flags_table,
         allowlist_table=settings.allowlist_table,
     )
 
@@ -79,25 +85,37 @@ def build_adapters(settings: Settings, *, say: Callable[[str], None] | None = No
     metrics = None
     if settings.alb_load_balancer:
         metrics = LoadBalancerMetrics(
-            settings.alb_load_balancer, settings.alb_target_group, region=settings.aws_region,
-            endpoint_url=settings.aws_endpoint_url, max_attempts=settings.aws_max_attempts,
+            settings.alb_load_balancer,
+            settings.alb_target_group,
+            region=settings.aws_region,
+            endpoint_url=settings.aws_endpoint_url,
+            max_attempts=settings.aws_max_attempts,
         )
     notifier = None
     if settings.sns_topic_arn or settings.publish_metric:
         notifier = AwsNotifier(
             sns=aws_client(settings, "sns") if settings.sns_topic_arn else None,
             cloudwatch=aws_client(settings, "cloudwatch") if settings.publish_metric else None,
-            topic_arn=settings.sns_topic_arn, namespace=settings.metric_namespace,
+            topic_arn=settings.sns_topic_arn,
+            namespace=settings.metric_namespace,
         )
     return Adapters(
-        flags=flags, store=store, log_source=log_source_factory(settings), sink=sink,
-        phase_log_destination=phase_log_destination, metrics=metrics, notifier=notifier,
+        flags=flags,
+        store=store,
+        log_source=log_source_factory(settings),
+        sink=sink,
+        phase_log_destination=phase_log_destination,
+        metrics=metrics,
+        notifier=notifier,
     )
 
 
 def rollout_writer(settings: Settings, *, say: Callable[[str], None] | None = None) -> PostgresRolloutWriter:
     store_url, flags_url = database_urls(settings, say)
     return PostgresRolloutWriter(
-        flags_url, store_url, schema=settings.flag_schema, flags_table=settings.flags_table,
+        flags_url,
+        store_url,
+        schema=settings.flag_schema,
+        flags_table=settings.flags_table,
         allowlist_table=settings.allowlist_table,
     )

@@ -40,7 +40,9 @@ class Bucketer:
         return self.bucket_of_hash(self.hash_id(passenger_id))
 
 
-def resolve_hash(config: FlagConfig, passenger_hash: str, allowlist_hashes: frozenset[str], bucketer: Bucketer) -> Decision:
+def resolve_hash(
+    config: FlagConfig, passenger_hash: str, allowlist_hashes: frozenset[str], bucketer: Bucketer
+) -> Decision:
     """What the backend decides for a hashed passenger under `config`."""
     if not config.enabled:
         return Decision.OFF

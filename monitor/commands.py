@@ -39,9 +39,18 @@ def checkpoint(args: argparse.Namespace, settings: Settings, say: Progress) -> i
     adapters.store.migrate()
     runner = CheckpointRunner(settings, adapters, progress=say)
     request = CheckpointRequest(
-        feature=args.feature, phase=args.phase, label=args.label, expected_rollout=args.expected_rollout,
-        expected_enabled=args.expected_enabled, window=args.window, end=args.end, source=source_spec,
-        phase_log=args.phase_log, run_key=args.run_key, dry_run=args.dry_run, baseline_label=args.baseline_label,
+        feature=args.feature,
+        phase=args.phase,
+        label=args.label,
+        expected_rollout=args.expected_rollout,
+        expected_enabled=args.expected_enabled,
+        window=args.window,
+        end=args.end,
+        source=source_spec,
+        phase_log=args.phase_log,
+        run_key=args.run_key,
+        dry_run=args.dry_run,
+        baseline_label=args.baseline_label,
     )
     outcome = runner.run(request)
     if args.json:
@@ -52,7 +61,10 @@ def checkpoint(args: argparse.Namespace, settings: Settings, say: Progress) -> i
     if outcome.dry_run:
         print("Dry run: nothing stored, nothing appended")
     elif outcome.duplicate:
-        print(f"Duplicate run key {outcome.checkpoint.run_key!r}: reporting stored checkpoint #{outcome.checkpoint.id}, nothing recorded")
+        print(
+            f"Duplicate run key {outcome.checkpoint.run_key!r}: "
+            f"reporting stored checkpoint #{outcome.checkpoint.id}, nothing recorded"
+        )
     else:
         print(f"Checkpoint: #{outcome.checkpoint.id} stored")
     if outcome.repaired:
@@ -88,7 +100,14 @@ def gate(args: argparse.Namespace, settings: Settings, say: Progress) -> int:
     config = adapters.flags.get(args.feature)
     decision = runner.gate(args.feature, args.phase, checkpoints, config)
     if args.json:
-        _print_json({"feature": args.feature, "phase": args.phase, "checkpoints": len(checkpoints), **decision.model_dump(mode="json")})
+        _print_json(
+            {
+                "feature": args.feature,
+                "phase": args.phase,
+                "checkpoints": len(checkpoints),
+                **decision.model_dump(mode="json"),
+            }
+        )
     else:
         print(f"Gate: {decision.action.value} ({len(checkpoints)} checkpoints in {args.phase})")
         for reason in decision.reasons:
@@ -113,12 +132,19 @@ def report(args: argparse.Namespace, settings: Settings, say: Progress) -> int:
         return 0
     checkpoints = list(reversed(adapters.store.history(args.feature, args.phase)))
     if not checkpoints:
-        raise ConfigError(f"no checkpoints stored for {args.feature} / {args.phase}: run `beta-monitor checkpoint` first")
+        raise ConfigError(
+            f"no checkpoints stored for {args.feature} / {args.phase}: run `beta-monitor checkpoint` first"
+        )
     try:
         config = adapters.flags.get(args.feature)
     except ConfigError:
         config = None
-    print(render_summary(args.feature, args.phase, checkpoints, runner.gate(args.feature, args.phase, checkpoints, config)), end="")
+    print(
+        render_summary(
+            args.feature, args.phase, checkpoints, runner.gate(args.feature, args.phase, checkpoints, config)
+        ),
+        end="",
+    )
     return 0
 
 
@@ -130,7 +156,10 @@ def check_phase_plan(current: int, target: int, steps: list[int], force: bool) -
         raise ConfigError(f"{target}% is not a step of the phase plan {steps}: pick one or pass --force")
     skipped = [s for s in steps if current < s < target]
     if skipped:
-        raise ConfigError(f"{current}% → {target}% skips {', '.join(f'{s}%' for s in skipped)} of the phase plan: step through them or pass --force")
+        raise ConfigError(
+            f"{current}% → {target}% skips {', '.join(f'{s}%' for s in skipped)} of the phase plan: "
+            "step through them or pass --force"
+        )
 
 
 def _actor(settings: Settings) -> str:
@@ -153,15 +182,25 @@ def rollout_set(args: argparse.Namespace, settings: Settings, say: Progress) -> 
     check_phase_plan(current.rollout_percentage, args.percent, settings.phase_steps, args.force)
     writer = rollout_writer(settings, say=lambda m: None)
     result = writer.set_rollout(
-        args.feature, args.percent, args.enabled, reason=args.reason.strip(), actor=_actor(settings), now=datetime.now(UTC)
+        args.feature,
+        args.percent,
+        args.enabled,
+        reason=args.reason.strip(),
+        actor=_actor(settings),
+        now=datetime.now(UTC),
     )
     if args.json:
         _print_json({"feature": args.feature, **result})
     else:
         before, after = result["before"], result["after"]
-        print(f"Rollout: {args.feature} {before['rollout_percentage']}% → {after['rollout_percentage']}%, "
-              f"enabled {str(before['enabled']).lower()} → {str(after['enabled']).lower()}")
-        print(f"Expected config: rollout={after['rollout_percentage']}%, enabled={str(after['enabled']).lower()} (stored for hourly runs)")
+        print(
+            f"Rollout: {args.feature} {before['rollout_percentage']}% → {after['rollout_percentage']}%, "
+            f"enabled {str(before['enabled']).lower()} → {str(after['enabled']).lower()}"
+        )
+        print(
+            f"Expected config: rollout={after['rollout_percentage']}%, enabled={str(after['enabled']).lower()} "
+            "(stored for hourly runs)"
+        )
     return 0
 
 

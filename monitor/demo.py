@@ -7,6 +7,7 @@ rollback to 5% with `rollout set` → PASS. Traffic is simulated for past hours;
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 from collections.abc import Callable
@@ -37,8 +38,17 @@ STORY = [
     Step("phase1_rollout", "rollout-1pct-validation", 1, 5, set_before=True, reason="allowlist looked good"),
     Step("phase2_rollout", "rollout-5pct-validation", 5, 4, set_before=True, reason="1% clean"),
     Step("phase2_rollout", "rollout-5pct-hour2", 5, 3),
-    Step("phase3_rollout", "rollout-10pct-validation", 10, 2, on_error_rate=0.05, set_before=True, reason="gate ADVANCE"),
-    Step("phase3_rollback", "rollback-5pct-validation", 5, 1, set_before=True, reason="gate ROLLBACK: ON-cohort regression"),
+    Step(
+        "phase3_rollout", "rollout-10pct-validation", 10, 2, on_error_rate=0.05, set_before=True, reason="gate ADVANCE"
+    ),
+    Step(
+        "phase3_rollback",
+        "rollback-5pct-validation",
+        5,
+        1,
+        set_before=True,
+        reason="gate ROLLBACK: ON-cohort regression",
+    ),
 ]
 
 
@@ -46,8 +56,13 @@ def _settings(url: str, out_dir: Path) -> Any:
     from monitor.settings import load_settings
 
     return load_settings(
-        database_url=url, flags_database_url=url, source="scan", log_group=LOG_GROUP,
-        phase_log=str(out_dir / "{feature}" / "{phase}.md"), actor="demo-operator", publish_metric=True,
+        database_url=url,
+        flags_database_url=url,
+        source="scan",
+        log_group=LOG_GROUP,
+        phase_log=str(out_dir / "{feature}" / "{phase}.md"),
+        actor="demo-operator",
+        publish_metric=True,
     )
 
 
@@ -57,10 +72,8 @@ def _put_events(logs: Any, events: list[tuple[int, str]], streams: int = 3) -> N
         per_stream[i % streams].append({"timestamp": ts, "message": message})
     for n, batch in enumerate(per_stream):
         name = f"backend/api/task-{n}"
-        try:
+        with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
             logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName=name)
-        except logs.exceptions.ResourceAlreadyExistsException:
-            pass
         for i in range(0, len(batch), 5000):
             logs.put_log_events(logGroupName=LOG_GROUP, logStreamName=name, logEvents=batch[i : i + 5000])
 
@@ -71,8 +84,12 @@ def run_demo(args: argparse.Namespace, say: Callable[[str], None]) -> int:
     except ImportError:
         raise ConfigError("the demo emulates AWS with moto: pip install 'beta-monitor[demo]'") from None
 
-    for key, value in {"AWS_ACCESS_KEY_ID": "demo", "AWS_SECRET_ACCESS_KEY": "demo", "AWS_REGION": "eu-west-1",
-                       "AWS_DEFAULT_REGION": "eu-west-1"}.items():
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "demo",
+        "AWS_SECRET_ACCESS_KEY": "demo",
+        "AWS_REGION": "eu-west-1",
+        "AWS_DEFAULT_REGION": "eu-west-1",
+    }.items():
         os.environ.setdefault(key, value)
     os.environ.pop("AWS_ENDPOINT_URL", None)
     with mock_aws():
@@ -100,8 +117,15 @@ def _story(args: argparse.Namespace, say: Callable[[str], None]) -> int:
     settings.sns_topic_arn = sns.create_topic(Name="beta-monitor-alerts")["TopicArn"]
     allowlist = passenger_ids(12, seed=1234)
     create_flag_tables(url, schema="columns")
-    upsert_flag(url, "columns", FEATURE, enabled=True, rollout=0, allowlist=allowlist,
-                updated_at=datetime.now(UTC) - timedelta(hours=8))
+    upsert_flag(
+        url,
+        "columns",
+        FEATURE,
+        enabled=True,
+        rollout=0,
+        allowlist=allowlist,
+        updated_at=datetime.now(UTC) - timedelta(hours=8),
+    )
     adapters = build_adapters(settings, say=lambda m: None)
     adapters.store.migrate()
     runner = CheckpointRunner(settings, adapters, progress=lambda m: None)
@@ -113,28 +137,45 @@ def _story(args: argparse.Namespace, say: Callable[[str], None]) -> int:
         if step.set_before:
             live = adapters.flags.get(FEATURE)
             check_phase_plan(live.rollout_percentage, step.rollout, settings.phase_steps, force=False)
-            writer.set_rollout(FEATURE, step.rollout, True, reason=step.reason, actor="demo-operator", now=datetime.now(UTC))
+            writer.set_rollout(
+                FEATURE, step.rollout, True, reason=step.reason, actor="demo-operator", now=datetime.now(UTC)
+            )
             say(f"rollout set {FEATURE} {step.rollout}% --reason {step.reason!r}")
         end = top - timedelta(hours=step.hour)
         config = adapters.flags.get(FEATURE)
         model = TrafficModel(
-            requests=args.requests_per_hour, start_ms=int((end - timedelta(hours=1)).timestamp() * 1000),
-            end_ms=int(end.timestamp() * 1000), config=config, on_error_rate=step.on_error_rate,
-            seed=step.hour, feature=FEATURE, malformed_share=0.001,
+            requests=args.requests_per_hour,
+            start_ms=int((end - timedelta(hours=1)).timestamp() * 1000),
+            end_ms=int(end.timestamp() * 1000),
+            config=config,
+            on_error_rate=step.on_error_rate,
+            seed=step.hour,
+            feature=FEATURE,
+            malformed_share=0.001,
         )
         _put_events(logs, list(generate(model)))
-        outcome = runner.run(CheckpointRequest(feature=FEATURE, phase=step.phase, label=step.label, end=end, window="1h"))
+        outcome = runner.run(
+            CheckpointRequest(feature=FEATURE, phase=step.phase, label=step.label, end=end, window="1h")
+        )
         cp = outcome.checkpoint
         gate = cp.gate
         alerts = [f"{c.name} {c.status.value}" for c in cp.checks if c.status.value not in ("PASS", "SKIP")]
-        say(f"{step.phase:<17} {step.label:<26} {config.rollout_percentage:>3}%  {cp.status.value:<4}  "
-            f"gate {gate.action.value if gate else 'n/a':<8} {'; '.join(alerts)}")
-        results.append({
-            "phase": step.phase, "label": step.label, "rollout": config.rollout_percentage,
-            "status": cp.status.value, "gate": gate.action.value if gate else None,
-            "gate_command": gate.command if gate else None,
-            "checks": {c.name: c.status.value for c in cp.checks}, "phase_log": outcome.phase_log,
-        })
+        say(
+            f"{step.phase:<17} {step.label:<26} {config.rollout_percentage:>3}%  {cp.status.value:<4}  "
+            f"gate {gate.action.value if gate else 'n/a':<8} {'; '.join(alerts)}"
+        )
+        results.append(
+            {
+                "phase": step.phase,
+                "label": step.label,
+                "rollout": config.rollout_percentage,
+                "status": cp.status.value,
+                "gate": gate.action.value if gate else None,
+                "gate_command": gate.command if gate else None,
+                "checks": {c.name: c.status.value for c in cp.checks},
+                "phase_log": outcome.phase_log,
+            }
+        )
     summary = _write_summaries(adapters, runner, out_dir)
     _finish(args, results, summary, url)
     return 0
@@ -160,7 +201,9 @@ def _finish(args: argparse.Namespace, results: list[dict[str, Any]], summary: Pa
         return
     print("beta-monitor demo: a rollout of", FEATURE)
     for r in results:
-        print(f"  {r['phase']:<17} {r['label']:<26} rollout={r['rollout']:>3}%  status={r['status']:<4}  gate={r['gate']}")
+        print(
+            f"  {r['phase']:<17} {r['label']:<26} rollout={r['rollout']:>3}%  status={r['status']:<4}  gate={r['gate']}"
+        )
         if r["gate"] in ("ADVANCE", "ROLLBACK"):
             print(f"      → {r['gate_command']}")
     print("Phase logs:")
@@ -168,7 +211,9 @@ def _finish(args: argparse.Namespace, results: list[dict[str, Any]], summary: Pa
         print(f"  {path}")
     print(f"Summary report: {summary}")
     if args.keep:
-        print(f"Embedded database kept running. Explore: BETA_MONITOR_DATABASE_URL='{url}' beta-monitor history {FEATURE}")
+        print(
+            f"Embedded database kept running. Explore: BETA_MONITOR_DATABASE_URL='{url}' beta-monitor history {FEATURE}"
+        )
     else:
         from monitor.store.embedded import stop_embedded_server
 

@@ -12,7 +12,9 @@ def refresh(readme: Path) -> bool:
     text = readme.read_text(encoding="utf-8")
     new = re.sub(
         r"(<!-- settings:start -->\n).*?(<!-- settings:end -->)",
-        lambda m: m.group(1) + settings_table() + m.group(2), text, flags=re.S,
+        lambda m: m.group(1) + settings_table() + m.group(2),
+        text,
+        flags=re.S,
     )
     readme.write_text(new, encoding="utf-8")
     return new != text

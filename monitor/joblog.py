@@ -26,7 +26,9 @@ def configure_logging(fmt: str = "text", level: int = logging.WARNING) -> None:
     logger = logging.getLogger("beta_monitor")
     logger.handlers.clear()
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter("beta-monitor: %(levelname)s: %(message)s"))
+    handler.setFormatter(
+        JsonFormatter() if fmt == "json" else logging.Formatter("beta-monitor: %(levelname)s: %(message)s")
+    )
     logger.addHandler(handler)
     logger.setLevel(level if fmt != "json" else logging.INFO)
     logger.propagate = False

@@ -29,21 +29,31 @@ def transition(previous: Checkpoint | None, current: Checkpoint) -> str | None:
 
 
 def message(current: Checkpoint, what: str) -> tuple[str, str]:
-    alerts = [f"- {c.name}: {c.status.value} — {c.summary}" for c in current.checks if c.status not in (Status.PASS, Status.SKIP)]
+    alerts = [
+        f"- {c.name}: {c.status.value} — {c.summary}"
+        for c in current.checks
+        if c.status not in (Status.PASS, Status.SKIP)
+    ]
     gate = current.gate
     subject = f"beta-monitor {current.feature}/{current.phase}: {what}"[:100]
     body = "\n".join(
         [
-            f"Feature: {current.feature}", f"Phase: {current.phase}", f"Checkpoint: {current.label} ({current.created_at.isoformat()})",
-            f"Status: {current.status.value}", *(["Alerts:", *alerts] if alerts else []),
-            f"Gate: {gate.action.value if gate else 'n/a'}", f"Command: {gate.command if gate else 'n/a'}",
+            f"Feature: {current.feature}",
+            f"Phase: {current.phase}",
+            f"Checkpoint: {current.label} ({current.created_at.isoformat()})",
+            f"Status: {current.status.value}",
+            *(["Alerts:", *alerts] if alerts else []),
+            f"Gate: {gate.action.value if gate else 'n/a'}",
+            f"Command: {gate.command if gate else 'n/a'}",
         ]
     )
     return subject, body
 
 
 class AwsNotifier:
-    def __init__(self, *, sns: Any | None, cloudwatch: Any | None, topic_arn: str | None, namespace: str = "BetaMonitor"):
+    def __init__(
+        self, *, sns: Any | None, cloudwatch: Any | None, topic_arn: str | None, namespace: str = "BetaMonitor"
+    ):
         self.sns = sns
         self.cloudwatch = cloudwatch
         self.topic_arn = topic_arn
@@ -65,11 +75,17 @@ class AwsNotifier:
         try:
             self.cloudwatch.put_metric_data(  # type: ignore[union-attr]
                 Namespace=self.namespace,
-                MetricData=[{
-                    "MetricName": "CheckpointStatus",
-                    "Dimensions": [{"Name": "feature", "Value": current.feature}, {"Name": "phase", "Value": current.phase}],
-                    "Value": float(STATUS_VALUE.get(current.status, 1)), "Unit": "None",
-                }],
+                MetricData=[
+                    {
+                        "MetricName": "CheckpointStatus",
+                        "Dimensions": [
+                            {"Name": "feature", "Value": current.feature},
+                            {"Name": "phase", "Value": current.phase},
+                        ],
+                        "Value": float(STATUS_VALUE.get(current.status, 1)),
+                        "Unit": "None",
+                    }
+                ],
             )
         except Exception as exc:  # never fatal: the checkpoint is already stored
             log.error("CheckpointStatus metric not published", extra={"error": type(exc).__name__})

@@ -36,8 +36,10 @@ def expected_line(expected: dict[str, Any]) -> str:
         return "Expected config: none (pass --expected-rollout or run `beta-monitor rollout set`)"
     rollout = expected.get("rollout_percentage")
     enabled = expected.get("enabled")
-    parts = [f"rollout={rollout}%" if rollout is not None else "rollout=any",
-             f"enabled={_bool(enabled)}" if enabled is not None else "enabled=any"]
+    parts = [
+        f"rollout={rollout}%" if rollout is not None else "rollout=any",
+        f"enabled={_bool(enabled)}" if enabled is not None else "enabled=any",
+    ]
     suffix = " (stored by rollout set)" if expected.get("source") == "stored" else ""
     return f"Expected config: {', '.join(parts)}{suffix}"
 

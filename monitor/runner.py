@@ -134,14 +134,20 @@ def pick_baseline(history: list[Checkpoint], label: str | None) -> Checkpoint | 
     if label:
         found = next((c for c in history if c.label == label), None)
         if found is None:
-            raise ConfigError(f"--baseline-label {label!r} names no checkpoint of this phase: see `beta-monitor history`")
+            raise ConfigError(
+                f"--baseline-label {label!r} names no checkpoint of this phase: see `beta-monitor history`"
+            )
         return found
     return next((c for c in reversed(history) if c.status == Status.PASS), None)
 
 
 def config_segments(
-    config: FlagConfig, window: Window, thresholds: Thresholds, history: list[Checkpoint],
-    audit: list[dict[str, Any]] | None = None, allowlist_hashes: frozenset[str] = frozenset(),
+    config: FlagConfig,
+    window: Window,
+    thresholds: Thresholds,
+    history: list[Checkpoint],
+    audit: list[dict[str, Any]] | None = None,
+    allowlist_hashes: frozenset[str] = frozenset(),
 ) -> tuple[list[int], ConfigChange | None]:
     """Decision segments when the last config change can affect the window, and the earlier config when known.
 
@@ -158,16 +164,20 @@ def config_segments(
         at, before = row.get("at"), row.get("before") or {}
         if isinstance(at, datetime) and abs((at - changed).total_seconds()) <= 2 and "rollout_percentage" in before:
             return bounds, ConfigChange(
-                enabled=bool(before.get("enabled")), rollout_percentage=int(before["rollout_percentage"]),
-                allowlist_hashes=tuple(sorted(allowlist_hashes)), until=changed,
+                enabled=bool(before.get("enabled")),
+                rollout_percentage=int(before["rollout_percentage"]),
+                allowlist_hashes=tuple(sorted(allowlist_hashes)),
+                until=changed,
             )
     before_cp = next((c for c in history if c.created_at < changed), None)
     if before_cp is None:
         return bounds, None
     live = before_cp.live_config
     return bounds, ConfigChange(
-        enabled=bool(live.get("enabled")), rollout_percentage=int(live.get("rollout_percentage", 0)),
-        allowlist_hashes=tuple(before_cp.allowlist_hashes), until=changed,
+        enabled=bool(live.get("enabled")),
+        rollout_percentage=int(live.get("rollout_percentage", 0)),
+        allowlist_hashes=tuple(before_cp.allowlist_hashes),
+        until=changed,
     )
 
 
@@ -200,7 +210,9 @@ class CheckpointRunner:
         now = a.clock()
         window, ends_now = compute_window(self.settings, request, now)
         run_key = run_key_of(request, window)
-        destination = a.phase_log_destination(request.phase_log or self.settings.phase_log, request.feature, request.phase)
+        destination = a.phase_log_destination(
+            request.phase_log or self.settings.phase_log, request.feature, request.phase
+        )
         source = a.log_source(request.source or self.settings.source)  # validates the source spec early
         config = a.flags.get(request.feature)
         expected = resolve_expected(request, a.store)
@@ -216,13 +228,19 @@ class CheckpointRunner:
             if stored is not None:
                 stored = a.store.find(run_key) or stored
                 return CheckpointOutcome(
-                    checkpoint=stored, duplicate=True, phase_log=destination, appended=stored.appended, repaired=repaired
+                    checkpoint=stored,
+                    duplicate=True,
+                    phase_log=destination,
+                    appended=stored.appended,
+                    repaired=repaired,
                 )
             history = a.store.history(request.feature, request.phase)
             checkpoint = self._measure(request, run_key, window, ends_now, now, config, expected, history, source)
             saved, created = a.store.save(checkpoint)
             if not created:
-                return CheckpointOutcome(checkpoint=saved, duplicate=True, phase_log=destination, appended=saved.appended)
+                return CheckpointOutcome(
+                    checkpoint=saved, duplicate=True, phase_log=destination, appended=saved.appended
+                )
             outcome = CheckpointOutcome(checkpoint=saved, phase_log=destination, repaired=repaired)
             self._append(saved, destination, outcome)
         if a.notifier is not None:
@@ -257,17 +275,35 @@ class CheckpointRunner:
         self.progress(f"Reading logs ({source.name}) {window.start.isoformat()} → {window.end.isoformat()}")
         self._read(source, stats)
         ctx = CheckContext(
-            feature=request.feature, config=config, allowlist_hashes=allowlist_hashes, expected=expected, stats=stats,
-            window=window, now=now, thresholds=self.thresholds, bucketer=self.bucketer,
-            previous_config=previous_config, baseline=baseline, previous=history[0] if history else None,
+            feature=request.feature,
+            config=config,
+            allowlist_hashes=allowlist_hashes,
+            expected=expected,
+            stats=stats,
+            window=window,
+            now=now,
+            thresholds=self.thresholds,
+            bucketer=self.bucketer,
+            previous_config=previous_config,
+            baseline=baseline,
+            previous=history[0] if history else None,
             window_ends_now=ends_now,
         )
         checks = _mark_incomplete(run_checks(ctx), stats.problems)
         checks = escalate_errors(checks, history, self.thresholds.error_escalation)
         checkpoint = Checkpoint(
-            feature=request.feature, phase=request.phase, label=request.label, run_key=run_key,
-            status=checkpoint_status(checks), window=window, live_config=config.public(), expected=expected,
-            checks=checks, metrics=stats.metrics(), created_at=now, allowlist_hashes=sorted(allowlist_hashes),
+            feature=request.feature,
+            phase=request.phase,
+            label=request.label,
+            run_key=run_key,
+            status=checkpoint_status(checks),
+            window=window,
+            live_config=config.public(),
+            expected=expected,
+            checks=checks,
+            metrics=stats.metrics(),
+            created_at=now,
+            allowlist_hashes=sorted(allowlist_hashes),
         )
         checkpoint.gate = self.gate(request.feature, request.phase, [*reversed(history), checkpoint], config)
         return checkpoint
@@ -287,15 +323,21 @@ class CheckpointRunner:
 
     def gate(self, feature: str, phase: str, checkpoints: list[Checkpoint], config: FlagConfig | None) -> GateDecision:
         return decide_gate(
-            feature, phase, checkpoints, max_5xx_rate=self.settings.max_5xx_rate,
-            phase_steps=self.settings.phase_steps, live_rollout=config.rollout_percentage if config else None,
+            feature,
+            phase,
+            checkpoints,
+            max_5xx_rate=self.settings.max_5xx_rate,
+            phase_steps=self.settings.phase_steps,
+            live_rollout=config.rollout_percentage if config else None,
         )
 
     # -- the phase log -----------------------------------------------------------------------------------------
     def _append(self, checkpoint: Checkpoint, destination: str, outcome: CheckpointOutcome) -> None:
         try:
             sink = self.adapters.sink(destination)
-            sink.append(render_entry(checkpoint), render_header(checkpoint.feature, checkpoint.phase, checkpoint.created_at))
+            sink.append(
+                render_entry(checkpoint), render_header(checkpoint.feature, checkpoint.phase, checkpoint.created_at)
+            )
         except SinkError as exc:
             outcome.append_error = str(exc)
             log.error("phase log append failed; the next run repairs it", extra={"destination": destination})

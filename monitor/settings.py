@@ -53,19 +53,40 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BETA_MONITOR_", extra="ignore", populate_by_name=True)
 
     # Databases
-    database_url: SecretStr | None = Field(None, description="The watchdog's PostgreSQL (checkpoints). Unset: an embedded PostgreSQL in the user data directory.")
-    flags_database_url: SecretStr | None = Field(None, description="The backend's PostgreSQL holding the flag tables. Defaults to database_url.")
-    embedded_dir: str | None = Field(None, description="Data directory of the embedded PostgreSQL used when no database URL is set (default: the user data dir; /var/tmp/beta-monitor/pgdata as root).")
-    flag_schema: str = Field("columns", description="Flag table layout: `columns` (feature_flags + allowlist table) or `json` (value jsonb).")
+    database_url: SecretStr | None = Field(
+        None,
+        description="The watchdog's PostgreSQL (checkpoints). Unset: an embedded PostgreSQL "
+        "in the user data directory.",
+    )
+    flags_database_url: SecretStr | None = Field(
+        None, description="The backend's PostgreSQL holding the flag tables. Defaults to database_url."
+    )
+    embedded_dir: str | None = Field(
+        None,
+        description="Data directory of the embedded PostgreSQL used when no database URL is set "
+        "(default: the user data dir; /var/tmp/beta-monitor/pgdata as root).",
+    )
+    flag_schema: str = Field(
+        "columns", description="Flag table layout: `columns` (feature_flags + allowlist table) or `json` (value jsonb)."
+    )
     flags_table: str = Field("feature_flags", description="Name of the flag table.")
-    allowlist_table: str = Field("feature_flag_allowlist", description="Name of the allowlist table (`columns` schema).")
+    allowlist_table: str = Field(
+        "feature_flag_allowlist", description="Name of the allowlist table (`columns` schema)."
+    )
     # Resolver
     bucket_hash: str = Field("sha256", description="Hash of the bucket function: sha256 or md5.")
-    bucket_hex_chars: int = Field(8, ge=0, le=128, description="Hex characters of the digest that feed the bucket (0 = all).")
-    flag_cache_ttl: float = Field(60.0, ge=0, description="Seconds the backend caches flag config: grace after a change.")
+    bucket_hex_chars: int = Field(
+        8, ge=0, le=128, description="Hex characters of the digest that feed the bucket (0 = all)."
+    )
+    flag_cache_ttl: float = Field(
+        60.0, ge=0, description="Seconds the backend caches flag config: grace after a change."
+    )
     # Logs
     log_group: str = Field("/ecs/kaviar-backend", description="CloudWatch Logs group of the backend.")
-    route_groups: str = Field("feature_flag=/api/feature-flags,matching=/api/matching", description="Route groups counted separately: name=/prefix,...")
+    route_groups: str = Field(
+        "feature_flag=/api/feature-flags,matching=/api/matching",
+        description="Route groups counted separately: name=/prefix,...",
+    )
     source: str = Field("insights", description="Log engine: insights, scan or file:PATH.")
     window: str = Field("1h", description="Checkpoint window length.")
     ingestion_lag: str = Field("5m", description="The window ends this long before now (CloudWatch ingestion delay).")
@@ -75,28 +96,53 @@ class Settings(BaseSettings):
     max_5xx_rate: float = Field(0.01, ge=0, le=1, description="error_rate FAILs above this 5xx share.")
     min_requests: int = Field(100, ge=1, description="Requests needed before error_rate judges (else NODATA).")
     alpha: float = Field(0.01, gt=0, lt=1, description="Significance of the one-sided cohort test.")
-    min_effect: float = Field(0.005, ge=0, le=1, description="Smallest ON-minus-OFF 5xx difference that FAILs (0.005 = 0.5 pp).")
+    min_effect: float = Field(
+        0.005, ge=0, le=1, description="Smallest ON-minus-OFF 5xx difference that FAILs (0.005 = 0.5 pp)."
+    )
     min_cohort_requests: int = Field(100, ge=1, description="ON-cohort requests needed for cohort_regression.")
     latency_warn: float = Field(0.20, ge=0, description="p95 above baseline by this share → WARN.")
     latency_fail: float = Field(0.50, ge=0, description="p95 above baseline by this share → FAIL.")
-    max_malformed_share: float = Field(0.01, ge=0, le=1, description="Malformed share of events above which data_quality WARNs.")
+    max_malformed_share: float = Field(
+        0.01, ge=0, le=1, description="Malformed share of events above which data_quality WARNs."
+    )
     freshness: str = Field("15m", description="No event in this last part of a window that ends now → logs stale WARN.")
-    drift_grace: str = Field("10m", description="A config mismatch younger than this is WARN (change in progress), not FAIL.")
-    error_escalation: int = Field(4, ge=1, description="A check ERROR on this many consecutive checkpoints escalates to FAIL.")
+    drift_grace: str = Field(
+        "10m", description="A config mismatch younger than this is WARN (change in progress), not FAIL."
+    )
+    error_escalation: int = Field(
+        4, ge=1, description="A check ERROR on this many consecutive checkpoints escalates to FAIL."
+    )
     # Outputs
-    phase_log: str = Field("reports/{feature}/{phase}.md", description="Phase log destination: path or s3://bucket/key, with {feature} and {phase}.")
-    phase_plan: str = Field("0,1,5,10,25,50,100", description="Rollout steps `rollout set` may move between without --force.")
+    phase_log: str = Field(
+        "reports/{feature}/{phase}.md",
+        description="Phase log destination: path or s3://bucket/key, with {feature} and {phase}.",
+    )
+    phase_plan: str = Field(
+        "0,1,5,10,25,50,100", description="Rollout steps `rollout set` may move between without --force."
+    )
     sns_topic_arn: str | None = Field(None, description="SNS topic notified on status transitions and ROLLBACK.")
     metric_namespace: str = Field("BetaMonitor", description="CloudWatch namespace of the CheckpointStatus metric.")
     publish_metric: bool = Field(False, description="Publish BetaMonitor/CheckpointStatus after every checkpoint.")
-    actor: str | None = Field(None, description="Who runs `rollout set` (else the AWS caller identity, else the OS user).")
+    actor: str | None = Field(
+        None, description="Who runs `rollout set` (else the AWS caller identity, else the OS user)."
+    )
     log_format: str = Field("text", description="Job log format on stderr: text or json (json in containers).")
     # Load balancer cross-check (optional)
-    alb_load_balancer: str | None = Field(None, description="ALB dimension (app/name/id) for the CloudWatch metrics cross-check.")
+    alb_load_balancer: str | None = Field(
+        None, description="ALB dimension (app/name/id) for the CloudWatch metrics cross-check."
+    )
     alb_target_group: str | None = Field(None, description="Optional TargetGroup dimension (targetgroup/name/id).")
     # AWS
-    aws_region: str | None = Field(None, validation_alias=AliasChoices("AWS_REGION", "AWS_DEFAULT_REGION", "BETA_MONITOR_AWS_REGION"), description="AWS region (AWS_REGION).")
-    aws_endpoint_url: str | None = Field(None, validation_alias=AliasChoices("AWS_ENDPOINT_URL", "BETA_MONITOR_AWS_ENDPOINT_URL"), description="AWS endpoint override (AWS_ENDPOINT_URL), e.g. a local emulator.")
+    aws_region: str | None = Field(
+        None,
+        validation_alias=AliasChoices("AWS_REGION", "AWS_DEFAULT_REGION", "BETA_MONITOR_AWS_REGION"),
+        description="AWS region (AWS_REGION).",
+    )
+    aws_endpoint_url: str | None = Field(
+        None,
+        validation_alias=AliasChoices("AWS_ENDPOINT_URL", "BETA_MONITOR_AWS_ENDPOINT_URL"),
+        description="AWS endpoint override (AWS_ENDPOINT_URL), e.g. a local emulator.",
+    )
 
     @field_validator("flag_schema")
     @classmethod

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from monitor.bucketing import Bucketer, resolve_hash
 from monitor.models import Decision, FlagConfig
@@ -37,7 +37,7 @@ class TrafficModel:
     on_latency_factor: float = 1.0
     allowlist_requests: int = 15  # requests per allowlisted passenger in the window (they are the keenest users)
     seed: int = 7
-    bucketer: Bucketer = Bucketer()
+    bucketer: Bucketer = field(default_factory=Bucketer)
     feature: str = "passenger_favorites_matching"
     other_share: float = 0.02  # application log lines
     malformed_share: float = 0.0
@@ -77,14 +77,32 @@ def generate(model: TrafficModel) -> Iterator[tuple[int, str]]:
         decision = resolve_hash(model.config, pax, allow, b) if pax else Decision.OFF
         on = pax is not None and decision != Decision.OFF
         error_rate = model.on_error_rate if on else model.off_error_rate
-        status = 503 if rng.random() < error_rate else rng.choices((200, 200, 200, 201, 304, 404, 401, 403, 429), k=1)[0]
+        status = (
+            503 if rng.random() < error_rate else rng.choices((200, 200, 200, 201, 304, 404, 401, 403, 429), k=1)[0]
+        )
         method, path, factor = rng.choices(routes, weights=weights, k=1)[0]
         latency = rng.lognormvariate(0, 0.35) * model.latency_ms * factor * (model.on_latency_factor if on else 1.0)
-        request = {"type": "http_request", "method": method, "path": path, "status": status, "duration_ms": round(latency, 1)}
+        request = {
+            "type": "http_request",
+            "method": method,
+            "path": path,
+            "status": status,
+            "duration_ms": round(latency, 1),
+        }
         if pax:
             request["passenger_hash"] = pax
         if pax and path.startswith("/api/matching"):
-            yield ts, json.dumps({"type": "feature_flag_decision", "feature_key": model.feature, "decision": decision.value, "passenger_hash": pax})
+            yield (
+                ts,
+                json.dumps(
+                    {
+                        "type": "feature_flag_decision",
+                        "feature_key": model.feature,
+                        "decision": decision.value,
+                        "passenger_hash": pax,
+                    }
+                ),
+            )
         yield ts, json.dumps(request)
 
 

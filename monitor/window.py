@@ -56,8 +56,15 @@ class StatusCounts:
 
     def to_dict(self) -> dict[str, int]:
         return {
-            "requests": self.requests, "2xx": self.s2xx, "3xx": self.s3xx, "4xx": self.s4xx, "5xx": self.s5xx,
-            "other": self.sother, "401": self.c401, "403": self.c403, "429": self.c429,
+            "requests": self.requests,
+            "2xx": self.s2xx,
+            "3xx": self.s3xx,
+            "4xx": self.s4xx,
+            "5xx": self.s5xx,
+            "other": self.sother,
+            "401": self.c401,
+            "403": self.c403,
+            "429": self.c429,
         }
 
     def __eq__(self, other: object) -> bool:
@@ -166,9 +173,12 @@ class CohortInput:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "bucket_requests": self.bucket_requests, "bucket_5xx": self.bucket_5xx,
-            "allowlisted_requests": self.allowlisted_requests, "allowlisted_5xx": self.allowlisted_5xx,
-            "anonymous_requests": self.anonymous_requests, "anonymous_5xx": self.anonymous_5xx,
+            "bucket_requests": self.bucket_requests,
+            "bucket_5xx": self.bucket_5xx,
+            "allowlisted_requests": self.allowlisted_requests,
+            "allowlisted_5xx": self.allowlisted_5xx,
+            "anonymous_requests": self.anonymous_requests,
+            "anonymous_5xx": self.anonymous_5xx,
         }
 
 

@@ -3,12 +3,13 @@ events put into a moto_server log group, and the installed `beta-monitor` run as
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import subprocess
-import uuid
 import sys
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -36,14 +37,23 @@ CREATE TABLE IF NOT EXISTS feature_flag_allowlist (
 """
 
 
-def seed_columns_flag(url: str, key: str, *, enabled: bool, rollout: int, allowlist: Sequence[str],
-                      updated_at: datetime, mirror: dict[str, Any] | None = None) -> None:
+def seed_columns_flag(
+    url: str,
+    key: str,
+    *,
+    enabled: bool,
+    rollout: int,
+    allowlist: Sequence[str],
+    updated_at: datetime,
+    mirror: dict[str, Any] | None = None,
+) -> None:
     with psycopg.connect(url) as conn:
         conn.execute(COLUMNS_DDL)
         conn.execute("DELETE FROM feature_flag_allowlist WHERE feature_key = %s", (key,))
         conn.execute(
-            "INSERT INTO feature_flags (key, enabled, rollout_percentage, config_json, updated_at) VALUES (%s,%s,%s,%s,%s)"
-            " ON CONFLICT (key) DO UPDATE SET enabled = EXCLUDED.enabled, rollout_percentage = EXCLUDED.rollout_percentage,"
+            "INSERT INTO feature_flags (key, enabled, rollout_percentage, config_json, updated_at)"
+            " VALUES (%s,%s,%s,%s,%s) ON CONFLICT (key) DO UPDATE SET enabled = EXCLUDED.enabled,"
+            " rollout_percentage = EXCLUDED.rollout_percentage,"
             " config_json = EXCLUDED.config_json, updated_at = EXCLUDED.updated_at",
             (key, enabled, rollout, json.dumps(mirror) if mirror is not None else None, updated_at),
         )
@@ -52,12 +62,15 @@ def seed_columns_flag(url: str, key: str, *, enabled: bool, rollout: int, allowl
 
 
 def put_events(endpoint: str, log_group: str, events: Iterable[tuple[int, str]], streams: int = 3) -> int:
-    logs = boto3.client("logs", endpoint_url=endpoint, region_name="eu-west-1",
-                        aws_access_key_id="testing", aws_secret_access_key="testing")
-    try:
+    logs = boto3.client(
+        "logs",
+        endpoint_url=endpoint,
+        region_name="eu-west-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
         logs.create_log_group(logGroupName=log_group)
-    except logs.exceptions.ResourceAlreadyExistsException:
-        pass
     per_stream: list[list[dict[str, Any]]] = [[] for _ in range(streams)]
     count = 0
     for i, (ts, message) in enumerate(sorted(events)):
@@ -114,22 +127,40 @@ class World:
     log: Path
     allowlist: list[str]
 
-    def traffic(self, requests: int, *, on_error: float = 0.002, off_error: float = 0.002, rollout: int = 5,
-                end: datetime | None = None, seed: int = 11, log_group: str = "/ecs/kaviar-backend") -> int:
+    def traffic(
+        self,
+        requests: int,
+        *,
+        on_error: float = 0.002,
+        off_error: float = 0.002,
+        rollout: int = 5,
+        end: datetime | None = None,
+        seed: int = 11,
+        log_group: str = "/ecs/kaviar-backend",
+    ) -> int:
         from monitor.models import FlagConfig
         from monitor.traffic import TrafficModel, generate
 
         end = end or self.end
         config = FlagConfig(key=FEATURE, enabled=True, rollout_percentage=rollout, allowlist=tuple(self.allowlist))
-        model = TrafficModel(requests=requests, start_ms=int((end - timedelta(hours=1)).timestamp() * 1000),
-                             end_ms=int(end.timestamp() * 1000), config=config, on_error_rate=on_error,
-                             off_error_rate=off_error, feature=FEATURE, seed=seed)
+        model = TrafficModel(
+            requests=requests,
+            start_ms=int((end - timedelta(hours=1)).timestamp() * 1000),
+            end_ms=int(end.timestamp() * 1000),
+            config=config,
+            on_error_rate=on_error,
+            off_error_rate=off_error,
+            feature=FEATURE,
+            seed=seed,
+        )
         return put_events(self.endpoint, log_group, generate(model))
 
     def cli(self, *args: str, env: dict[str, str] | None = None, timeout: float = 180) -> Run:
         return run_cli(list(args), {**self.env, **(env or {})}, timeout=timeout)
 
-    def checkpoint(self, label: str, *extra: str, end: datetime | None = None, env: dict[str, str] | None = None) -> Run:
+    def checkpoint(
+        self, label: str, *extra: str, end: datetime | None = None, env: dict[str, str] | None = None
+    ) -> Run:
         return self.cli("checkpoint", FEATURE, PHASE, label, "--end", (end or self.end).isoformat(), *extra, env=env)
 
 
@@ -138,8 +169,15 @@ def make_world(tmp_path: Path, pg_url: str, endpoint: str, *, rollout: int = 5) 
 
     end = (datetime.now(UTC) - timedelta(minutes=10)).replace(second=0, microsecond=0)
     allowlist = passenger_ids(12, seed=1234)
-    seed_columns_flag(pg_url, FEATURE, enabled=True, rollout=rollout, allowlist=allowlist,
-                      updated_at=end - timedelta(hours=3), mirror={"enabled": True, "rollout_percentage": rollout})
+    seed_columns_flag(
+        pg_url,
+        FEATURE,
+        enabled=True,
+        rollout=rollout,
+        allowlist=allowlist,
+        updated_at=end - timedelta(hours=3),
+        mirror={"enabled": True, "rollout_percentage": rollout},
+    )
     env = {
         "BETA_MONITOR_DATABASE_URL": pg_url,
         "BETA_MONITOR_PHASE_LOG": str(tmp_path / "reports" / "{feature}" / "{phase}.md"),
@@ -149,5 +187,11 @@ def make_world(tmp_path: Path, pg_url: str, endpoint: str, *, rollout: int = 5) 
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_REGION": "eu-west-1",
     }
-    return World(end=end, env=env, url=pg_url, endpoint=endpoint, log=tmp_path / "reports" / FEATURE / f"{PHASE}.md",
-                 allowlist=allowlist)
+    return World(
+        end=end,
+        env=env,
+        url=pg_url,
+        endpoint=endpoint,
+        log=tmp_path / "reports" / FEATURE / f"{PHASE}.md",
+        allowlist=allowlist,
+    )

@@ -16,7 +16,9 @@ def test_demo_verdict_sequence(tmp_path: Path) -> None:
     embedded = Path(tempfile.mkdtemp(prefix="bm-demo-pg-", dir="/tmp"))  # out of /root: pgserver chmods parents
     env = {"BETA_MONITOR_EMBEDDED_DIR": str(embedded / "pgdata")}
     try:
-        run = run_cli(["demo", "--json", "--requests-per-hour", "4000", "--dir", str(tmp_path / "out")], env, timeout=300)
+        run = run_cli(
+            ["demo", "--json", "--requests-per-hour", "4000", "--dir", str(tmp_path / "out")], env, timeout=300
+        )
     finally:
         shutil.rmtree(embedded, ignore_errors=True)
     assert run.code == 0, run.stdout[-2000:] + run.stderr[-2000:]

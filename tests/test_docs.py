@@ -39,7 +39,9 @@ def test_settings_table_is_in_sync() -> None:
 
 @pytest.mark.parametrize("command", _commands(), ids=lambda c: " ".join(c))
 def test_every_command_has_help_and_a_readme_entry(command: list[str]) -> None:
-    run = subprocess.run([sys.executable, "-m", "monitor", *command, "--help"], capture_output=True, text=True, timeout=60)
+    run = subprocess.run(
+        [sys.executable, "-m", "monitor", *command, "--help"], capture_output=True, text=True, timeout=60
+    )
     assert run.returncode == 0 and "usage: beta-monitor" in run.stdout
     assert len(run.stdout.splitlines()) > 3
     leaf = not any(c[: len(command)] == command and len(c) > len(command) for c in _commands())

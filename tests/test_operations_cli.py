@@ -23,22 +23,39 @@ def world(tmp_path: Path, pg_url: str, moto_reset: str) -> World:
 
 
 def _aws(world: World, service: str):  # type: ignore[no-untyped-def]
-    return boto3.client(service, endpoint_url=world.endpoint, region_name="eu-west-1",
-                        aws_access_key_id="testing", aws_secret_access_key="testing")
+    return boto3.client(
+        service,
+        endpoint_url=world.endpoint,
+        region_name="eu-west-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
 
 
 def _spawn(world: World, *args: str) -> subprocess.Popen[str]:
     import os
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("BETA_MONITOR_")} | world.env
-    return subprocess.Popen([beta_monitor_bin(), "-q", *args], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [beta_monitor_bin(), "-q", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
 def test_same_run_key_at_once_records_one(world: World) -> None:
     world.traffic(1500)
-    args = ("checkpoint", FEATURE, PHASE, "hourly", "--end", world.end.isoformat(), "--run-key",
-            "2026-11-22T19:05:00Z", "--expected-rollout", "5", "--json")
+    args = (
+        "checkpoint",
+        FEATURE,
+        PHASE,
+        "hourly",
+        "--end",
+        world.end.isoformat(),
+        "--run-key",
+        "2026-11-22T19:05:00Z",
+        "--expected-rollout",
+        "5",
+        "--json",
+    )
     procs = [_spawn(world, *args) for _ in range(3)]
     outs = [p.communicate(timeout=180) for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0], [o[1] for o in outs]
@@ -52,8 +69,20 @@ def test_same_run_key_at_once_records_one(world: World) -> None:
 
 def test_different_labels_at_once_both_entries_whole(world: World) -> None:
     world.traffic(1500)
-    procs = [_spawn(world, "checkpoint", FEATURE, PHASE, f"manual-{n}", "--end", world.end.isoformat(),
-                    "--expected-rollout", "5") for n in range(3)]
+    procs = [
+        _spawn(
+            world,
+            "checkpoint",
+            FEATURE,
+            PHASE,
+            f"manual-{n}",
+            "--end",
+            world.end.isoformat(),
+            "--expected-rollout",
+            "5",
+        )
+        for n in range(3)
+    ]
     for p in procs:
         p.communicate(timeout=180)
         assert p.returncode == 0
@@ -133,7 +162,9 @@ def test_rollout_set_audits_and_sets_the_expectation(world: World) -> None:
     done = world.cli("rollout", "set", FEATURE, "10", "--reason", "gate ADVANCE", env={"BETA_MONITOR_ACTOR": "alice"})
     assert done.code == 0 and "5% → 10%" in done.stdout
     with psycopg.connect(world.url) as conn:
-        assert conn.execute("SELECT rollout_percentage FROM feature_flags WHERE key = %s", (FEATURE,)).fetchone() == (10,)
+        assert conn.execute("SELECT rollout_percentage FROM feature_flags WHERE key = %s", (FEATURE,)).fetchone() == (
+            10,
+        )
         audit = conn.execute("SELECT actor, reason, before, after FROM rollout_audit").fetchall()
     assert len(audit) == 1 and audit[0][0] == "alice" and audit[0][1] == "gate ADVANCE"
     assert audit[0][2]["rollout_percentage"] == 5 and audit[0][3]["rollout_percentage"] == 10

@@ -9,7 +9,7 @@ import pytest
 from monitor.checks.base import Thresholds
 from monitor.errors import ConfigError
 from monitor.models import Checkpoint, ExpectedConfig, FlagConfig, Status, Window
-from monitor.runner import CheckpointRequest, compute_window, config_segments, run_key_of, pick_baseline
+from monitor.runner import CheckpointRequest, compute_window, config_segments, pick_baseline, run_key_of
 from monitor.settings import load_settings
 
 NOW = datetime(2026, 11, 22, 14, 7, 31, tzinfo=UTC)
@@ -17,9 +17,19 @@ WINDOW = Window(start=datetime(2026, 11, 22, 13, 0, tzinfo=UTC), end=datetime(20
 
 
 def _cp(label: str, status: Status, created: datetime, rollout: int = 5) -> Checkpoint:
-    return Checkpoint(feature="f", phase="p", label=label, run_key=label, status=status, window=WINDOW,
-                      live_config={"enabled": True, "rollout_percentage": rollout}, expected=ExpectedConfig(),
-                      checks=[], created_at=created, allowlist_hashes=["aa"])
+    return Checkpoint(
+        feature="f",
+        phase="p",
+        label=label,
+        run_key=label,
+        status=status,
+        window=WINDOW,
+        live_config={"enabled": True, "rollout_percentage": rollout},
+        expected=ExpectedConfig(),
+        checks=[],
+        created_at=created,
+        allowlist_hashes=["aa"],
+    )
 
 
 def test_window_ends_at_now_minus_lag_floored() -> None:
@@ -43,10 +53,13 @@ def test_default_run_key_names_feature_phase_label_and_end() -> None:
     assert run_key_of(CheckpointRequest("f", "p", "l"), WINDOW) == "f|p|l|2026-11-22T14:00:00+00:00"
 
 
-@pytest.mark.parametrize(("given", "stored"), [
-    pytest.param("2026-11-22T14:05:00Z", "f|p|2026-11-22T14:05:00Z", id="scheduler-time-is-scoped"),
-    pytest.param("f|p|hourly|2026-11-22T14:05:00Z", "f|p|hourly|2026-11-22T14:05:00Z", id="already-scoped"),
-])
+@pytest.mark.parametrize(
+    ("given", "stored"),
+    [
+        pytest.param("2026-11-22T14:05:00Z", "f|p|2026-11-22T14:05:00Z", id="scheduler-time-is-scoped"),
+        pytest.param("f|p|hourly|2026-11-22T14:05:00Z", "f|p|hourly|2026-11-22T14:05:00Z", id="already-scoped"),
+    ],
+)
 def test_explicit_run_key_is_scoped_to_feature_and_phase(given: str, stored: str) -> None:
     assert run_key_of(CheckpointRequest("f", "p", "l", run_key=given), WINDOW) == stored
 
@@ -64,12 +77,15 @@ def _config(changed: datetime) -> FlagConfig:
     return FlagConfig(key="f", enabled=True, rollout_percentage=10, updated_at=changed)
 
 
-@pytest.mark.parametrize(("changed", "segmented"), [
-    pytest.param(WINDOW.start - timedelta(hours=2), False, id="long-before"),
-    pytest.param(WINDOW.start - timedelta(seconds=30), True, id="cache-still-warm-at-start"),
-    pytest.param(WINDOW.start + timedelta(minutes=20), True, id="inside"),
-    pytest.param(WINDOW.end + timedelta(minutes=3), True, id="after-the-end"),
-])
+@pytest.mark.parametrize(
+    ("changed", "segmented"),
+    [
+        pytest.param(WINDOW.start - timedelta(hours=2), False, id="long-before"),
+        pytest.param(WINDOW.start - timedelta(seconds=30), True, id="cache-still-warm-at-start"),
+        pytest.param(WINDOW.start + timedelta(minutes=20), True, id="inside"),
+        pytest.param(WINDOW.end + timedelta(minutes=3), True, id="after-the-end"),
+    ],
+)
 def test_config_segments_when_a_change_can_touch_the_window(changed: datetime, segmented: bool) -> None:
     bounds, _ = config_segments(_config(changed), WINDOW, Thresholds(), [])
     assert bool(bounds) is segmented

@@ -15,7 +15,7 @@ import pytest
 
 from monitor.errors import ConfigError
 from monitor.store import embedded
-from monitor.store.embedded import ROOT_FALLBACK, with_database, default_embedded_dir, embedded_dir
+from monitor.store.embedded import ROOT_FALLBACK, default_embedded_dir, embedded_dir, with_database
 
 _START = "import sys; from monitor.store.embedded import embedded_database_url as u; print(u(sys.argv[1]))"
 

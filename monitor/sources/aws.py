@@ -43,12 +43,15 @@ def make_client(
 ) -> Any:
     """A boto3 client with adaptive retries and timeouts; every attempt is counted into `calls` when given.
 
+    `max_attempts` is the number of attempts in all (botocore's `total_max_attempts`; its `max_attempts` key
+    would count retries only).
+
     `region` None falls back to AWS_REGION, then boto3's own resolution (AWS_DEFAULT_REGION, profile);
     `endpoint_url` None to boto3's (AWS_ENDPOINT_URL, profile).
     Raises ConfigError when no region can be found.
     """
     config = Config(
-        retries={"mode": "adaptive", "max_attempts": max_attempts},
+        retries={"mode": "adaptive", "total_max_attempts": max_attempts},  # attempts in all, the first included
         connect_timeout=CONNECT_TIMEOUT_S,
         read_timeout=READ_TIMEOUT_S,
     )

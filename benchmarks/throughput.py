@@ -1,0 +1,177 @@
+"""Throughput and memory of the `file:` engine through the real CLI, against jq and grep on the same file.
+
+    python benchmarks/throughput.py                 # 1M and 4M events (a few minutes)
+    python benchmarks/throughput.py --sizes 20000   # a quick look
+
+For each size it writes N exported events (`{"timestamp": ms, "message": "<json body>"}` per line, the traffic model
+of monitor.traffic), then times in the same run:
+  (a) `beta-monitor checkpoint … --source file:PATH --dry-run --json` (a whole checkpoint: flags from PostgreSQL,
+      every check), with its peak RSS;
+  (b) jq computing the same count of requests and 5xx over the file (`fromjson` on each message);
+  (c) `grep -c` over it: the floor of reading the file at all.
+It prints events/s for each, our speedup over jq, peak RSS, and how RSS grows from the smallest to the largest size.
+Ratios are taken within one run, since machines are noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from monitor.models import FlagConfig
+from monitor.traffic import TrafficModel, export_line, generate, passenger_ids
+
+FEATURE = "passenger_favorites_matching"
+JQ_PROGRAM = (
+    'reduce (inputs | .message | fromjson? | select(type == "object" and .type == "http_request") | .status) as $s'
+    " ({requests: 0, errors_5xx: 0}; .requests += 1 | if ($s >= 500 and $s < 600) then .errors_5xx += 1 else . end)"
+)
+RSS_WRAPPER = (
+    "import resource, subprocess, sys; r = subprocess.run(sys.argv[1:], stdout=subprocess.PIPE); "
+    "sys.stdout.buffer.write(r.stdout); "
+    "print(f'\\nRSS_KIB={resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}'); sys.exit(r.returncode)"
+)
+
+
+def write_events(path: Path, n: int, end: datetime) -> int:
+    config = FlagConfig(key=FEATURE, enabled=True, rollout_percentage=5, allowlist=tuple(passenger_ids(12, 1234)))
+    model = TrafficModel(
+        requests=n,
+        start_ms=int((end - timedelta(hours=1)).timestamp() * 1000),
+        end_ms=int(end.timestamp() * 1000),
+        config=config,
+        passengers=50_000,
+        feature=FEATURE,
+        malformed_share=0.001,
+        seed=n,
+    )
+    count = 0
+    with path.open("w", encoding="utf-8") as fh:
+        for ts, message in generate(model):
+            fh.write(export_line(ts, message) + "\n")
+            count += 1
+            if count >= n:
+                break
+    return count
+
+
+def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, str, int | None]:
+    """(seconds, stdout, peak RSS in KiB of the command when measured)."""
+    started = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", RSS_WRAPPER, *cmd], capture_output=True, text=True, env=env)
+    elapsed = time.perf_counter() - started
+    if proc.returncode not in (0, 1, 2):
+        raise SystemExit(f"{cmd[0]} failed ({proc.returncode}): {proc.stderr.strip()[-500:]}")
+    out, _, rss = proc.stdout.rpartition("\nRSS_KIB=")
+    return elapsed, out, int(rss) if rss.strip().isdigit() else None
+
+
+def database(tmp: Path) -> str:
+    from monitor.store.embedded import embedded_database_url
+    from monitor.store.flags import create_flag_tables, upsert_flag
+
+    url = embedded_database_url(tmp / "pgdata")
+    create_flag_tables(url, schema="columns")
+    upsert_flag(
+        url,
+        "columns",
+        FEATURE,
+        enabled=True,
+        rollout=5,
+        allowlist=passenger_ids(12, 1234),
+        updated_at=datetime.now(UTC) - timedelta(days=1),
+    )
+    return url
+
+
+def measure(n: int, tmp: Path, url: str, end: datetime, jq: str | None) -> dict[str, float | int | None]:
+    path = tmp / f"events-{n}.jsonl"
+    events = write_events(path, n, end)
+    env = {**os.environ, "BETA_MONITOR_DATABASE_URL": url, "BETA_MONITOR_PHASE_LOG": str(tmp / "log.md")}
+    cli = shutil.which("beta-monitor") or str(Path(sys.executable).parent / "beta-monitor")
+    ours, out, rss = timed(
+        [
+            cli,
+            "-q",
+            "checkpoint",
+            FEATURE,
+            "bench",
+            "bench",
+            "--source",
+            f"file:{path}",
+            "--end",
+            end.isoformat(),
+            "--dry-run",
+            "--json",
+        ],
+        env,
+    )
+    doc = json.loads(out)
+    row: dict[str, float | int | None] = {
+        "events": events,
+        "ours_s": ours,
+        "ours_rss_mib": rss / 1024 if rss else None,
+        "requests": doc["metrics"]["status"]["requests"],
+        "errors_5xx": doc["metrics"]["status"]["5xx"],
+    }
+    if jq:
+        jq_s, jq_out, _ = timed([jq, "-n", "-c", JQ_PROGRAM, str(path)])
+        jq_counts = json.loads(jq_out)
+        assert jq_counts["requests"] >= row["requests"], (jq_counts, row)  # jq also counts malformed requests
+        row.update(jq_s=jq_s, jq_requests=jq_counts["requests"], jq_5xx=jq_counts["errors_5xx"])
+    grep_s, _, _ = timed(["grep", "-c", "http_request", str(path)])
+    row["grep_s"] = grep_s
+    path.unlink()
+    return row
+
+
+def report(rows: list[dict[str, float | int | None]]) -> None:
+    print("| events | beta-monitor checkpoint | jq (same counts) | grep -c (floor) | speedup over jq | peak RSS |")
+    print("|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        n = int(r["events"] or 0)
+        ours = n / float(r["ours_s"] or 1)
+        jq = n / float(r["jq_s"] or 1) if r.get("jq_s") else None
+        grep = n / float(r["grep_s"] or 1)
+        speed = f"{ours / jq:.2f}×" if jq else "n/a (no jq)"
+        jq_text = f"{jq:,.0f} ev/s" if jq else "n/a"
+        rss = f"{r['ours_rss_mib']:.0f} MiB" if r["ours_rss_mib"] else "n/a"
+        print(f"| {n:,} | {ours:,.0f} ev/s ({r['ours_s']:.1f} s) | {jq_text} | {grep:,.0f} ev/s | {speed} | {rss} |")
+    first, last = rows[0], rows[-1]
+    if len(rows) > 1 and first["ours_rss_mib"] and last["ours_rss_mib"]:
+        growth = float(last["ours_rss_mib"]) / float(first["ours_rss_mib"]) - 1
+        print(f"\nPeak RSS from {first['events']:,} to {last['events']:,} events: {growth * 100:+.1f}%")
+    for r in rows:
+        print(
+            f"- {r['events']:,} events: beta-monitor counted {r['requests']:,} requests / {r['errors_5xx']:,} 5xx; "
+            f"jq {r.get('jq_requests', 'n/a')} / {r.get('jq_5xx', 'n/a')} (jq also counts malformed requests)"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="1000000,4000000", help="comma-separated event counts")
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    jq = shutil.which("jq")
+    end = (datetime.now(UTC) - timedelta(hours=1)).replace(second=0, microsecond=0)
+    with tempfile.TemporaryDirectory(prefix="bm-throughput-", dir="/tmp") as tmp:
+        url = database(Path(tmp))
+        print(f"Command: python benchmarks/throughput.py --sizes {args.sizes}")
+        rows = [measure(n, Path(tmp), url, end, jq) for n in sizes]
+        report(rows)
+        from monitor.store.embedded import stop_embedded_server
+
+        stop_embedded_server(Path(tmp) / "pgdata")
+
+
+if __name__ == "__main__":
+    main()
