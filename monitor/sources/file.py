@@ -7,14 +7,16 @@ plain message line (a JSON body or logfmt) with no timestamp, which counts as in
 `outside_window` and not ingested. Blank lines are skipped.
 
 Speed: this engine replays millions of events. Each line is parsed once (twice when the body is a string), and a
-well-formed JSON request or decision is tallied right there into a few dicts (`_Tally`) that are folded into the
-`WindowStats` at the end. Anything else — logfmt, plain text, a body that breaks the contract — goes through
-`monitor.events.ingest` unchanged, in file order, so counts and malformed samples match the `scan` engine.
+well-formed request or decision (JSON or logfmt) is tallied right there into a few dicts (`_Tally`) that are folded
+into the `WindowStats` at the end. Anything the fast path is not sure of — a body that breaks the contract, an
+unusual number — goes through `monitor.events.ingest` unchanged, in file order, so counts and malformed samples
+match the `scan` engine.
 """
 
 from __future__ import annotations
 
 import gc
+import math
 import re
 from bisect import bisect_right
 from collections import defaultdict
@@ -25,13 +27,15 @@ from typing import IO, Any
 import orjson
 
 from monitor.errors import ConfigError
-from monitor.events import DECISION_TYPE, REQUEST_TYPE, ingest
+from monitor.events import DECISION_TYPE, REQUEST_TYPE, ingest, parse_logfmt
 from monitor.window import DECISION_BITS, WindowStats
 
 _HEX = re.compile(r"[0-9a-fA-F]+")
 _TABLE_LIMIT = 100_000  # distinct keys a table may hold before it is folded into the stats (bounded memory)
 _CHECK_EVERY = 0xFFFF  # mask: table sizes are checked every 65536 tallied events
+_NO_MESSAGE: Any = object()
 _REQUEST_FIELDS = itemgetter("method", "path", "status", "duration_ms")
+_DECISION_FIELDS = itemgetter("feature_key", "decision", "passenger_hash")
 _RouteTables = tuple[defaultdict[int, int], defaultdict[float, int]]  # status -> count, duration_ms -> count
 
 
@@ -135,51 +139,84 @@ def _text(original: Any) -> str:
     return original if type(original) is str else orjson.dumps(original).decode()
 
 
+def _text_fields(text: str) -> dict[str, Any] | None:
+    """A message that is not a JSON object, as the tally reads it (the same reading as `events.parse_message`):
+    {} for plain text (an `other` event), logfmt fields with `status` and `duration_ms` typed when they are plainly
+    valid, or None to leave the judgement to `ingest` (text that looks like JSON, an unusual number)."""
+    text = text.strip()
+    if text[:1] == "{":
+        return None
+    if "type=" not in text:
+        return {}
+    fields = parse_logfmt(text)
+    status = fields.get("status")
+    if type(status) is str and len(status) == 3 and status.isascii() and status.isdigit():
+        fields["status"] = int(status)
+    duration = fields.get("duration_ms")
+    if duration is not None:
+        try:
+            value = float(duration)
+        except ValueError:
+            return None
+        if not 0 <= value < math.inf:  # NaN, negative, infinite: `ingest` decides
+            return None
+        fields["duration_ms"] = value
+    return fields
+
+
 def _read_lines(fh: IO[bytes], stats: WindowStats, tally: _Tally) -> None:
     """The hot loop, deliberately in one piece (a call per event costs more than the checks it holds)."""
     start_ms, end_ms, feature = stats.start_ms, stats.end_ms, stats.feature
     loads, decode_error = orjson.loads, orjson.JSONDecodeError
     routes, hashes, cohort, cohort_5xx = tally.route_of_path, tally.hashes, tally.cohort, tally.cohort_5xx
     bounds, decided = stats.decisions.segment_bounds, tally.decided
+    request_type, decision_type, decisions = REQUEST_TYPE, DECISION_TYPE, DECISION_BITS
+    request_fields, decision_fields, check_every = _REQUEST_FIELDS, _DECISION_FIELDS, _CHECK_EVERY
     events = other = other_feature = 0
-    first = last = None
+    first, last = end_ms, start_ms - 1  # the earliest and latest in-window timestamp, once any was seen
     f: Any
     original: Any
     passenger: Any
     for raw in fh:
         # -- decode: (ts, body dict, original) or straight to `ingest` -------------------------------------
-        if raw[0] != 0x7B:  # "{": a JSON object, else a plain line (logfmt, text) or blank
-            raw = raw.strip()
-            if not raw:
-                continue
         try:
-            obj = loads(raw) if raw[0] == 0x7B else None
+            obj = loads(raw)  # orjson ignores the surrounding whitespace and the newline
         except decode_error:
             obj = None
-        if type(obj) is not dict:
-            ingest(stats, None, raw.strip().decode("utf-8", "replace"))
-            continue
-        ts = obj.get("timestamp")
-        if "type" in obj or type(ts) is not int or "message" not in obj:
-            ts, f, original = None, obj, raw  # a plain JSON body
-        elif start_ms <= ts < end_ms:
-            f = original = obj["message"]
-            if type(f) is str:
-                try:
-                    f = loads(f) if f[:1] == "{" else None
-                except decode_error:
-                    f = None
-            if type(f) is not dict:
-                ingest(stats, ts, _text(original))
+        if type(obj) is dict:
+            ts = obj.get("timestamp")
+            f = original = obj.get("message", _NO_MESSAGE)
+            if type(ts) is not int or f is _NO_MESSAGE or "type" in obj:
+                ts, f, original = None, obj, raw  # a plain JSON body
+            elif start_ms <= ts < end_ms:
+                if ts < first:
+                    first = ts
+                if ts > last:
+                    last = ts
+                if type(f) is str:
+                    if f[:1] == "{":
+                        try:
+                            f = loads(f)
+                        except decode_error:
+                            f = None
+                    else:
+                        f = _text_fields(f)
+            else:
+                stats.outside_window += 1
                 continue
-        else:
-            stats.outside_window += 1
+        else:  # a plain line: logfmt or text
+            original = raw.strip()
+            if not original:
+                continue
+            ts, f = None, _text_fields(original.decode("utf-8", "replace"))
+        if type(f) is not dict:
+            ingest(stats, ts, _text(original))
             continue
         # -- tally: a well-formed request or decision, or any other JSON object -----------------------------
         kind = f.get("type")
-        if kind == REQUEST_TYPE:
+        if kind == request_type:
             try:
-                method, path, status, duration = _REQUEST_FIELDS(f)
+                method, path, status, duration = request_fields(f)
             except KeyError:
                 method = None
             passenger = f.get("passenger_hash")
@@ -200,11 +237,14 @@ def _read_lines(fh: IO[bytes], stats: WindowStats, tally: _Tally) -> None:
             cohort[passenger] += 1
             if status >= 500:
                 cohort_5xx[passenger] += 1
-        elif kind == DECISION_TYPE:
-            feat, decision, passenger = f.get("feature_key"), f.get("decision"), f.get("passenger_hash")
+        elif kind == decision_type:
+            try:
+                feat, decision, passenger = decision_fields(f)
+            except KeyError:
+                feat = None
             if type(passenger) is str:
                 passenger = hashes.get(passenger) or tally.passenger(passenger)
-            if not (type(feat) is str and feat and type(decision) is str and decision in DECISION_BITS
+            if not (type(feat) is str and feat and type(decision) is str and decision in decisions
                     and type(passenger) is str):
                 ingest(stats, ts, _text(original))
                 continue
@@ -216,16 +256,11 @@ def _read_lines(fh: IO[bytes], stats: WindowStats, tally: _Tally) -> None:
         else:
             other += 1
         events += 1
-        if ts is not None:
-            if first is None or ts < first:
-                first = ts
-            if last is None or ts > last:
-                last = ts
-        if not events & _CHECK_EVERY and tally.full():
+        if not events & check_every and tally.full():
             tally.fold()
-    for ts in (first, last):
-        if ts is not None:
-            stats.seen(ts, 0)
+    if first <= last:
+        stats.seen(first, 0)
+        stats.seen(last, 0)
     stats.seen(None, events)
     stats.other += other
     stats.decisions.other_feature += other_feature
