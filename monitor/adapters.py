@@ -12,13 +12,11 @@ from monitor.notify import AwsNotifier
 from monitor.runner import Adapters
 from monitor.settings import Settings
 from monitor.sinks import open_sink, phase_log_destination
-from monitor.sources.aws import make_client
 from monitor.sources.base import LogSource
 from monitor.sources.file import FileLogSource
-from monitor.sources.insights import InsightsLogSource
-from monitor.sources.metrics import LoadBalancerMetrics
-from monitor.sources.scan import ScanLogSource
 from monitor.store.postgres import PostgresCheckpointStore, PostgresFlagSource, PostgresRolloutWriter
+
+# boto3 is imported only when an AWS adapter is built: a `file:` replay never pays for it.
 
 
 def database_urls(settings: Settings, say: Callable[[str], None] | None = None) -> tuple[str, str]:
@@ -38,6 +36,8 @@ def _stderr(message: str) -> None:
 
 
 def aws_client(settings: Settings, service: str, calls: dict[str, int] | None = None) -> Any:
+    from monitor.sources.aws import make_client
+
     return make_client(
         service,
         region=settings.aws_region,
@@ -55,8 +55,12 @@ def log_source_factory(settings: Settings) -> Callable[[str], LogSource]:
             "max_attempts": settings.aws_max_attempts,
         }
         if spec == "scan":
+            from monitor.sources.scan import ScanLogSource
+
             return ScanLogSource(settings.log_group, **common)  # type: ignore[arg-type]
         if spec == "insights":
+            from monitor.sources.insights import InsightsLogSource
+
             return InsightsLogSource(settings.log_group, timeout_s=settings.insights_timeout, **common)  # type: ignore[arg-type]
         if spec.startswith("file:") and len(spec) > len("file:"):
             return FileLogSource(spec[len("file:") :])
@@ -84,6 +88,8 @@ def build_adapters(settings: Settings, *, say: Callable[[str], None] | None = No
 
     metrics = None
     if settings.alb_load_balancer:
+        from monitor.sources.metrics import LoadBalancerMetrics
+
         metrics = LoadBalancerMetrics(
             settings.alb_load_balancer,
             settings.alb_target_group,

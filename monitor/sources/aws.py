@@ -145,3 +145,19 @@ def aws_error(
 def log_group_not_found(log_group: str, region: str | None) -> LogGroupNotFoundError:
     where = region or "the configured region"
     return LogGroupNotFoundError(f"log group '{log_group}' not found in {where}: check BETA_MONITOR_LOG_GROUP")
+
+
+class LazyClient:
+    """A boto3 client built on first use with `make_client`, or the one a test injected."""
+
+    def __init__(
+        self, service: str, client: Any = None, *, region: str | None, endpoint_url: str | None, max_attempts: int
+    ) -> None:
+        self.service = service
+        self._client = client
+        self._options = {"region": region, "endpoint_url": endpoint_url, "max_attempts": max_attempts}
+
+    def get(self) -> Any:
+        if self._client is None:
+            self._client = make_client(self.service, **self._options)  # type: ignore[arg-type]
+        return self._client

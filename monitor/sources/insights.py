@@ -29,7 +29,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from monitor.errors import LogGroupNotFoundError, MonitorError
-from monitor.sources.aws import aws_error, client_region, counting, make_client
+from monitor.sources.aws import LazyClient, aws_error, client_region, counting
 from monitor.sources.insights_fold import Results, Row, add_samples, fold_results, segment_ranges
 from monitor.sources.insights_queries import HASH_SPLIT, TIME_SPLIT, QueryBuilder, QuerySpec
 from monitor.window import WindowStats
@@ -67,10 +67,7 @@ class InsightsLogSource:
         if not 1 <= max_concurrent <= 30:
             raise ValueError("max_concurrent must be between 1 and 30")
         self.log_group = log_group
-        self._client = client
-        self._region = region
-        self._endpoint_url = endpoint_url
-        self._max_attempts = max_attempts
+        self._client = LazyClient("logs", client, region=region, endpoint_url=endpoint_url, max_attempts=max_attempts)
         self.timeout_s = timeout_s
         self.poll_interval_s = poll_interval_s
         self.sleep = sleep
@@ -79,11 +76,7 @@ class InsightsLogSource:
         self.max_concurrent = max_concurrent
 
     def _get_client(self) -> Any:
-        if self._client is None:
-            self._client = make_client(
-                "logs", region=self._region, endpoint_url=self._endpoint_url, max_attempts=self._max_attempts
-            )
-        return self._client
+        return self._client.get()
 
     def read(self, stats: WindowStats) -> None:
         stats.engine = self.name
@@ -105,8 +98,15 @@ class InsightsLogSource:
     @staticmethod
     def _specs(stats: WindowStats, builder: QueryBuilder) -> list[QuerySpec]:
         start, end = stats.start_ms, stats.end_ms
-        measures = ["events", "claims", "requests_by_status", "latency_bins", "cohort_requests", "anonymous_requests",
-                    "other_feature_decisions"]
+        measures = [
+            "events",
+            "claims",
+            "requests_by_status",
+            "latency_bins",
+            "cohort_requests",
+            "anonymous_requests",
+            "other_feature_decisions",
+        ]
         if builder.prefix_routes:
             measures += ["requests_by_route", "latency_bins_by_route"]
         specs = [QuerySpec(m, start, end) for m in measures]
@@ -185,14 +185,27 @@ class _Runner:
     def _start(self, spec: QuerySpec, critical: bool) -> _Job | None:
         start_s, end_s = spec.start_ms // 1000, math.ceil(spec.end_ms / 1000)  # StartQuery: inclusive seconds
         text = self.builder.text(spec)
-        entry: dict[str, Any] = {"name": spec.name, "query": text, "start": _iso(start_s), "end": _iso(end_s),
-                                 "status": "NotStarted", "rows": 0, "records_matched": 0, "records_scanned": 0}
+        entry: dict[str, Any] = {
+            "name": spec.name,
+            "query": text,
+            "start": _iso(start_s),
+            "end": _iso(end_s),
+            "status": "NotStarted",
+            "rows": 0,
+            "records_matched": 0,
+            "records_scanned": 0,
+        }
         self.stats.queries.append(entry)
         job = _Job(spec, text, entry)
         try:
             response = self._call(
-                "StartQuery", "start_query", logGroupName=self.source.log_group, startTime=start_s, endTime=end_s,
-                queryString=text, limit=self.source.max_rows,
+                "StartQuery",
+                "start_query",
+                logGroupName=self.source.log_group,
+                startTime=start_s,
+                endTime=end_s,
+                queryString=text,
+                limit=self.source.max_rows,
             )
         except _AWS_FAILURES as exc:
             error = self._error(exc, "StartQuery")
@@ -233,14 +246,20 @@ class _Runner:
             return True
         statistics = response.get("statistics") or {}
         job.rows = rows
-        job.entry.update(status=status, rows=len(rows), records_matched=int(statistics.get("recordsMatched", 0)),
-                         records_scanned=int(statistics.get("recordsScanned", 0)))
+        job.entry.update(
+            status=status,
+            rows=len(rows),
+            records_matched=int(statistics.get("recordsMatched", 0)),
+            records_scanned=int(statistics.get("recordsScanned", 0)),
+        )
         if status != "Complete":
             self._problem(job, f"insights query {job.spec.name} ended {status}: its figures are missing", critical)
             return True
         result_count = statistics.get("resultCount")
-        job.truncated = bool(token) or len(rows) >= self.source.max_rows or (
-            result_count is not None and int(result_count) > len(rows)
+        job.truncated = (
+            bool(token)
+            or len(rows) >= self.source.max_rows
+            or (result_count is not None and int(result_count) > len(rows))
         )
         return True
 
@@ -255,8 +274,12 @@ class _Runner:
             pending.extend(children)
             return
         results.setdefault(spec.measure, []).append((spec, job.rows))
-        self._problem(job, f"insights query {spec.name} returned {len(job.rows)} rows (the row limit) and cannot be "
-                           "split further: its figures may be truncated", critical)
+        self._problem(
+            job,
+            f"insights query {spec.name} returned {len(job.rows)} rows (the row limit) and cannot be "
+            "split further: its figures may be truncated",
+            critical,
+        )
 
     def _split(self, spec: QuerySpec) -> list[QuerySpec]:
         kind = self.builder.split_kind(spec.measure)
@@ -264,8 +287,10 @@ class _Runner:
             return [QuerySpec(spec.measure, spec.start_ms, spec.end_ms, spec.segment, spec.prefix + c) for c in HEX]
         if kind == TIME_SPLIT and spec.end_ms - spec.start_ms >= MIN_SPLIT_MS:
             mid = (spec.start_ms + spec.end_ms) // 2
-            return [QuerySpec(spec.measure, spec.start_ms, mid, spec.segment, spec.prefix),
-                    QuerySpec(spec.measure, mid, spec.end_ms, spec.segment, spec.prefix)]
+            return [
+                QuerySpec(spec.measure, spec.start_ms, mid, spec.segment, spec.prefix),
+                QuerySpec(spec.measure, mid, spec.end_ms, spec.segment, spec.prefix),
+            ]
         return []
 
     def _stop(self, job: _Job) -> None:
@@ -281,8 +306,9 @@ class _Runner:
         names = [job.spec.name for job in running] + [spec.name for spec in pending]
         self.failed.update(spec.measure for spec in pending)
         shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
-        self._problem(None, f"insights queries unfinished after the {self.source.timeout_s:g}s deadline: {shown}",
-                      critical)
+        self._problem(
+            None, f"insights queries unfinished after the {self.source.timeout_s:g}s deadline: {shown}", critical
+        )
 
 
 def _row(fields: Any) -> Row:

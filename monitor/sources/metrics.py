@@ -15,7 +15,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from monitor.errors import MonitorError, SourceError
-from monitor.sources.aws import aws_error, counting, make_client
+from monitor.sources.aws import LazyClient, aws_error, counting
 from monitor.window import WindowStats
 
 NAMESPACE = "AWS/ApplicationELB"
@@ -50,10 +50,9 @@ class LoadBalancerMetrics:
     ) -> None:
         self.load_balancer = load_balancer
         self.target_group = target_group
-        self._client = client
-        self._region = region
-        self._endpoint_url = endpoint_url
-        self._max_attempts = max_attempts
+        self._client = LazyClient(
+            "cloudwatch", client, region=region, endpoint_url=endpoint_url, max_attempts=max_attempts
+        )
 
     def _dimensions(self) -> list[dict[str, str]]:
         dims = [{"Name": "LoadBalancer", "Value": self.load_balancer}]
@@ -79,12 +78,9 @@ class LoadBalancerMetrics:
     def read(self, stats: WindowStats) -> None:
         calls: dict[str, int] = {}
         try:
-            if self._client is None:
-                self._client = make_client(
-                    "cloudwatch", region=self._region, endpoint_url=self._endpoint_url, max_attempts=self._max_attempts
-                )
-            with counting(self._client, calls):
-                values = self._fetch(self._client, stats)
+            client = self._client.get()
+            with counting(client, calls):
+                values = self._fetch(client, stats)
         except (ClientError, BotoCoreError) as exc:
             error = aws_error(exc, f"GetMetricData for load balancer {self.load_balancer}")
             stats.load_balancer = _error_result(error, calls)
@@ -135,6 +131,11 @@ def summarise(values: dict[str, list[float]], calls: int) -> dict[str, Any]:
 def _error_result(error: MonitorError, calls: dict[str, int]) -> dict[str, Any]:
     code = getattr(error, "code", None) or type(error).__name__
     return {
-        "requests": None, "errors_5xx": None, "p95_ms": None, "calls": calls.get("GetMetricData", 0),
-        "status": "error", "code": code, "message": str(error),
+        "requests": None,
+        "errors_5xx": None,
+        "p95_ms": None,
+        "calls": calls.get("GetMetricData", 0),
+        "status": "error",
+        "code": code,
+        "message": str(error),
     }

@@ -14,7 +14,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from monitor.errors import MonitorError
 from monitor.events import ingest
-from monitor.sources.aws import aws_error, client_region, counting, log_group_not_found, make_client
+from monitor.sources.aws import LazyClient, aws_error, client_region, counting, log_group_not_found
 from monitor.window import WindowStats
 
 DEFAULT_PAGE_SIZE = 10_000  # the FilterLogEvents maximum
@@ -40,19 +40,12 @@ class ScanLogSource:
         if not 1 <= page_size <= DEFAULT_PAGE_SIZE:
             raise ValueError(f"page_size must be between 1 and {DEFAULT_PAGE_SIZE}")
         self.log_group = log_group
-        self._client = client
-        self._region = region
-        self._endpoint_url = endpoint_url
-        self._max_attempts = max_attempts
+        self._client = LazyClient("logs", client, region=region, endpoint_url=endpoint_url, max_attempts=max_attempts)
         self.page_size = page_size
         self.progress = progress
 
     def _get_client(self) -> Any:
-        if self._client is None:
-            self._client = make_client(
-                "logs", region=self._region, endpoint_url=self._endpoint_url, max_attempts=self._max_attempts
-            )
-        return self._client
+        return self._client.get()
 
     def read(self, stats: WindowStats) -> None:
         stats.engine = self.name
