@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable
 from functools import cache
 from typing import Any
@@ -47,7 +48,20 @@ def aws_client(settings: Settings, service: str, calls: dict[str, int] | None = 
     )
 
 
-def log_source_factory(settings: Settings) -> Callable[[str], LogSource]:
+def throttled_progress(say: Callable[[str], None], every_s: float = 5.0) -> Callable[[int], None]:
+    """A scan-progress callback that speaks at most every `every_s` seconds (long windows read millions of events)."""
+    last = [time.monotonic()]
+
+    def report(events: int) -> None:
+        now = time.monotonic()
+        if now - last[0] >= every_s:
+            last[0] = now
+            say(f"{events:,} events read so far")
+
+    return report
+
+
+def log_source_factory(settings: Settings, say: Callable[[str], None] | None = None) -> Callable[[str], LogSource]:
     def build(spec: str) -> LogSource:
         common = {
             "region": settings.aws_region,
@@ -57,7 +71,8 @@ def log_source_factory(settings: Settings) -> Callable[[str], LogSource]:
         if spec == "scan":
             from monitor.sources.scan import ScanLogSource
 
-            return ScanLogSource(settings.log_group, **common)  # type: ignore[arg-type]
+            progress = throttled_progress(say) if say else None
+            return ScanLogSource(settings.log_group, progress=progress, **common)  # type: ignore[arg-type]
         if spec == "insights":
             from monitor.sources.insights import InsightsLogSource
 
@@ -108,7 +123,7 @@ def build_adapters(settings: Settings, *, say: Callable[[str], None] | None = No
     return Adapters(
         flags=flags,
         store=store,
-        log_source=log_source_factory(settings),
+        log_source=log_source_factory(settings, say),
         sink=sink,
         phase_log_destination=phase_log_destination,
         metrics=metrics,

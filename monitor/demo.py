@@ -134,14 +134,14 @@ def _story(args: argparse.Namespace, say: Callable[[str], None]) -> int:
     results: list[dict[str, Any]] = []
     say(f"Simulating {args.requests_per_hour} requests/hour of backend traffic into CloudWatch Logs (emulated)")
     for step in STORY:
+        end = top - timedelta(hours=step.hour)
         if step.set_before:
+            # The change is made (and audited) just before the simulated hour it governs, as an operator would.
             live = adapters.flags.get(FEATURE)
             check_phase_plan(live.rollout_percentage, step.rollout, settings.phase_steps, force=False)
-            writer.set_rollout(
-                FEATURE, step.rollout, True, reason=step.reason, actor="demo-operator", now=datetime.now(UTC)
-            )
-            say(f"rollout set {FEATURE} {step.rollout}% --reason {step.reason!r}")
-        end = top - timedelta(hours=step.hour)
+            changed = end - timedelta(hours=1, minutes=5)
+            writer.set_rollout(FEATURE, step.rollout, True, reason=step.reason, actor="demo-operator", now=changed)
+            say(f"rollout set {FEATURE} {step.rollout}% --reason {step.reason!r} (at {changed:%H:%M} UTC)")
         config = adapters.flags.get(FEATURE)
         model = TrafficModel(
             requests=args.requests_per_hour,
