@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.resources
 import re
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -184,10 +185,18 @@ def structure(text: str) -> list[str]:
 
 # -- templates ------------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("name", ["checkpoint.md.j2", "phase_header.md.j2", "summary.md.j2"])
-def test_templates_load_from_the_installed_package(name: str) -> None:
-    """pyproject maps the top-level templates/ to the package `monitor.templates` (editable and wheel installs)."""
-    packaged = importlib.resources.files("monitor.templates").joinpath(name).read_text(encoding="utf-8")
-    assert packaged == (Path(__file__).parents[1] / "templates" / name).read_text(encoding="utf-8")
+def test_templates_load_from_the_installed_package(name: str, tmp_path: Path) -> None:
+    """pyproject maps the top-level templates/ to the package `monitor.templates` (editable and wheel installs).
+
+    Checked in a fresh interpreter started outside the checkout, so it is the installed package that answers, not
+    the source tree on the test run's path."""
+    code = (
+        "import importlib.resources, sys; "
+        f"sys.stdout.write(importlib.resources.files('monitor.templates').joinpath({name!r}).read_text('utf-8'))"
+    )
+    run = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == (Path(__file__).parents[1] / "templates" / name).read_text(encoding="utf-8")
 
 
 # -- expected output ---------------------------------------------------------------------------------------------
