@@ -13,7 +13,8 @@ from monitor.adapters import aws_client, build_adapters, log_source_factory, rol
 from monitor.errors import ConfigError
 from monitor.models import GateAction
 from monitor.output import checkpoint_lines, history_lines
-from monitor.runner import CheckpointRequest, CheckpointRunner, outcome_document
+from monitor.planning import CheckpointRequest
+from monitor.runner import CheckpointRunner, outcome_document
 from monitor.settings import Settings, parse_duration
 
 Progress = Callable[[str], None]

@@ -101,7 +101,8 @@ def _story(args: argparse.Namespace, say: Callable[[str], None]) -> int:
 
     from monitor.adapters import build_adapters, rollout_writer
     from monitor.commands import check_phase_plan
-    from monitor.runner import CheckpointRequest, CheckpointRunner
+    from monitor.planning import CheckpointRequest
+    from monitor.runner import CheckpointRunner
     from monitor.store.admin import recreate_database
     from monitor.store.embedded import embedded_database_url
     from monitor.store.flags import create_flag_tables, upsert_flag

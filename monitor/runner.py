@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from monitor.bucketing import Bucketer
@@ -20,15 +20,22 @@ from monitor.gate import decide_gate
 from monitor.models import (
     Checkpoint,
     CheckResult,
-    ConfigChange,
     ExpectedConfig,
     FlagConfig,
     GateDecision,
     Status,
     Window,
 )
+from monitor.planning import (
+    CheckpointRequest,
+    compute_window,
+    config_segments,
+    pick_baseline,
+    resolve_expected,
+    run_key_of,
+)
 from monitor.report import render_entry, render_header
-from monitor.settings import Settings, parse_duration
+from monitor.settings import Settings
 from monitor.sources.base import LogSource, MetricsSource
 from monitor.store.base import CheckpointStore, FlagSource
 from monitor.verdict import checkpoint_status, escalate_errors
@@ -49,22 +56,6 @@ class PhaseLogSink(Protocol):
 
 class Notifier(Protocol):
     def notify(self, previous: Checkpoint | None, current: Checkpoint) -> list[str]: ...
-
-
-@dataclass
-class CheckpointRequest:
-    feature: str
-    phase: str
-    label: str
-    expected_rollout: int | None = None
-    expected_enabled: bool | None = None
-    window: str | None = None
-    end: datetime | None = None
-    source: str | None = None
-    phase_log: str | None = None
-    run_key: str | None = None
-    dry_run: bool = False
-    baseline_label: str | None = None
 
 
 @dataclass
@@ -95,90 +86,6 @@ class CheckpointOutcome:
     @property
     def exit_code(self) -> int:
         return {Status.PASS: 0, Status.WARN: 1, Status.FAIL: 2}.get(self.checkpoint.status, 1)
-
-
-def compute_window(settings: Settings, request: CheckpointRequest, now: datetime) -> tuple[Window, bool]:
-    """The window and whether it ends "now" (within ingestion lag), which is when freshness applies."""
-    length = parse_duration(request.window or settings.window)
-    lag = parse_duration(settings.ingestion_lag)
-    if request.end is not None:
-        end = request.end.astimezone(UTC)
-        if end > now + timedelta(minutes=1):
-            raise ConfigError(f"--end {end.isoformat()} is in the future: give a time before now")
-    else:
-        end = (now - lag).replace(second=0, microsecond=0)
-    ends_now = now - end <= lag + timedelta(minutes=1)
-    return Window(start=end - length, end=end), ends_now
-
-
-def run_key_of(request: CheckpointRequest, window: Window) -> str:
-    """The idempotency key: `--run-key` scoped to the feature and phase (so one EventBridge time shared by several
-    features' schedules never collides), else feature|phase|label|window end."""
-    scope = f"{request.feature}|{request.phase}|"
-    if request.run_key:
-        return request.run_key if request.run_key.startswith(scope) else scope + request.run_key
-    return f"{scope}{request.label}|{window.end.isoformat()}"
-
-
-def resolve_expected(request: CheckpointRequest, store: CheckpointStore) -> ExpectedConfig:
-    if request.expected_rollout is not None or request.expected_enabled is not None:
-        enabled = request.expected_enabled
-        if enabled is None and request.expected_rollout:
-            enabled = True  # a rollout above 0% means nothing with the master switch off
-        return ExpectedConfig(rollout_percentage=request.expected_rollout, enabled=enabled, source="flags")
-    return store.expectation(request.feature) or ExpectedConfig()
-
-
-def pick_baseline(history: list[Checkpoint], label: str | None) -> Checkpoint | None:
-    """The phase's first PASS checkpoint, or the newest one carrying `label`. `history` is newest first."""
-    if label:
-        found = next((c for c in history if c.label == label), None)
-        if found is None:
-            raise ConfigError(
-                f"--baseline-label {label!r} names no checkpoint of this phase: see `beta-monitor history`"
-            )
-        return found
-    return next((c for c in reversed(history) if c.status == Status.PASS), None)
-
-
-def config_segments(
-    config: FlagConfig,
-    window: Window,
-    thresholds: Thresholds,
-    history: list[Checkpoint],
-    audit: list[dict[str, Any]] | None = None,
-    allowlist_hashes: frozenset[str] = frozenset(),
-) -> tuple[list[int], ConfigChange | None]:
-    """Decision segments when the last config change can affect the window, and the earlier config when known.
-
-    A change at T splits decisions into before T (old config), [T, T+ttl) (either: the backend's cache) and after.
-    A change after the window's end means the whole window ran on the old config. The old config comes from the
-    `rollout set` audit row of that change, else from the latest checkpoint taken before it.
-    """
-    changed = config.updated_at
-    if changed is None or changed + thresholds.cache_ttl <= window.start:
-        return [], None
-    at_ms = int(changed.timestamp() * 1000)
-    bounds = [at_ms, at_ms + int(thresholds.cache_ttl.total_seconds() * 1000)]
-    for row in audit or []:  # `rollout set` changes enabled and rollout, never the allowlist
-        at, before = row.get("at"), row.get("before") or {}
-        if isinstance(at, datetime) and abs((at - changed).total_seconds()) <= 2 and "rollout_percentage" in before:
-            return bounds, ConfigChange(
-                enabled=bool(before.get("enabled")),
-                rollout_percentage=int(before["rollout_percentage"]),
-                allowlist_hashes=tuple(sorted(allowlist_hashes)),
-                until=changed,
-            )
-    before_cp = next((c for c in history if c.created_at < changed), None)
-    if before_cp is None:
-        return bounds, None
-    live = before_cp.live_config
-    return bounds, ConfigChange(
-        enabled=bool(live.get("enabled")),
-        rollout_percentage=int(live.get("rollout_percentage", 0)),
-        allowlist_hashes=tuple(before_cp.allowlist_hashes),
-        until=changed,
-    )
 
 
 def _mark_incomplete(checks: list[CheckResult], problems: list[str]) -> list[CheckResult]:

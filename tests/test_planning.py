@@ -1,4 +1,4 @@
-"""The orchestrator's pure parts: window, run key, expected config, baseline and config segments."""
+"""What a checkpoint measures: window, run key, expected config, baseline and config segments (monitor.planning)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from monitor.checks.base import Thresholds
 from monitor.errors import ConfigError
 from monitor.models import Checkpoint, ExpectedConfig, FlagConfig, Status, Window
-from monitor.runner import CheckpointRequest, compute_window, config_segments, pick_baseline, run_key_of
+from monitor.planning import CheckpointRequest, compute_window, config_segments, pick_baseline, run_key_of
 from monitor.settings import load_settings
 
 NOW = datetime(2026, 11, 22, 14, 7, 31, tzinfo=UTC)
