@@ -198,24 +198,38 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    json_logs = False
     try:
         settings = load_settings(log_format=args.log_format)
+        json_logs = settings.log_format == "json"
         from monitor.joblog import configure_logging
 
         configure_logging(settings.log_format)
         return _dispatch(args, settings)
     except MonitorError as exc:
-        print(f"beta-monitor: error: {exc}", file=sys.stderr)
+        _fail(f"beta-monitor: error: {exc}", json_logs)
         return EXIT_UNKNOWN
     except KeyboardInterrupt:
-        print("beta-monitor: interrupted", file=sys.stderr)
+        _fail("beta-monitor: interrupted", json_logs)
         return EXIT_UNKNOWN
+
+
+def _fail(message: str, json_logs: bool) -> None:
+    """The one line that says what to fix: plain on stderr, or one JSON object in containers."""
+    if json_logs:
+        log.error(message, extra={"exit_code": EXIT_UNKNOWN})
+    else:
+        print(message, file=sys.stderr)
 
 
 def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     from monitor import commands
 
-    progress = (lambda message: None) if args.quiet else commands.progress
+    progress: Callable[[str], None] = commands.progress
+    if args.quiet:
+        progress = lambda message: None  # noqa: E731
+    elif settings.log_format == "json":
+        progress = log.info  # containers: every stderr line is one JSON object
     handlers: dict[str, Callable[[argparse.Namespace, Settings, Callable[[str], None]], int]] = {
         "checkpoint": commands.checkpoint,
         "history": commands.history,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import logging
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -18,6 +19,7 @@ from monitor.runner import CheckpointRunner, outcome_document
 from monitor.settings import Settings, parse_duration
 
 Progress = Callable[[str], None]
+log = logging.getLogger("beta_monitor")
 GATE_EXIT = {GateAction.ADVANCE: 0, GateAction.HOLD: 1, GateAction.ROLLBACK: 2}
 
 
@@ -54,6 +56,21 @@ def checkpoint(args: argparse.Namespace, settings: Settings, say: Progress) -> i
         baseline_label=args.baseline_label,
     )
     outcome = runner.run(request)
+    cp = outcome.checkpoint
+    log.info(
+        "checkpoint done",
+        extra={
+            "feature": cp.feature,
+            "phase": cp.phase,
+            "label": cp.label,
+            "status": cp.status.value,
+            "checkpoint_id": cp.id,
+            "duplicate": outcome.duplicate,
+            "appended": outcome.appended,
+            "gate": cp.gate.action.value if cp.gate else None,
+            "exit_code": outcome.exit_code,
+        },
+    )
     if args.json:
         _print_json(outcome_document(outcome))
         return outcome.exit_code

@@ -19,7 +19,7 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
         }
         data.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD})
-        return json.dumps(data, default=str)
+        return json.dumps(data, default=str, ensure_ascii=False)
 
 
 def configure_logging(fmt: str = "text", level: int = logging.WARNING) -> None:

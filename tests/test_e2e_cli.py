@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -104,3 +105,16 @@ def test_cohort_regression_global_rate_misses(world: World) -> None:
     assert on["rate"] > 0.02 and off["rate"] < 0.01
     assert run.json()["gate"]["action"] == "ROLLBACK"
     assert "Cohort regression: FAIL" in world.checkpoint("rollout-5pct-validation", "--expected-rollout", "5").stdout
+
+
+def test_json_job_logs_for_containers(world: World) -> None:
+    world.traffic(1000)
+    run = world.checkpoint("hourly", "--expected-rollout", "5", env={"BETA_MONITOR_LOG_FORMAT": "json"})
+    assert run.code == 0, run.stdout + run.stderr
+    records = [json.loads(line) for line in run.stderr.splitlines()]  # every stderr line is one JSON object
+    done = next(r for r in records if r["message"] == "checkpoint done")
+    assert done["status"] == "PASS" and done["exit_code"] == 0 and done["feature"] == FEATURE
+    assert run.line("Status:") == "Status: PASS, Alerts: 0"  # stdout keeps the facts for people
+    bad = world.cli("checkpoint", FEATURE, PHASE, "x", "--expected-rollout", "5", "--end", "nope",
+                    env={"BETA_MONITOR_LOG_FORMAT": "json"})
+    assert bad.code == 3
