@@ -96,7 +96,12 @@ def build_parser() -> argparse.ArgumentParser:
         "its entry to the phase log. A repeated run key records nothing new and reports the stored one.",
     )
     c.add_argument("feature", type=_name("FEATURE"), metavar="FEATURE", help="feature flag key")
-    c.add_argument("phase", type=_name("PHASE"), metavar="PHASE", help="rollout phase name, e.g. phase2_rollout")
+    c.add_argument(
+        "phase",
+        type=_name("PHASE"),
+        metavar="PHASE",
+        help="rollout phase name, e.g. phase2_rollout; `auto` names it after the live rollout (rollout-5pct)",
+    )
     c.add_argument(
         "label", type=_label, metavar="LABEL", help="checkpoint label, e.g. rollout-5pct-validation or hourly"
     )

@@ -14,6 +14,18 @@ from monitor.models import Checkpoint, ConfigChange, ExpectedConfig, FlagConfig,
 from monitor.settings import Settings, parse_duration
 from monitor.store.base import CheckpointStore
 
+AUTO_PHASE = "auto"
+
+
+def auto_phase(config: FlagConfig) -> str:
+    """PHASE `auto`: the phase named after the live rollout, so an hourly schedule never needs editing between
+    phases ("rollout-5pct", "allowlist" at 0% with an allowlist, "disabled" with the master switch off)."""
+    if not config.enabled:
+        return "disabled"
+    if config.rollout_percentage == 0:
+        return "allowlist" if config.allowlist else "rollout-0pct"
+    return f"rollout-{config.rollout_percentage}pct"
+
 
 @dataclass
 class CheckpointRequest:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -27,7 +27,9 @@ from monitor.models import (
     Window,
 )
 from monitor.planning import (
+    AUTO_PHASE,
     CheckpointRequest,
+    auto_phase,
     compute_window,
     config_segments,
     pick_baseline,
@@ -116,12 +118,14 @@ class CheckpointRunner:
         a = self.adapters
         now = a.clock()
         window, ends_now = compute_window(self.settings, request, now)
+        source = a.log_source(request.source or self.settings.source)  # validates the source spec early
+        config = a.flags.get(request.feature)
+        if request.phase == AUTO_PHASE:
+            request = replace(request, phase=auto_phase(config))
         run_key = run_key_of(request, window)
         destination = a.phase_log_destination(
             request.phase_log or self.settings.phase_log, request.feature, request.phase
         )
-        source = a.log_source(request.source or self.settings.source)  # validates the source spec early
-        config = a.flags.get(request.feature)
         expected = resolve_expected(request, a.store)
 
         if request.dry_run:

@@ -118,3 +118,12 @@ def test_json_job_logs_for_containers(world: World) -> None:
     bad = world.cli("checkpoint", FEATURE, PHASE, "x", "--expected-rollout", "5", "--end", "nope",
                     env={"BETA_MONITOR_LOG_FORMAT": "json"})
     assert bad.code == 3
+
+
+def test_auto_phase_follows_the_live_rollout(world: World) -> None:
+    world.traffic(1000)
+    run = world.cli("checkpoint", FEATURE, "auto", "hourly", "--end", world.end.isoformat(), "--json")
+    assert run.code in (0, 1), run.stdout + run.stderr
+    assert run.json()["phase"] == "rollout-5pct"
+    assert (world.log.parent / "rollout-5pct.md").exists()
+    assert world.cli("history", FEATURE, "--phase", "rollout-5pct", "--json").json()[0]["label"] == "hourly"

@@ -9,7 +9,14 @@ import pytest
 from monitor.checks.base import Thresholds
 from monitor.errors import ConfigError
 from monitor.models import Checkpoint, ExpectedConfig, FlagConfig, Status, Window
-from monitor.planning import CheckpointRequest, compute_window, config_segments, pick_baseline, run_key_of
+from monitor.planning import (
+    CheckpointRequest,
+    auto_phase,
+    compute_window,
+    config_segments,
+    pick_baseline,
+    run_key_of,
+)
 from monitor.settings import load_settings
 
 NOW = datetime(2026, 11, 22, 14, 7, 31, tzinfo=UTC)
@@ -111,3 +118,15 @@ def test_previous_config_from_the_last_checkpoint_before_the_change() -> None:
 def test_previous_config_unknown() -> None:
     _, previous = config_segments(_config(WINDOW.start + timedelta(minutes=5)), WINDOW, Thresholds(), [])
     assert previous is None
+
+
+@pytest.mark.parametrize(("enabled", "rollout", "allowlist", "phase"), [
+    pytest.param(True, 5, ("a",), "rollout-5pct", id="rollout"),
+    pytest.param(True, 0, ("a",), "allowlist", id="allowlist-only"),
+    pytest.param(True, 0, (), "rollout-0pct", id="nothing-on"),
+    pytest.param(False, 10, ("a",), "disabled", id="disabled"),
+])
+def test_auto_phase_is_named_after_the_live_rollout(enabled: bool, rollout: int, allowlist: tuple[str, ...],
+                                                    phase: str) -> None:
+    config = FlagConfig(key="f", enabled=enabled, rollout_percentage=rollout, allowlist=allowlist)
+    assert auto_phase(config) == phase
