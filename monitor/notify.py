@@ -75,16 +75,18 @@ class AwsNotifier:
         try:
             self.cloudwatch.put_metric_data(  # type: ignore[union-attr]
                 Namespace=self.namespace,
+                # Per feature+phase, and per feature alone (an alarm that survives phase changes, e.g. PHASE auto).
                 MetricData=[
                     {
                         "MetricName": "CheckpointStatus",
-                        "Dimensions": [
-                            {"Name": "feature", "Value": current.feature},
-                            {"Name": "phase", "Value": current.phase},
-                        ],
+                        "Dimensions": dimensions,
                         "Value": float(STATUS_VALUE.get(current.status, 1)),
                         "Unit": "None",
                     }
+                    for dimensions in (
+                        [{"Name": "feature", "Value": current.feature}, {"Name": "phase", "Value": current.phase}],
+                        [{"Name": "feature", "Value": current.feature}],
+                    )
                 ],
             )
         except Exception as exc:  # never fatal: the checkpoint is already stored
