@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -74,28 +75,30 @@ def _other(value: Any) -> str:
     return NA if isinstance(value, float) else md(value)
 
 
+def _number(value: Any, render: Callable[[float], str]) -> str:
+    """`render` a usable number; anything else as `_other` shows it."""
+    number = as_number(value)
+    return _other(value) if number is None else render(number)
+
+
 def pct(value: Any) -> str:
     """A share (0.0015) as a percentage with 2 decimals ("0.15%")."""
-    number = as_number(value)
-    return _other(value) if number is None else f"{number * 100:.2f}%"
+    return _number(value, lambda n: f"{n * 100:.2f}%")
 
 
 def signed_pct(value: Any) -> str:
     """A relative change (0.123) as a signed percentage ("+12.30%")."""
-    number = as_number(value)
-    return _other(value) if number is None else f"{number * 100:+.2f}%"
+    return _number(value, lambda n: f"{n * 100:+.2f}%")
 
 
 def pp(value: Any) -> str:
     """A difference of two shares as signed percentage points ("+0.45 pp")."""
-    number = as_number(value)
-    return _other(value) if number is None else f"{number * 100:+.2f} pp"
+    return _number(value, lambda n: f"{n * 100:+.2f} pp")
 
 
 def percent(value: Any) -> str:
     """A whole percentage (rollout 5) as "5%"."""
-    number = as_number(value)
-    return _other(value) if number is None else f"{number:g}%"
+    return _number(value, lambda n: f"{n:g}%")
 
 
 def interval(value: Any) -> str:
@@ -107,8 +110,7 @@ def interval(value: Any) -> str:
 
 def pvalue(value: Any) -> str:
     """A probability with 3 significant digits ("0.412", "1.20e-05")."""
-    number = as_number(value)
-    return _other(value) if number is None else f"{number:#.3g}"
+    return _number(value, lambda n: f"{n:#.3g}")
 
 
 def count(value: Any) -> str:
@@ -121,18 +123,17 @@ def count(value: Any) -> str:
 
 def num(value: Any) -> str:
     """A plain number in its shortest form ("0.01", "5")."""
-    number = as_number(value)
-    return _other(value) if number is None else f"{number:g}"
+    return _number(value, lambda n: f"{n:g}")
 
 
 def ms(value: Any) -> str:
-    number = as_number(value)
-    return _other(value) if number is None else f"{number:,.1f} ms"
+    """Milliseconds ("141.2 ms")."""
+    return _number(value, lambda n: f"{n:,.1f} ms")
 
 
 def hours(value: Any) -> str:
-    number = as_number(value)
-    return _other(value) if number is None else f"≈{number:,.1f} h"
+    """Hours, approximately ("≈3.0 h")."""
+    return _number(value, lambda n: f"≈{n:,.1f} h")
 
 
 def duration(value: Any) -> str:
