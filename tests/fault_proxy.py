@@ -9,9 +9,10 @@ from __future__ import annotations
 import http.client
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 from urllib.parse import urlsplit
 
 
@@ -36,8 +37,13 @@ class FaultPlan:
         return False
 
 
+Intercept = Callable[[str, dict[str, Any]], dict[str, Any] | None]
+
+
 @contextmanager
-def fault_proxy(upstream: str, plan: FaultPlan) -> Iterator[str]:
+def fault_proxy(upstream: str, plan: FaultPlan | None = None, intercept: Intercept | None = None) -> Iterator[str]:
+    """Forward to `upstream`, failing what `plan` says and answering what `intercept` answers (X-Amz-Target
+    operation name, JSON body) -> JSON response, or None to forward."""
     target = urlsplit(upstream)
 
     class Handler(BaseHTTPRequestHandler):
@@ -46,7 +52,17 @@ def fault_proxy(upstream: str, plan: FaultPlan) -> Iterator[str]:
 
         def _forward(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            if plan.should_fail(self.headers.get("X-Amz-Target", "")):
+            amz_target = self.headers.get("X-Amz-Target", "")
+            answer = intercept(amz_target.rpartition(".")[2], json.loads(body or b"{}")) if intercept else None
+            if answer is not None:
+                payload = json.dumps(answer).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-amz-json-1.1")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+                return
+            if plan is not None and plan.should_fail(amz_target):
                 payload = json.dumps({"__type": plan.code, "message": "Rate exceeded (injected)"}).encode()
                 self.send_response(plan.status)
                 self.send_header("Content-Type", "application/x-amz-json-1.1")
