@@ -20,14 +20,16 @@ import math
 import re
 from bisect import bisect_right
 from collections import defaultdict
+from collections.abc import Iterable
 from operator import itemgetter
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import orjson
 
 from monitor.errors import ConfigError
 from monitor.events import DECISION_TYPE, REQUEST_TYPE, ingest, parse_logfmt
+from monitor.sources.file_parallel import PARALLEL_MIN_BYTES, can_split, lines_until, read_in_two, usable_cpus
 from monitor.window import DECISION_BITS, WindowStats
 
 _HEX = re.compile(r"[0-9a-fA-F]+")
@@ -108,28 +110,51 @@ class _Tally:
 
 
 class FileLogSource:
-    """Reads exported events from a local file (see the module docstring for the format)."""
+    """Reads exported events from a local file (see the module docstring for the format).
+
+    A file of `parallel_min_bytes` or more is read in two halves on two cores when the machine has them
+    (`monitor.sources.file_parallel`); the figures are exactly those of one sequential read.
+    """
 
     name = "file"
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(
+        self, path: str | Path, *, workers: int | None = None, parallel_min_bytes: int = PARALLEL_MIN_BYTES
+    ) -> None:
         self.path = Path(path)
+        self.workers = usable_cpus() if workers is None else workers
+        self.parallel_min_bytes = parallel_min_bytes
 
     def read(self, stats: WindowStats) -> None:
         stats.engine = self.name
+        try:
+            size = self.path.stat().st_size
+        except OSError as exc:
+            raise self._unreadable(exc) from None
+        if can_split(size, self.workers, self.parallel_min_bytes):
+            read_in_two(self.path, stats, size, self.read_range)
+        else:
+            self.read_range(stats, 0, None)
+
+    def read_range(self, stats: WindowStats, start: int, end: int | None) -> None:
+        """Aggregate the lines in bytes [start, end) (end None: to the end of the file) into `stats`."""
         tally = _Tally(stats)
         collecting = gc.isenabled()
         gc.disable()  # millions of short-lived acyclic objects: cycle collection would only cost time
         try:
             with self.path.open("rb") as fh:
-                _read_lines(fh, stats, tally)
+                fh.seek(start)
+                _read_lines(fh if end is None else lines_until(fh, end - start), stats, tally)
         except OSError as exc:
-            reason = exc.strerror or type(exc).__name__
-            raise ConfigError(f"cannot read events file {self.path}: {reason} — check --source file:PATH") from None
+            raise self._unreadable(exc) from None
         finally:
             if collecting:
                 gc.enable()
         tally.fold()
+
+    def _unreadable(self, exc: OSError) -> ConfigError:
+        reason = exc.strerror or type(exc).__name__
+        return ConfigError(f"cannot read events file {self.path}: {reason} — check --source file:PATH")
 
 
 def _text(original: Any) -> str:
@@ -164,7 +189,7 @@ def _text_fields(text: str) -> dict[str, Any] | None:
     return fields
 
 
-def _read_lines(fh: IO[bytes], stats: WindowStats, tally: _Tally) -> None:
+def _read_lines(fh: Iterable[bytes], stats: WindowStats, tally: _Tally) -> None:
     """The hot loop, deliberately in one piece (a call per event costs more than the checks it holds)."""
     start_ms, end_ms, feature = stats.start_ms, stats.end_ms, stats.feature
     loads, decode_error = orjson.loads, orjson.JSONDecodeError
@@ -226,9 +251,17 @@ def _read_lines(fh: IO[bytes], stats: WindowStats, tally: _Tally) -> None:
                 passenger = hashes.get(passenger) or tally.passenger(passenger) or False
             else:
                 passenger = False
-            if not (type(method) is str and method and type(path) is str and path and type(status) is int
-                    and 100 <= status <= 599 and type(duration) in (float, int) and duration >= 0
-                    and passenger is not False):
+            if not (
+                type(method) is str
+                and method
+                and type(path) is str
+                and path
+                and type(status) is int
+                and 100 <= status <= 599
+                and type(duration) in (float, int)
+                and duration >= 0
+                and passenger is not False
+            ):
                 ingest(stats, ts, _text(original))
                 continue
             status_counts, latencies = routes.get(path) or tally.route(path)
@@ -244,8 +277,13 @@ def _read_lines(fh: IO[bytes], stats: WindowStats, tally: _Tally) -> None:
                 feat = None
             if type(passenger) is str:
                 passenger = hashes.get(passenger) or tally.passenger(passenger)
-            if not (type(feat) is str and feat and type(decision) is str and decision in decisions
-                    and type(passenger) is str):
+            if not (
+                type(feat) is str
+                and feat
+                and type(decision) is str
+                and decision in decisions
+                and type(passenger) is str
+            ):
                 ingest(stats, ts, _text(original))
                 continue
             if feat != feature:
