@@ -15,8 +15,7 @@ def test_throughput_benchmark_smoke() -> None:
     )
     assert run.returncode == 0, run.stderr[-2000:]
     out = run.stdout
-    assert (
-        "| events | beta-monitor checkpoint | jq (same counts) | grep -c (floor) | speedup over jq | peak RSS |" in out
-    )
+    assert "| events | beta-monitor checkpoint | jq (same counts) | grep -c (floor) | speedup over jq |" in out
+    assert "peak RSS (summed) | peak PSS (summed) |" in out
     assert "| 3,000 |" in out and "| 6,000 |" in out
     assert "Peak RSS from 3,000 to 6,000 events" in out
