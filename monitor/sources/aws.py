@@ -28,6 +28,7 @@ from botocore.exceptions import (
 
 from monitor.errors import ConfigError, LogGroupNotFoundError, MonitorError, SourceError
 
+AWS_FAILURES = (ClientError, BotoCoreError)  # what a boto3 call raises when AWS or the network fails
 CONNECT_TIMEOUT_S = 10
 READ_TIMEOUT_S = 60
 _MAX_DETAIL = 200

@@ -26,10 +26,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from monitor.errors import LogGroupNotFoundError, MonitorError
-from monitor.sources.aws import LazyClient, aws_error, client_region, counting
+from monitor.sources.aws import AWS_FAILURES, LazyClient, aws_error, client_region, counting
 from monitor.sources.insights_fold import Results, Row, add_samples, fold_results, segment_ranges
 from monitor.sources.insights_queries import HASH_SPLIT, TIME_SPLIT, QueryBuilder, QuerySpec
 from monitor.window import WindowStats
@@ -39,7 +37,6 @@ IN_PROGRESS = ("Scheduled", "Running")
 MAX_PREFIX = 3  # hex characters of hash prefix before a per-passenger query counts as unsplittable
 MIN_SPLIT_MS = 2_000  # a time range shorter than this is not halved further
 HEX = "0123456789abcdef"
-_AWS_FAILURES = (ClientError, BotoCoreError)
 
 
 class InsightsLogSource:
@@ -207,7 +204,7 @@ class _Runner:
                 queryString=text,
                 limit=self.source.max_rows,
             )
-        except _AWS_FAILURES as exc:
+        except AWS_FAILURES as exc:
             error = self._error(exc, "StartQuery")
             entry["status"] = "Error"
             if isinstance(error, LogGroupNotFoundError) or self.started == 0:
@@ -238,7 +235,7 @@ class _Runner:
                 page = self._call("GetQueryResults", "get_query_results", queryId=job.query_id, nextToken=token)
                 rows += [_row(r) for r in page.get("results", ())]
                 token = page.get("nextToken")
-        except _AWS_FAILURES as exc:
+        except AWS_FAILURES as exc:
             job.entry["status"] = "Error"
             error = self._error(exc, "GetQueryResults")
             self._problem(job, f"insights query {job.spec.name} failed: {error}", critical)

@@ -28,9 +28,7 @@ def segment_ranges(stats: WindowStats) -> list[tuple[int, int]]:
     """[lo, hi) of each decision segment (DecisionStats.segment_of), clamped to the window; may be empty."""
     bounds = stats.decisions.segment_bounds
     edges = [stats.start_ms, *bounds, stats.end_ms]
-    return [
-        (max(edges[i], stats.start_ms), min(edges[i + 1], stats.end_ms)) for i in range(len(bounds) + 1)
-    ]
+    return [(max(edges[i], stats.start_ms), min(edges[i + 1], stats.end_ms)) for i in range(len(bounds) + 1)]
 
 
 def _int(value: str) -> int:
@@ -85,17 +83,36 @@ class _Collected:
     def _read(self) -> None:
         self._each("events", ("events",), self._event_row)
         self._each("claims", ("bm_type", "n"), lambda _, r: self.claims.update({r["bm_type"]: _int(r["n"])}))
-        self._each("requests_by_status", ("bm_status", "n"),
-                   lambda _, r: self.status.update({_int(r["bm_status"]): _int(r["n"])}))
-        self._each("requests_by_route", ("bm_route", "bm_status", "n"), lambda _, r: self.route_status.setdefault(
-            self.routes[r["bm_route"]], Counter()).update({_int(r["bm_status"]): _int(r["n"])}))
+        self._each(
+            "requests_by_status",
+            ("bm_status", "n"),
+            lambda _, r: self.status.update({_int(r["bm_status"]): _int(r["n"])}),
+        )
+        self._each(
+            "requests_by_route",
+            ("bm_route", "bm_status", "n"),
+            lambda _, r: self.route_status.setdefault(self.routes[r["bm_route"]], Counter()).update(
+                {_int(r["bm_status"]): _int(r["n"])}
+            ),
+        )
         self._each("latency_bins", ("bm_bin", "n"), lambda _, r: self.bins.update({_int(r["bm_bin"]): _int(r["n"])}))
-        self._each("latency_bins_by_route", ("bm_route", "bm_bin", "n"), lambda _, r: self.route_bins.setdefault(
-            self.routes[r["bm_route"]], Counter()).update({_int(r["bm_bin"]): _int(r["n"])}))
-        self._each("cohort_requests", ("bm_h", "bm_err", "n"), lambda _, r: self.cohort.append(
-            (_hash(r["bm_h"]), _int(r["bm_err"]) == 1, _int(r["n"]))))
-        self._each("anonymous_requests", ("bm_err", "n"),
-                   lambda _, r: self.anonymous.append((_int(r["bm_err"]) == 1, _int(r["n"]))))
+        self._each(
+            "latency_bins_by_route",
+            ("bm_route", "bm_bin", "n"),
+            lambda _, r: self.route_bins.setdefault(self.routes[r["bm_route"]], Counter()).update(
+                {_int(r["bm_bin"]): _int(r["n"])}
+            ),
+        )
+        self._each(
+            "cohort_requests",
+            ("bm_h", "bm_err", "n"),
+            lambda _, r: self.cohort.append((_hash(r["bm_h"]), _int(r["bm_err"]) == 1, _int(r["n"]))),
+        )
+        self._each(
+            "anonymous_requests",
+            ("bm_err", "n"),
+            lambda _, r: self.anonymous.append((_int(r["bm_err"]) == 1, _int(r["n"]))),
+        )
         self._each("decisions", ("bm_h", "bm_decision", "n"), self._decision_row)
         self._each("other_feature_decisions", ("n",), lambda _, r: self._add_other_feature(_int(r["n"])))
 
@@ -147,8 +164,10 @@ def fold_results(stats: WindowStats, builder: QueryBuilder, results: Results, *,
 
 def _derived(stats: WindowStats, what: str, value: int) -> int:
     if value < 0:
-        stats.problems.append(f"insights results disagree: {what} came out at {value} (logs changed between "
-                              "queries? rerun the checkpoint)")
+        stats.problems.append(
+            f"insights results disagree: {what} came out at {value} (logs changed between "
+            "queries? rerun the checkpoint)"
+        )
         return 0
     return value
 
@@ -192,9 +211,11 @@ def _check_cohorts(stats: WindowStats) -> None:
     requests = sum(c.bucket_requests) + c.allowlisted_requests + c.anonymous_requests
     errors = sum(c.bucket_5xx) + c.allowlisted_5xx + c.anonymous_5xx
     if (requests, errors) != (stats.status.requests, stats.status.s5xx):
-        stats.problems.append(f"insights results disagree: per-passenger requests add up to {requests} "
-                              f"({errors} 5xx), the status breakdown to {stats.status.requests} "
-                              f"({stats.status.s5xx} 5xx) (logs changed between queries? rerun the checkpoint)")
+        stats.problems.append(
+            f"insights results disagree: per-passenger requests add up to {requests} "
+            f"({errors} 5xx), the status breakdown to {stats.status.requests} "
+            f"({stats.status.s5xx} 5xx) (logs changed between queries? rerun the checkpoint)"
+        )
 
 
 def add_samples(stats: WindowStats, messages: Iterable[str]) -> None:
@@ -203,8 +224,12 @@ def add_samples(stats: WindowStats, messages: Iterable[str]) -> None:
         if len(stats.malformed_samples) >= 5:
             return
         scratch = WindowStats(
-            feature=stats.feature, start_ms=stats.start_ms, end_ms=stats.end_ms, route_groups=stats.route_groups,
-            bucket_of_hash=stats.bucket_of_hash, allowlist_hashes=stats.allowlist_hashes,
+            feature=stats.feature,
+            start_ms=stats.start_ms,
+            end_ms=stats.end_ms,
+            route_groups=stats.route_groups,
+            bucket_of_hash=stats.bucket_of_hash,
+            allowlist_hashes=stats.allowlist_hashes,
         )
         ingest(scratch, None, message)
         stats.malformed_samples.append((scratch.malformed_samples or [_FALLBACK_SAMPLE])[0][:200])

@@ -38,8 +38,14 @@ REQUEST_KEYS = ("type", "method", "path", "status", "duration_ms", "passenger_ha
 DECISION_KEYS = ("type", "feature_key", "decision", "passenger_hash")
 ALL_KEYS = ("type", "method", "path", "status", "duration_ms", "passenger_hash", "feature_key", "decision")
 FIELD = {
-    "type": "bm_type", "method": "bm_method", "path": "bm_path", "status": "bm_status",
-    "duration_ms": "bm_duration", "passenger_hash": "bm_hash", "feature_key": "bm_feature", "decision": "bm_decision",
+    "type": "bm_type",
+    "method": "bm_method",
+    "path": "bm_path",
+    "status": "bm_status",
+    "duration_ms": "bm_duration",
+    "passenger_hash": "bm_hash",
+    "feature_key": "bm_feature",
+    "decision": "bm_decision",
 }
 HASH_SPLIT = "hash"
 TIME_SPLIT = "time"
@@ -50,30 +56,55 @@ _J = r"@message like /^\s*\{/"
 _NJ = r"@message not like /^\s*\{/"
 _HEX_STRING = r'@message like /"passenger_hash"\s*:\s*"[0-9a-fA-F]+"/'
 _HASHED = (
-    "not isempty(bm_hash) and ((" + _J + " and " + _HEX_STRING + ") or ("
-    + _NJ + " and bm_hash like /^[0-9a-fA-F]+$/))"
+    "not isempty(bm_hash) and ((" + _J + " and " + _HEX_STRING + ") or (" + _NJ + " and bm_hash like /^[0-9a-fA-F]+$/))"
 )
 _ANONYMOUS = (
-    "isempty(bm_hash) or (" + _J + r' and @message like /"passenger_hash"\s*:\s*null\s*[,}]/'
-    + " and " + _HEX_STRING.replace(" like ", " not like ") + ")"
+    "isempty(bm_hash) or ("
+    + _J
+    + r' and @message like /"passenger_hash"\s*:\s*null\s*[,}]/'
+    + " and "
+    + _HEX_STRING.replace(" like ", " not like ")
+    + ")"
 )
-_REQUEST_CORE = " and ".join((
-    'bm_type = "http_request"', "not isempty(bm_method)", "not isempty(bm_path)",
-    "((" + " and ".join((
-        _J, r'@message like /"method"\s*:\s*"/', r'@message like /"path"\s*:\s*"/',
-        r'@message like /"status"\s*:\s*[1-5][0-9][0-9]\s*[,}]/', r'@message like /"duration_ms"\s*:\s*-?[0-9]/',
-        "bm_duration >= 0",
-    )) + ") or (" + " and ".join((
-        _NJ, "not isempty(bm_status)", "bm_status like /^[1-5][0-9][0-9]$/",
-        "not isempty(bm_duration)", r"bm_duration like /^[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$/",
-    )) + "))",
-))
+_REQUEST_CORE = " and ".join(
+    (
+        'bm_type = "http_request"',
+        "not isempty(bm_method)",
+        "not isempty(bm_path)",
+        "(("
+        + " and ".join(
+            (
+                _J,
+                r'@message like /"method"\s*:\s*"/',
+                r'@message like /"path"\s*:\s*"/',
+                r'@message like /"status"\s*:\s*[1-5][0-9][0-9]\s*[,}]/',
+                r'@message like /"duration_ms"\s*:\s*-?[0-9]/',
+                "bm_duration >= 0",
+            )
+        )
+        + ") or ("
+        + " and ".join(
+            (
+                _NJ,
+                "not isempty(bm_status)",
+                "bm_status like /^[1-5][0-9][0-9]$/",
+                "not isempty(bm_duration)",
+                r"bm_duration like /^[0-9]+(\.[0-9]+)?([eE][-+]?[0-9]+)?$/",
+            )
+        )
+        + "))",
+    )
+)
 VALID_REQUEST = f"{_REQUEST_CORE} and (({_HASHED}) or {_ANONYMOUS})"
-_DECISION_CORE = " and ".join((
-    'bm_type = "feature_flag_decision"', "not isempty(bm_feature)", "not isempty(bm_decision)",
-    'bm_decision in ["OFF", "ALLOWLIST", "ROLLOUT"]',
-    "((" + _J + r' and @message like /"feature_key"\s*:\s*"/) or ' + _NJ + ")",
-))
+_DECISION_CORE = " and ".join(
+    (
+        'bm_type = "feature_flag_decision"',
+        "not isempty(bm_feature)",
+        "not isempty(bm_decision)",
+        'bm_decision in ["OFF", "ALLOWLIST", "ROLLOUT"]',
+        "((" + _J + r' and @message like /"feature_key"\s*:\s*"/) or ' + _NJ + ")",
+    )
+)
 VALID_DECISION = f"{_DECISION_CORE} and {_HASHED}"
 CLAIMED = 'bm_type in ["http_request", "feature_flag_decision"]'
 
@@ -101,8 +132,13 @@ class QuerySpec:
 def logfmt_parse(key: str) -> str:
     """`parse` of one logfmt key: last occurrence at a token start, quoted or bare; never matches a `{` message."""
     return (
-        r"parse @message /^\s*(?:[^\s{]\S*\s+(?:\S+\s+)*)?" + key + r'=(?:"(?<bm_q_' + key
-        + r'>(?:[^"\\]|\\.)*)"|(?<bm_u_' + key + r">\S*))/"
+        r"parse @message /^\s*(?:[^\s{]\S*\s+(?:\S+\s+)*)?"
+        + key
+        + r'=(?:"(?<bm_q_'
+        + key
+        + r'>(?:[^"\\]|\\.)*)"|(?<bm_u_'
+        + key
+        + r">\S*))/"
     )
 
 
@@ -150,9 +186,7 @@ class QueryBuilder:
         ]
         if keys:
             commands += [logfmt_parse(key) for key in keys]
-            commands.append(
-                "fields " + ", ".join(f"coalesce(bm_q_{k}, bm_u_{k}, {k}) as {FIELD[k]}" for k in keys)
-            )
+            commands.append("fields " + ", ".join(f"coalesce(bm_q_{k}, bm_u_{k}, {k}) as {FIELD[k]}" for k in keys))
         commands += getattr(self, "_" + spec.measure)(spec)
         return "\n| ".join(commands)
 

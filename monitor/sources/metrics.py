@@ -12,10 +12,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from monitor.errors import MonitorError, SourceError
-from monitor.sources.aws import LazyClient, aws_error, counting
+from monitor.sources.aws import AWS_FAILURES, LazyClient, aws_error, counting
 from monitor.window import WindowStats
 
 NAMESPACE = "AWS/ApplicationELB"
@@ -81,7 +79,7 @@ class LoadBalancerMetrics:
             client = self._client.get()
             with counting(client, calls):
                 values = self._fetch(client, stats)
-        except (ClientError, BotoCoreError) as exc:
+        except AWS_FAILURES as exc:
             error = aws_error(exc, f"GetMetricData for load balancer {self.load_balancer}")
             stats.load_balancer = _error_result(error, calls)
         except MonitorError as exc:

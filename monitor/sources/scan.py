@@ -10,15 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from monitor.errors import MonitorError
 from monitor.events import ingest
-from monitor.sources.aws import LazyClient, aws_error, client_region, counting, log_group_not_found
+from monitor.sources.aws import AWS_FAILURES, LazyClient, aws_error, client_region, counting, log_group_not_found
 from monitor.window import WindowStats
 
 DEFAULT_PAGE_SIZE = 10_000  # the FilterLogEvents maximum
-_AWS_FAILURES = (ClientError, BotoCoreError)
 
 
 class ScanLogSource:
@@ -66,7 +63,7 @@ class ScanLogSource:
         while True:
             try:
                 page = client.describe_log_groups(**kwargs)
-            except _AWS_FAILURES as exc:
+            except AWS_FAILURES as exc:
                 raise self._fail(client, exc, "DescribeLogGroups") from exc
             if any(g.get("logGroupName") == self.log_group for g in page.get("logGroups", ())):
                 return
@@ -88,7 +85,7 @@ class ScanLogSource:
         while True:
             try:
                 page = client.filter_log_events(**kwargs)
-            except _AWS_FAILURES as exc:
+            except AWS_FAILURES as exc:
                 error = self._fail(client, exc, "FilterLogEvents")
                 if read == 0:
                     raise error from exc
