@@ -27,7 +27,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from monitor.models import FlagConfig
+from monitor.domain import FlagConfig
 from monitor.traffic import TrafficModel, export_line, generate, passenger_ids
 
 FEATURE = "passenger_favorites_matching"

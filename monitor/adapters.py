@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import sys
-import time
 from collections.abc import Callable
 from functools import cache
 from typing import Any
 
-from monitor.errors import ConfigError
 from monitor.notify import AwsNotifier
 from monitor.runner import Adapters
 from monitor.settings import Settings
 from monitor.sinks import open_sink, phase_log_destination
-from monitor.sources.base import LogSource
-from monitor.sources.file import FileLogSource
+from monitor.sources import open_metrics
 from monitor.store.postgres import PostgresCheckpointStore, PostgresFlagSource, PostgresRolloutWriter
 
 # boto3 is imported only when an AWS adapter is built: a `file:` replay never pays for it.
@@ -48,42 +45,6 @@ def aws_client(settings: Settings, service: str, calls: dict[str, int] | None = 
     )
 
 
-def throttled_progress(say: Callable[[str], None], every_s: float = 5.0) -> Callable[[int], None]:
-    """A scan-progress callback that speaks at most every `every_s` seconds (long windows read millions of events)."""
-    last = [time.monotonic()]
-
-    def report(events: int) -> None:
-        now = time.monotonic()
-        if now - last[0] >= every_s:
-            last[0] = now
-            say(f"{events:,} events read so far")
-
-    return report
-
-
-def log_source_factory(settings: Settings, say: Callable[[str], None] | None = None) -> Callable[[str], LogSource]:
-    def build(spec: str) -> LogSource:
-        common = {
-            "region": settings.aws_region,
-            "endpoint_url": settings.aws_endpoint_url,
-            "max_attempts": settings.aws_max_attempts,
-        }
-        if spec == "scan":
-            from monitor.sources.scan import ScanLogSource
-
-            progress = throttled_progress(say) if say else None
-            return ScanLogSource(settings.log_group, progress=progress, **common)  # type: ignore[arg-type]
-        if spec == "insights":
-            from monitor.sources.insights import InsightsLogSource
-
-            return InsightsLogSource(settings.log_group, timeout_s=settings.insights_timeout, **common)  # type: ignore[arg-type]
-        if spec.startswith("file:") and len(spec) > len("file:"):
-            return FileLogSource(spec[len("file:") :])
-        raise ConfigError(f"unknown --source {spec[:60]!r}: use insights, scan or file:PATH")
-
-    return build
-
-
 def build_adapters(settings: Settings, *, say: Callable[[str], None] | None = None) -> Adapters:
     store_url, flags_url = database_urls(settings, say)
     store = PostgresCheckpointStore(store_url)
@@ -101,17 +62,6 @@ def build_adapters(settings: Settings, *, say: Callable[[str], None] | None = No
     def sink(destination: str) -> Any:
         return open_sink(destination, s3_client=s3() if destination.startswith("s3://") else None)
 
-    metrics = None
-    if settings.alb_load_balancer:
-        from monitor.sources.metrics import LoadBalancerMetrics
-
-        metrics = LoadBalancerMetrics(
-            settings.alb_load_balancer,
-            settings.alb_target_group,
-            region=settings.aws_region,
-            endpoint_url=settings.aws_endpoint_url,
-            max_attempts=settings.aws_max_attempts,
-        )
     notifier = None
     if settings.sns_topic_arn or settings.publish_metric:
         notifier = AwsNotifier(
@@ -123,10 +73,9 @@ def build_adapters(settings: Settings, *, say: Callable[[str], None] | None = No
     return Adapters(
         flags=flags,
         store=store,
-        log_source=log_source_factory(settings, say),
         sink=sink,
         phase_log_destination=phase_log_destination,
-        metrics=metrics,
+        metrics=open_metrics(settings),
         notifier=notifier,
     )
 

@@ -10,13 +10,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from monitor.adapters import aws_client, build_adapters, log_source_factory, rollout_writer
+from monitor.adapters import aws_client, build_adapters, rollout_writer
+from monitor.domain.status import GateAction
 from monitor.errors import ConfigError
-from monitor.models import GateAction
 from monitor.output import checkpoint_lines, history_lines
 from monitor.planning import CheckpointRequest
 from monitor.runner import CheckpointRunner, outcome_document
 from monitor.settings import Settings, parse_duration
+from monitor.sources import open_source
 
 Progress = Callable[[str], None]
 log = logging.getLogger("beta_monitor")
@@ -37,7 +38,7 @@ def checkpoint(args: argparse.Namespace, settings: Settings, say: Progress) -> i
     # Validate what needs no I/O first: bad input writes nothing.
     parse_duration(args.window or settings.window)
     source_spec = args.source or settings.source
-    log_source_factory(settings)(source_spec)
+    source = open_source(source_spec, settings, say=say)
     adapters = build_adapters(settings, say=say)
     adapters.store.migrate()
     runner = CheckpointRunner(settings, adapters, progress=say)
@@ -49,13 +50,12 @@ def checkpoint(args: argparse.Namespace, settings: Settings, say: Progress) -> i
         expected_enabled=args.expected_enabled,
         window=args.window,
         end=args.end,
-        source=source_spec,
         phase_log=args.phase_log,
         run_key=args.run_key,
         dry_run=args.dry_run,
         baseline_label=args.baseline_label,
     )
-    outcome = runner.run(request)
+    outcome = runner.run(request, source)
     cp = outcome.checkpoint
     log.info(
         "checkpoint done",

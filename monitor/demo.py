@@ -103,6 +103,7 @@ def _story(args: argparse.Namespace, say: Callable[[str], None]) -> int:
     from monitor.commands import check_phase_plan
     from monitor.planning import CheckpointRequest
     from monitor.runner import CheckpointRunner
+    from monitor.sources import open_source
     from monitor.store.admin import recreate_database
     from monitor.store.embedded import embedded_database_url
     from monitor.store.flags import create_flag_tables, upsert_flag
@@ -131,6 +132,7 @@ def _story(args: argparse.Namespace, say: Callable[[str], None]) -> int:
     adapters.store.migrate()
     runner = CheckpointRunner(settings, adapters, progress=lambda m: None)
     writer = rollout_writer(settings, say=lambda m: None)
+    source = open_source(settings.source, settings)
     top = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     results: list[dict[str, Any]] = []
     say(f"Simulating {args.requests_per_hour} requests/hour of backend traffic into CloudWatch Logs (emulated)")
@@ -156,7 +158,7 @@ def _story(args: argparse.Namespace, say: Callable[[str], None]) -> int:
         )
         _put_events(logs, list(generate(model)))
         outcome = runner.run(
-            CheckpointRequest(feature=FEATURE, phase=step.phase, label=step.label, end=end, window="1h")
+            CheckpointRequest(feature=FEATURE, phase=step.phase, label=step.label, end=end, window="1h"), source
         )
         cp = outcome.checkpoint
         gate = cp.gate

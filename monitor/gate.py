@@ -12,7 +12,8 @@ from __future__ import annotations
 import re
 import shlex
 
-from monitor.models import Checkpoint, GateAction, GateDecision, Status
+from monitor.domain.checkpoint import Checkpoint, GateDecision
+from monitor.domain.status import GateAction, Status
 
 PASS_STREAK = 2
 

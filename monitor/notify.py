@@ -8,7 +8,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from monitor.models import Checkpoint, GateAction, Status
+from monitor.domain.checkpoint import Checkpoint
+from monitor.domain.status import GateAction, Status
 
 log = logging.getLogger("beta_monitor")
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from monitor.models import Checkpoint, GateDecision, Status
+from monitor.domain.checkpoint import Checkpoint, GateDecision
+from monitor.domain.status import Status
 
 CHECK_TITLES = {
     "error_rate": "Error rate",

@@ -9,8 +9,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from monitor.checks.base import Thresholds
+from monitor.domain.checkpoint import Checkpoint, Window
+from monitor.domain.flag import ConfigChange, ExpectedConfig, FlagConfig
+from monitor.domain.status import Status
 from monitor.errors import ConfigError
-from monitor.models import Checkpoint, ConfigChange, ExpectedConfig, FlagConfig, Status, Window
 from monitor.settings import Settings, parse_duration
 from monitor.store.base import CheckpointStore
 
@@ -36,7 +38,6 @@ class CheckpointRequest:
     expected_enabled: bool | None = None
     window: str | None = None
     end: datetime | None = None
-    source: str | None = None
     phase_log: str | None = None
     run_key: str | None = None
     dry_run: bool = False

@@ -18,7 +18,8 @@ from typing import Any
 import jinja2
 
 from monitor import report_format as fmt
-from monitor.models import Checkpoint, CheckResult, GateDecision, Status
+from monitor.domain.checkpoint import Checkpoint, CheckResult, GateDecision
+from monitor.domain.status import Status
 
 CHECK_NAMES = ("error_rate", "cohort_regression", "determinism", "config_drift", "latency", "data_quality")
 _FALLBACK_TEMPLATES = Path(__file__).resolve().parents[1] / "templates"

@@ -12,20 +12,16 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from monitor.bucketing import Bucketer
 from monitor.checks.base import CheckContext, Thresholds
 from monitor.checks.registry import run_checks
-from monitor.errors import ConfigError, SinkError, SourceError
+from monitor.domain.aggregate import LogWindow
+from monitor.domain.bucketing import Bucketer
+from monitor.domain.checkpoint import Checkpoint, CheckResult, GateDecision, Window
+from monitor.domain.flag import ExpectedConfig, FlagConfig
+from monitor.domain.reading import SourceResult
+from monitor.domain.status import Status
+from monitor.errors import ConfigError, SinkError
 from monitor.gate import decide_gate
-from monitor.models import (
-    Checkpoint,
-    CheckResult,
-    ExpectedConfig,
-    FlagConfig,
-    GateDecision,
-    Status,
-    Window,
-)
 from monitor.planning import (
     AUTO_PHASE,
     CheckpointRequest,
@@ -41,7 +37,6 @@ from monitor.settings import Settings
 from monitor.sources.base import LogSource, MetricsSource
 from monitor.store.base import CheckpointStore, FlagSource
 from monitor.verdict import checkpoint_status, escalate_errors
-from monitor.window import WindowStats
 
 log = logging.getLogger("beta_monitor")
 
@@ -66,7 +61,6 @@ class Adapters:
 
     flags: FlagSource
     store: CheckpointStore
-    log_source: Callable[[str], LogSource]  # source spec ("insights", "scan", "file:PATH") -> engine
     sink: Callable[[str], PhaseLogSink]  # destination -> sink
     phase_log_destination: Callable[[str, str, str], str]  # (template, feature, phase) -> destination
     metrics: MetricsSource | None = None
@@ -87,7 +81,7 @@ class CheckpointOutcome:
 
     @property
     def exit_code(self) -> int:
-        return {Status.PASS: 0, Status.WARN: 1, Status.FAIL: 2}.get(self.checkpoint.status, 1)
+        return self.checkpoint.status.exit_code
 
 
 def _mark_incomplete(checks: list[CheckResult], problems: list[str]) -> list[CheckResult]:
@@ -114,11 +108,11 @@ class CheckpointRunner:
         self.progress = progress or (lambda message: None)
 
     # -- the checkpoint ----------------------------------------------------------------------------------------
-    def run(self, request: CheckpointRequest) -> CheckpointOutcome:
+    def run(self, request: CheckpointRequest, source: LogSource) -> CheckpointOutcome:
+        """One checkpoint of `request`, its logs read by `source` (built once by the caller, from `--source`)."""
         a = self.adapters
         now = a.clock()
         window, ends_now = compute_window(self.settings, request, now)
-        source = a.log_source(request.source or self.settings.source)  # validates the source spec early
         config = a.flags.get(request.feature)
         if request.phase == AUTO_PHASE:
             request = replace(request, phase=auto_phase(config))
@@ -174,23 +168,23 @@ class CheckpointRunner:
         allowlist_hashes = frozenset(self.bucketer.hash_id(p) for p in config.allowlist)
         audit = self.adapters.store.rollout_audit(request.feature, 5)
         bounds, previous_config = config_segments(config, window, self.thresholds, history, audit, allowlist_hashes)
-        stats = WindowStats(
+        log_window = LogWindow(
             feature=request.feature,
             start_ms=int(window.start.timestamp() * 1000),
             end_ms=int(window.end.timestamp() * 1000),
             route_groups=self.settings.route_group_list,
-            bucket_of_hash=self.bucketer.bucket_of_hash,
+            bucketer=self.bucketer,
             allowlist_hashes=allowlist_hashes,
             segment_bounds=bounds,
         )
         self.progress(f"Reading logs ({source.name}) {window.start.isoformat()} → {window.end.isoformat()}")
-        self._read(source, stats)
+        reading = self._read(source, log_window)
         ctx = CheckContext(
             feature=request.feature,
             config=config,
             allowlist_hashes=allowlist_hashes,
             expected=expected,
-            stats=stats,
+            reading=reading,
             window=window,
             now=now,
             thresholds=self.thresholds,
@@ -200,7 +194,7 @@ class CheckpointRunner:
             previous=history[0] if history else None,
             window_ends_now=ends_now,
         )
-        checks = _mark_incomplete(run_checks(ctx), stats.problems)
+        checks = _mark_incomplete(run_checks(ctx), reading.problems)
         checks = escalate_errors(checks, history, self.thresholds.error_escalation)
         checkpoint = Checkpoint(
             feature=request.feature,
@@ -212,25 +206,21 @@ class CheckpointRunner:
             live_config=config.public(),
             expected=expected,
             checks=checks,
-            metrics=stats.metrics(),
+            metrics=reading.metrics(),
             created_at=now,
             allowlist_hashes=sorted(allowlist_hashes),
         )
         checkpoint.gate = self.gate(request.feature, request.phase, [*reversed(history), checkpoint], config)
         return checkpoint
 
-    def _read(self, source: LogSource, stats: WindowStats) -> None:
-        try:
-            source.read(stats)
-        except ConfigError:
-            raise
-        except SourceError as exc:
-            code = f" [{exc.code}]" if exc.code else ""
-            stats.problems.append(f"{source.name} read failed{code}: {exc}")
-            log.warning("log source failed", extra={"source": source.name, "code": exc.code})
+    def _read(self, source: LogSource, window: LogWindow) -> SourceResult:
+        reading = source.read(window)
+        if reading.failure is not None:
+            log.warning("log source failed", extra={"source": source.name, "code": reading.failure.code})
         metrics = self.adapters.metrics
         if metrics is not None:
-            metrics.read(stats)
+            reading.cross_check(*metrics.read(window))
+        return reading
 
     def gate(self, feature: str, phase: str, checkpoints: list[Checkpoint], config: FlagConfig | None) -> GateDecision:
         return decide_gate(

@@ -11,8 +11,8 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from monitor.bucketing import Bucketer, resolve_hash
-from monitor.models import Decision, FlagConfig
+from monitor.domain.bucketing import Bucketer, resolve_hash
+from monitor.domain.flag import Decision, FlagConfig
 
 # (method, path, share of traffic, latency factor against the model's typical latency)
 ROUTES = (

@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-from monitor.models import Checkpoint, CheckResult, Status
-
-_WARNING = (Status.WARN, Status.NODATA, Status.ERROR)
+from monitor.domain.checkpoint import Checkpoint, CheckResult
+from monitor.domain.status import Status
 
 
 def checkpoint_status(checks: list[CheckResult]) -> Status:
     """FAIL if any check FAILs; WARN if any WARN, NODATA or ERROR; else PASS. SKIP counts for nothing."""
-    statuses = {c.status for c in checks}
-    if Status.FAIL in statuses:
-        return Status.FAIL
-    if statuses.intersection(_WARNING):
-        return Status.WARN
-    return Status.PASS
+    return Status.worst(*(c.status.verdict for c in checks))
 
 
 def escalate_errors(checks: list[CheckResult], history: list[Checkpoint], k: int) -> list[CheckResult]:

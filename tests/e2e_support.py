@@ -138,7 +138,7 @@ class World:
         seed: int = 11,
         log_group: str = "/ecs/kaviar-backend",
     ) -> int:
-        from monitor.models import FlagConfig
+        from monitor.domain import FlagConfig
         from monitor.traffic import TrafficModel, generate
 
         end = end or self.end

@@ -10,9 +10,9 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from monitor.bucketing import Bucketer
+from monitor.domain import LogWindow, SourceResult, WindowAggregate
+from monitor.domain.contract import ingest
 from monitor.settings import parse_route_groups
-from monitor.window import WindowStats
 
 FEATURE = "passenger_favorites_matching"
 ROUTES = "feature_flag=/api/feature-flags,matching=/api/matching"
@@ -103,12 +103,11 @@ def recent_window(hours: float = 1.0) -> tuple[int, int]:
     return end_ms - int(hours * 3_600_000), end_ms
 
 
-def make_stats(start_ms: int, end_ms: int, *, allowlist: Iterable[str] = (), segment_bounds: Sequence[int] = ()
-               ) -> WindowStats:
-    return WindowStats(
+def make_window(start_ms: int, end_ms: int, *, allowlist: Iterable[str] = (), segment_bounds: Sequence[int] = ()
+                ) -> LogWindow:
+    return LogWindow(
         feature=FEATURE, start_ms=start_ms, end_ms=end_ms, route_groups=parse_route_groups(ROUTES),
-        bucket_of_hash=Bucketer().bucket_of_hash, allowlist_hashes=frozenset(allowlist),
-        segment_bounds=list(segment_bounds),
+        allowlist_hashes=frozenset(allowlist), segment_bounds=segment_bounds,
     )
 
 
@@ -147,24 +146,25 @@ def write_export(path: Path, events: Iterable[Event], *, style: str = "wrapper")
     return path
 
 
-def reference_stats(events: Iterable[tuple[int | None, str]], start_ms: int, end_ms: int, **kwargs: Any) -> WindowStats:
-    """What the contract says: every in-window event through `monitor.events.ingest`, one by one."""
-    from monitor.events import ingest
-
-    stats = make_stats(start_ms, end_ms, **kwargs)
+def reference_stats(events: Iterable[tuple[int | None, str]], start_ms: int, end_ms: int, **kwargs: Any
+                    ) -> WindowAggregate:
+    """What the contract says: every in-window event through `monitor.domain.contract.ingest`, one by one."""
+    stats = make_window(start_ms, end_ms, **kwargs).aggregate()
     for ts, msg in events:
         if ts is not None and not start_ms <= ts < end_ms:
-            stats.outside_window += 1
+            stats.counts.outside_window += 1
             continue
         ingest(stats, ts, msg)
     return stats
 
 
-def snapshot(stats: WindowStats) -> dict[str, Any]:
-    """Everything an engine fills, beyond `metrics()`: cohorts, per-hash decisions, whole latency sketches."""
-    data = stats.metrics()
-    for key in ("engine", "aws_calls", "queries"):
-        data.pop(key)
+def snapshot(read: SourceResult | WindowAggregate) -> dict[str, Any]:
+    """Everything an engine fills: the measured figures, cohorts, per-hash decisions, whole latency sketches, and the
+    read's problems and cross-check (an aggregate alone has none) — not how it was read (engine, calls, queries)."""
+    stats = read.aggregate if isinstance(read, SourceResult) else read
+    data = stats.to_dict()
+    data["problems"] = read.problems if isinstance(read, SourceResult) else []
+    data["load_balancer"] = read.load_balancer if isinstance(read, SourceResult) else None
     data["cohorts"] = stats.cohorts.to_dict()
     data["per_hash"] = stats.decisions.per_hash
     data["latency"] = stats.latency.to_dict()

@@ -1,7 +1,7 @@
 """AWS failures: throttling and 5xx retried by botocore (adaptive mode), given up → named errors; error mapping.
 
 Faults are injected with a `before-send` hook on a real client talking to moto (botocore's Stubber does not go
-through the retry machinery). Every attempt is counted in `stats.aws_calls`.
+through the retry machinery). Every attempt is counted in the read's `aws_calls`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError, EndpointConnectionError, NoCredentialsError, ReadTimeoutError
 from botocore.retries import bucket, standard
-from helpers_events import LOG_GROUP, make_stats, mixed_events, put_events, recent_window, reference_stats, snapshot
+from helpers_events import LOG_GROUP, make_window, mixed_events, put_events, recent_window, reference_stats, snapshot
 
 from monitor.errors import ConfigError, LogGroupNotFoundError, SourceError
 from monitor.sources.aws import aws_error, make_client
@@ -74,28 +74,26 @@ def test_transient_failures_are_retried(window: Any, status: int, code: str) -> 
     start, end, events = window
     client = logs_client(max_attempts=3)
     client.meta.events.register_first("before-send.cloudwatch-logs.FilterLogEvents", fault(status, code, times=2))
-    stats = make_stats(start, end)
-    ScanLogSource(LOG_GROUP, client=client).read(stats)
-    assert stats.aws_calls["FilterLogEvents"] == 3  # 2 failed attempts + the one that passed (a single page)
-    assert snapshot(stats) == snapshot(reference_stats(events, start, end))
-    assert stats.problems == []
+    result = ScanLogSource(LOG_GROUP, client=client).read(make_window(start, end))
+    assert result.aws_calls["FilterLogEvents"] == 3  # 2 failed attempts + the one that passed (a single page)
+    assert snapshot(result) == snapshot(reference_stats(events, start, end))
+    assert result.problems == []
 
 
 @pytest.mark.parametrize(
     ("status", "code"),
     [pytest.param(400, "ThrottlingException", id="throttled"), pytest.param(500, "InternalFailure", id="5xx")],
 )
-def test_failures_beyond_max_attempts_raise_source_error(window: Any, status: int, code: str) -> None:
+def test_failures_beyond_max_attempts_are_the_reads_failure(window: Any, status: int, code: str) -> None:
     start, end, _ = window
     client = logs_client(max_attempts=3)
     client.meta.events.register_first("before-send.cloudwatch-logs.FilterLogEvents", fault(status, code, times=99))
-    stats = make_stats(start, end)
-    with pytest.raises(SourceError) as err:
-        ScanLogSource(LOG_GROUP, client=client).read(stats)
-    assert err.value.code == code
-    assert stats.aws_calls["FilterLogEvents"] == 3
-    message = str(err.value)
+    result = ScanLogSource(LOG_GROUP, client=client).read(make_window(start, end))
+    assert isinstance(result.failure, SourceError) and result.failure.code == code
+    assert result.aws_calls["FilterLogEvents"] == 3
+    message = str(result.failure)
     assert "\n" not in message and code in message and LOG_GROUP in message and "after 3 attempts" in message
+    assert result.problems == [f"scan read failed [{code}]: {message}"] and not result.complete
 
 
 def test_failure_after_some_pages_is_a_recorded_partial_read(window: Any) -> None:
@@ -103,25 +101,22 @@ def test_failure_after_some_pages_is_a_recorded_partial_read(window: Any) -> Non
     client = logs_client(max_attempts=2)
     later_pages = fault(400, "ThrottlingException", times=99, when=lambda request: b"nextToken" in request.body)
     client.meta.events.register_first("before-send.cloudwatch-logs.FilterLogEvents", later_pages)
-    stats = make_stats(start, end)
-    ScanLogSource(LOG_GROUP, client=client, page_size=100).read(stats)
-    assert stats.events == 100  # the first page only
-    assert len(stats.problems) == 1 and stats.problems[0].startswith("scan stopped after 100 events:")
-    assert "ThrottlingException" in stats.problems[0]
-    assert not stats.complete
-    assert stats.aws_calls["FilterLogEvents"] == 1 + 2
+    result = ScanLogSource(LOG_GROUP, client=client, page_size=100).read(make_window(start, end))
+    assert result.aggregate.counts.events == 100  # the first page only
+    assert len(result.problems) == 1 and result.problems[0].startswith("scan stopped after 100 events:")
+    assert "ThrottlingException" in result.problems[0]
+    assert not result.complete and result.failure is None
+    assert result.aws_calls["FilterLogEvents"] == 1 + 2
 
 
-def test_describe_log_groups_failure_raises(window: Any) -> None:
+def test_describe_log_groups_failure_is_the_reads_failure(window: Any) -> None:
     start, end, _ = window
     client = logs_client(max_attempts=2)
     client.meta.events.register_first(
         "before-send.cloudwatch-logs.DescribeLogGroups", fault(400, "AccessDeniedException", times=99))
-    stats = make_stats(start, end)
-    with pytest.raises(SourceError) as err:
-        ScanLogSource(LOG_GROUP, client=client).read(stats)
-    assert err.value.code == "AccessDeniedException"
-    assert stats.aws_calls == {"DescribeLogGroups": 1}  # not retryable: one attempt
+    result = ScanLogSource(LOG_GROUP, client=client).read(make_window(start, end))
+    assert result.failure is not None and result.failure.code == "AccessDeniedException"
+    assert result.aws_calls == {"DescribeLogGroups": 1}  # not retryable: one attempt
 
 
 def test_calls_dict_counts_every_attempt(window: Any) -> None:
@@ -143,12 +138,10 @@ def test_unreachable_endpoint_is_a_source_error(aws_env: None) -> None:
     start, end = recent_window()
     source = ScanLogSource(LOG_GROUP, region="eu-west-1", endpoint_url=f"http://127.0.0.1:{_closed_port()}",
                            max_attempts=2)
-    stats = make_stats(start, end)
-    with pytest.raises(SourceError) as err:
-        source.read(stats)
-    assert err.value.code == "EndpointConnectionError"
-    assert "AWS_ENDPOINT_URL" in str(err.value)
-    assert stats.aws_calls == {"DescribeLogGroups": 2}
+    result = source.read(make_window(start, end))
+    assert result.failure is not None and result.failure.code == "EndpointConnectionError"
+    assert "AWS_ENDPOINT_URL" in str(result.failure)
+    assert result.aws_calls == {"DescribeLogGroups": 2}
 
 
 def test_no_region_is_a_config_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:

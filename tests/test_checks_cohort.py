@@ -7,11 +7,10 @@ from helpers_checks import allowlist_hashes, allowlist_ids, config, ctx, hashes,
 
 from monitor.checks.cohort import check_cohort_regression, split_cohorts
 from monitor.checks.stats import one_sided_greater_p
-from monitor.models import Status
-from monitor.window import WindowStats
+from monitor.domain import Status, WindowAggregate
 
 
-def spread(s: WindowStats, passengers: list[str], total: int, errors: int) -> None:
+def spread(s: WindowAggregate, passengers: list[str], total: int, errors: int) -> None:
     """`total` requests with `errors` 5xx, spread over `passengers` (remainders on the first)."""
     k = len(passengers)
     for i, p in enumerate(passengers):

@@ -8,9 +8,8 @@ from typing import Any
 import pytest
 from helpers_checks import END, allowlist_hashes, allowlist_ids, checkpoint, config, ctx, stats
 
-from monitor.bucketing import short_hash
 from monitor.checks.config_drift import check_config_drift
-from monitor.models import ExpectedConfig, Status
+from monitor.domain import ExpectedConfig, Status, short_hash
 
 NOW = END + timedelta(minutes=5)
 LONG_AGO = NOW - timedelta(days=2)

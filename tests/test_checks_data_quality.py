@@ -5,30 +5,30 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from helpers_checks import END_MS, ctx, requests, stats
+from helpers_checks import END_MS, ctx, reading, requests, stats
 
 from monitor.checks.data_quality import check_data_quality
-from monitor.models import Status
-from monitor.window import WindowStats
+from monitor.domain import SourceResult, Status
 
 MIN = 60_000
 
 
 def window(*, reqs: int = 1000, other: int = 0, malformed: int = 0, last_min_ago: float | None = 1,
-           problems: tuple[str, ...] = (), lb: dict[str, Any] | None = None) -> WindowStats:
+           problems: tuple[str, ...] = (), lb: dict[str, Any] | None = None) -> SourceResult:
     s = stats()
     at = END_MS - int(last_min_ago * MIN) if last_min_ago is not None else END_MS - 50 * MIN
     if reqs:
         requests(s, reqs, 0, at_ms=at)
     if other:
         s.seen(at, other)
-        s.other += other
+        s.counts.other += other
     for i in range(malformed):
         s.seen(at)
         s.add_malformed(f"http_request without status (line {i})")
-    s.problems.extend(problems)
-    s.load_balancer = lb
-    return s
+    result = reading(s)
+    result.problems.extend(problems)
+    result.load_balancer = lb
+    return result
 
 
 @pytest.mark.parametrize(
@@ -57,7 +57,7 @@ def window(*, reqs: int = 1000, other: int = 0, malformed: int = 0, last_min_ago
         pytest.param(window(lb={"error": "no datapoints"}), True, Status.PASS, "", id="lb-without-count"),
     ],
 )
-def test_data_quality(s: WindowStats, ends_now: bool, status: Status, fragment: str) -> None:
+def test_data_quality(s: SourceResult, ends_now: bool, status: Status, fragment: str) -> None:
     got = check_data_quality(ctx(s, window_ends_now=ends_now))
     assert got.name == "data_quality"
     assert got.status is status, got.summary

@@ -8,11 +8,9 @@ from datetime import timedelta
 import pytest
 from helpers_checks import FEATURE, START_MS, WINDOW, allowlist_hashes, allowlist_ids, config, ctx, hashes, stats
 
-from monitor.bucketing import short_hash
 from monitor.checks.base import CheckContext
 from monitor.checks.determinism import check_determinism
-from monitor.models import CheckResult, ConfigChange, FlagConfig, Status
-from monitor.window import WindowStats
+from monitor.domain import CheckResult, ConfigChange, FlagConfig, Status, WindowAggregate, short_hash
 
 CHANGE_MS = START_MS + 30 * 60_000
 TTL_MS = 60_000
@@ -24,7 +22,7 @@ MID = hashes(10, 1, 5)  # buckets 1..4: OFF at 1%, ROLLOUT at 5%
 OFF = hashes(380, 5, 100)  # buckets 5..99: OFF at 5%
 
 
-def correct(s: WindowStats, cfg: FlagConfig, passengers: list[str], ts: int | None = None) -> None:
+def correct(s: WindowAggregate, cfg: FlagConfig, passengers: list[str], ts: int | None = None) -> None:
     """Log for each passenger the decision the backend would make under `cfg`."""
     allow = allowlist_hashes(cfg.allowlist)
     for p in passengers:
@@ -33,11 +31,11 @@ def correct(s: WindowStats, cfg: FlagConfig, passengers: list[str], ts: int | No
         elif p in allow:
             decision = "ALLOWLIST"
         else:
-            decision = "ROLLOUT" if s.bucket_of_hash(p) < cfg.rollout_percentage else "OFF"
+            decision = "ROLLOUT" if s.window.bucketer.bucket_of_hash(p) < cfg.rollout_percentage else "OFF"
         s.add_decision(ts, FEATURE, decision, p)
 
 
-def scenario(build: Callable[[WindowStats, FlagConfig], None], *, enabled: bool = True, rollout: int = 5,
+def scenario(build: Callable[[WindowAggregate, FlagConfig], None], *, enabled: bool = True, rollout: int = 5,
              allow: int = 3, bounds: list[int] | None = None, previous: ConfigChange | None = None) -> CheckContext:
     cfg = config(enabled=enabled, rollout=rollout, allow=allowlist_ids(allow))
     s = stats(cfg, segment_bounds=bounds)
@@ -49,43 +47,43 @@ def allow_of(cfg: FlagConfig) -> list[str]:
     return sorted(allowlist_hashes(cfg.allowlist))
 
 
-def healthy(s: WindowStats, cfg: FlagConfig) -> None:
+def healthy(s: WindowAggregate, cfg: FlagConfig) -> None:
     correct(s, cfg, ON + OFF + allow_of(cfg))
 
 
-def allowlisted_logged_off(s: WindowStats, cfg: FlagConfig) -> None:
+def allowlisted_logged_off(s: WindowAggregate, cfg: FlagConfig) -> None:
     healthy(s, cfg)
     s.add_decision(None, FEATURE, "OFF", allow_of(cfg)[0])
 
 
-def two_decisions(s: WindowStats, cfg: FlagConfig) -> None:
+def two_decisions(s: WindowAggregate, cfg: FlagConfig) -> None:
     healthy(s, cfg)
     s.add_decision(None, FEATURE, "ROLLOUT", OFF[0])
 
 
-def off_passenger_on(s: WindowStats, cfg: FlagConfig) -> None:
+def off_passenger_on(s: WindowAggregate, cfg: FlagConfig) -> None:
     correct(s, cfg, ON + OFF[1:])
     s.add_decision(None, FEATURE, "ROLLOUT", OFF[0])
 
 
-def disabled_allowlist_on(s: WindowStats, cfg: FlagConfig) -> None:
+def disabled_allowlist_on(s: WindowAggregate, cfg: FlagConfig) -> None:
     correct(s, cfg, ON + OFF)
     for p in allow_of(cfg):
         s.add_decision(None, FEATURE, "ALLOWLIST", p)
 
 
-def other_feature_only(s: WindowStats, cfg: FlagConfig) -> None:
+def other_feature_only(s: WindowAggregate, cfg: FlagConfig) -> None:
     s.add_decision(None, "another_flag", "ROLLOUT", ON[0])
 
 
-def skewed_exposure(s: WindowStats, cfg: FlagConfig) -> None:
+def skewed_exposure(s: WindowAggregate, cfg: FlagConfig) -> None:
     correct(s, cfg, ON + OFF[:20])  # correct decisions, but half the passengers seen are ON at a 5% rollout
 
 
 PREV_1PCT = ConfigChange(enabled=True, rollout_percentage=1, until=WINDOW.start + timedelta(minutes=30))
 
 
-def change_honoured(s: WindowStats, cfg: FlagConfig) -> None:
+def change_honoured(s: WindowAggregate, cfg: FlagConfig) -> None:
     old = config(rollout=1, allow=cfg.allowlist)
     correct(s, old, LOW + MID + OFF[:100], BEFORE)  # MID was OFF under 1%
     for p in MID:  # during the cache TTL either config is right, even both for one passenger
@@ -94,12 +92,12 @@ def change_honoured(s: WindowStats, cfg: FlagConfig) -> None:
     correct(s, cfg, ON + OFF, AFTER)
 
 
-def old_config_after_grace(s: WindowStats, cfg: FlagConfig) -> None:
+def old_config_after_grace(s: WindowAggregate, cfg: FlagConfig) -> None:
     change_honoured(s, cfg)
     s.add_decision(AFTER, FEATURE, "OFF", MID[0])
 
 
-def flip_before_change(s: WindowStats, cfg: FlagConfig) -> None:
+def flip_before_change(s: WindowAggregate, cfg: FlagConfig) -> None:
     change_honoured(s, cfg)
     s.add_decision(BEFORE, FEATURE, "ROLLOUT", MID[1])  # OFF and ROLLOUT under the 1% config
 
@@ -131,7 +129,7 @@ def test_determinism_status(c: CheckContext, expected: Status) -> None:
     assert got.status is expected, got.summary
 
 
-def run(build: Callable[[WindowStats, FlagConfig], None], **kw: object) -> CheckResult:
+def run(build: Callable[[WindowAggregate, FlagConfig], None], **kw: object) -> CheckResult:
     return check_determinism(scenario(build, **kw))  # type: ignore[arg-type]
 
 
@@ -155,7 +153,7 @@ def test_disabled_flag_allowlist_is_not_a_violation() -> None:
 
 
 def test_examples_are_at_most_five_short_hashes() -> None:
-    def many_wrong(s: WindowStats, cfg: FlagConfig) -> None:
+    def many_wrong(s: WindowAggregate, cfg: FlagConfig) -> None:
         for p in OFF[:8]:
             s.add_decision(None, FEATURE, "ROLLOUT", p)
 
@@ -187,7 +185,7 @@ def test_change_with_unknown_previous_config_is_unverifiable_not_failed() -> Non
 
 
 def test_only_unverifiable_decisions_is_nodata() -> None:
-    def before_only(s: WindowStats, cfg: FlagConfig) -> None:
+    def before_only(s: WindowAggregate, cfg: FlagConfig) -> None:
         correct(s, config(rollout=1), OFF[:50], BEFORE)
 
     assert run(before_only, bounds=BOUNDS).status is Status.NODATA
@@ -203,7 +201,7 @@ def test_only_unverifiable_decisions_is_nodata() -> None:
     ],
 )
 def test_exposure_interval(on: int, off: int, inside: bool) -> None:
-    def build(s: WindowStats, cfg: FlagConfig) -> None:
+    def build(s: WindowAggregate, cfg: FlagConfig) -> None:
         correct(s, cfg, ON[:on] + OFF[:off] + allow_of(cfg))
 
     got = run(build)

@@ -7,7 +7,7 @@ from helpers_checks import checkpoint, ctx, requests, result, stats
 
 from monitor.checks.error_rate import check_error_rate
 from monitor.checks.stats import wilson_interval
-from monitor.models import Status
+from monitor.domain import Status
 
 
 @pytest.mark.parametrize(

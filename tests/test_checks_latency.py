@@ -6,8 +6,7 @@ import pytest
 from helpers_checks import checkpoint, ctx, requests, result, stats
 
 from monitor.checks.latency import check_latency
-from monitor.models import Checkpoint, Status
-from monitor.window import WindowStats
+from monitor.domain import Checkpoint, Status, WindowAggregate
 
 
 def baseline(p95: float | None = 100.0, routes: dict[str, float] | None = None) -> Checkpoint:
@@ -16,7 +15,7 @@ def baseline(p95: float | None = 100.0, routes: dict[str, float] | None = None) 
                       hours_ago=5)
 
 
-def traffic(matching_ms: float, flags_ms: float = 50.0, n: int = 500, flags_n: int | None = None) -> WindowStats:
+def traffic(matching_ms: float, flags_ms: float = 50.0, n: int = 500, flags_n: int | None = None) -> WindowAggregate:
     s = stats()
     requests(s, n, 0, duration=matching_ms, route="matching")
     requests(s, n if flags_n is None else flags_n, 0, duration=flags_ms, route="feature_flag")
@@ -44,7 +43,7 @@ def traffic(matching_ms: float, flags_ms: float = 50.0, n: int = 500, flags_n: i
                      Status.PASS, id="route-group-too-small-to-judge"),
     ],
 )
-def test_latency_status(s: WindowStats, base: Checkpoint | None, status: Status) -> None:
+def test_latency_status(s: WindowAggregate, base: Checkpoint | None, status: Status) -> None:
     got = check_latency(ctx(s, baseline=base))
     assert got.name == "latency"
     assert got.status is status, got.summary

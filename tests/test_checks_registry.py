@@ -9,7 +9,7 @@ from helpers_checks import config, ctx, hashes, requests, stats
 from monitor.checks.base import CheckContext
 from monitor.checks.error_rate import check_error_rate
 from monitor.checks.registry import CHECK_NAMES, CHECKS, run_checks
-from monitor.models import CheckResult, ExpectedConfig, Status
+from monitor.domain import CheckResult, ExpectedConfig, Status
 
 ORDER = ["error_rate", "cohort_regression", "determinism", "config_drift", "latency", "data_quality"]
 
@@ -19,7 +19,7 @@ def busy_context(**cfg_kw: object) -> CheckContext:
     s = stats(cfg)
     for p in hashes(200):
         requests(s, 10, 0, passenger=p)
-        s.add_decision(None, cfg.key, "ROLLOUT" if s.bucket_of_hash(p) < 5 else "OFF", p)
+        s.add_decision(None, cfg.key, "ROLLOUT" if s.window.bucketer.bucket_of_hash(p) < 5 else "OFF", p)
     return ctx(s, cfg, expected=ExpectedConfig(rollout_percentage=5, enabled=True, source="flags"))
 
 

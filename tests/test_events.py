@@ -6,22 +6,20 @@ import json
 
 import pytest
 
-from monitor.bucketing import Bucketer
-from monitor.events import ingest, parse_logfmt
+from monitor.domain import LogWindow, WindowAggregate
+from monitor.domain.contract import ingest, parse_logfmt
 from monitor.settings import parse_route_groups
-from monitor.window import WindowStats
 
 H = "ab" * 32
 
 
-def _stats() -> WindowStats:
-    return WindowStats(
+def _stats() -> WindowAggregate:
+    return LogWindow(
         feature="f",
         start_ms=0,
         end_ms=10**13,
         route_groups=parse_route_groups("feature_flag=/api/feature-flags,matching=/api/matching"),
-        bucket_of_hash=Bucketer().bucket_of_hash,
-    )
+    ).aggregate()
 
 
 @pytest.mark.parametrize(
@@ -87,8 +85,8 @@ def test_classification(message: str, kind: str) -> None:
     got = {
         "request": stats.requests,
         "decision": stats.decisions.total,
-        "malformed": stats.malformed,
-        "other": stats.other,
+        "malformed": stats.counts.malformed,
+        "other": stats.counts.other,
     }
     assert got[kind] == 1 and sum(got.values()) == 1
 
@@ -106,5 +104,6 @@ def test_malformed_sample_names_fields_never_values() -> None:
             {"type": "http_request", "method": "GET", "path": "/secret-passenger-42", "status": "x", "duration_ms": 1}
         ),
     )
-    assert stats.malformed_samples and "secret-passenger-42" not in stats.malformed_samples[0]
-    assert "status" in stats.malformed_samples[0]
+    samples = stats.counts.malformed_samples
+    assert samples and "secret-passenger-42" not in samples[0]
+    assert "status" in samples[0]

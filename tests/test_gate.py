@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from helpers_checks import FEATURE, checkpoint, result
 
+from monitor.domain import Checkpoint, GateAction, GateDecision, Status
 from monitor.gate import decide_gate, next_label
-from monitor.models import Checkpoint, GateAction, GateDecision, Status
 
 STEPS = [0, 1, 5, 10, 25, 50, 100]
 P, W, F, N = Status.PASS, Status.WARN, Status.FAIL, Status.NODATA

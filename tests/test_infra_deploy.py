@@ -196,7 +196,7 @@ def test_scheduler_variant_in_an_existing_cluster_creates_no_rule_and_no_cluster
 )
 def test_alarm_threshold_matches_what_the_job_publishes(mock_aws_env: None, status: str, alarms: bool) -> None:
     """The job's own notifier publishes to moto; the template's alarm (Maximum >= 2 on feature, phase) is applied."""
-    from monitor.models import Checkpoint, ExpectedConfig, Status, Window
+    from monitor.domain import Checkpoint, ExpectedConfig, Status, Window
     from monitor.notify import AwsNotifier
 
     alarm = load_template()["Resources"]["CheckpointFailedAlarm"]["Properties"]

@@ -17,7 +17,7 @@ from e2e_support import FEATURE, World, make_world
 from fake_insights import FakeInsightsClient
 from fault_proxy import fault_proxy
 
-from monitor.models import FlagConfig
+from monitor.domain import FlagConfig
 from monitor.traffic import TrafficModel, generate
 
 pytestmark = pytest.mark.e2e

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from monitor.checks.base import Thresholds
+from monitor.domain import Checkpoint, ExpectedConfig, FlagConfig, Status, Window
 from monitor.errors import ConfigError
-from monitor.models import Checkpoint, ExpectedConfig, FlagConfig, Status, Window
 from monitor.planning import (
     CheckpointRequest,
     auto_phase,

@@ -13,12 +13,17 @@ from typing import Any
 
 import boto3
 import pytest
-from helpers_events import LOG_GROUP, make_stats, put_events, recent_window, snapshot, write_export
+from helpers_events import LOG_GROUP, make_window, put_events, recent_window, snapshot, write_export
 
 from monitor.sources.file import FileLogSource
 from monitor.sources.scan import ScanLogSource
 
-SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "apache_access_sample.log"
+# The shared data sit beside the checkout (`../shared/data`), which is further up for a git worktree.
+SAMPLE = next(
+    (found for found in (p / "shared" / "data" / "apache_access_sample.log" for p in Path(__file__).resolve().parents)
+     if found.is_file()),
+    Path("shared/data/apache_access_sample.log"),
+)
 COMBINED = re.compile(
     r'^(?P<ip>\S+) \S+ \S+ \[(?P<time>[^\]]+)\] '
     r'"(?P<method>[A-Z]+) (?P<path>\S+)[^"]*" (?P<status>\d{3}) (?P<bytes>\d+|-)'
@@ -86,17 +91,16 @@ def test_replay_scan_and_file_match_an_independent_count(tmp_path: Path) -> None
     assert unmatched == unreadable == len(EXTRA)  # the two parsers agree on which lines are not requests
 
     put_events(boto3.client("logs", region_name="eu-west-1"), events, streams=3)
-    by_scan = make_stats(start, end)
-    ScanLogSource(LOG_GROUP, region="eu-west-1", endpoint_url=None, max_attempts=3).read(by_scan)
-    by_file = make_stats(start, end)
-    FileLogSource(write_export(tmp_path / "apache.jsonl", events)).read(by_file)
+    window = make_window(start, end)
+    by_scan = ScanLogSource(LOG_GROUP, region="eu-west-1", endpoint_url=None, max_attempts=3).read(window)
+    by_file = FileLogSource(write_export(tmp_path / "apache.jsonl", events)).read(window)
 
-    for stats in (by_scan, by_file):
+    for stats in (by_scan.aggregate, by_file.aggregate):
         status = stats.status.to_dict()
         got = {key: status[key] for key in ("2xx", "3xx", "4xx", "5xx", "401", "403", "429")}
         assert got == {key: expected.get(key, 0) for key in got}
         assert status["requests"] == len(lines) - unreadable
-        assert stats.other == unreadable and stats.malformed == 0
-        assert stats.events == len(lines) and stats.outside_window == 0
+        assert stats.counts.other == unreadable and stats.counts.malformed == 0
+        assert stats.counts.events == len(lines) and stats.counts.outside_window == 0
     assert snapshot(by_scan) == snapshot(by_file)
     assert expected["5xx"] == 3 and expected["403"] == 2  # what the sample holds (guards against a vacuous pass)

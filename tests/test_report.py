@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from monitor.models import Checkpoint, CheckResult, ExpectedConfig, GateAction, GateDecision, Status, Window
+from monitor.domain import Checkpoint, CheckResult, ExpectedConfig, GateAction, GateDecision, Status, Window
 from monitor.report import render_entry, render_header, render_phase_log, render_summary
 from monitor.report_format import code, code_block, md, mermaid_category, pct, pvalue
 

@@ -12,7 +12,7 @@ from helpers_events import (
     FEATURE,
     decision_message,
     export_line,
-    make_stats,
+    make_window,
     mixed_events,
     passenger_hash,
     reference_stats,
@@ -21,21 +21,19 @@ from helpers_events import (
     write_export,
 )
 
+from monitor.domain import SourceResult
 from monitor.errors import ConfigError
-from monitor.sources import file as file_source
 from monitor.sources.file import FileLogSource
-from monitor.window import WindowStats
+from monitor.sources.file import source as file_source
 
 START, END = 1_700_000_000_000, 1_700_003_600_000
 H1 = passenger_hash(1)
 
 
-def read_lines(tmp_path: Path, lines: Sequence[str | bytes], **kwargs: Any) -> WindowStats:
+def read_lines(tmp_path: Path, lines: Sequence[str | bytes], **kwargs: Any) -> SourceResult:
     path = tmp_path / "events.jsonl"
     path.write_bytes(b"".join((x if isinstance(x, bytes) else x.encode()) + b"\n" for x in lines))
-    stats = make_stats(START, END, **kwargs)
-    FileLogSource(path).read(stats)
-    return stats
+    return FileLogSource(path).read(make_window(START, END, **kwargs))
 
 
 def wrap(ts: int, message: Any) -> str:
@@ -75,15 +73,15 @@ DEC = decision_message(decision="ROLLOUT", passenger=H1)
     ],
 )
 def test_file_lines(tmp_path: Path, lines: list[str | bytes], expected: dict[str, Any]) -> None:
-    stats = read_lines(tmp_path, lines)
-    m = stats.metrics()
+    result = read_lines(tmp_path, lines)
+    m = result.metrics()
     got = {
         "events": m["events"], "5xx": m["status"]["5xx"], "3xx": m["status"]["3xx"], "403": m["status"]["403"],
         "outside": m["outside_window"], "other": m["other"], "malformed": m["malformed"],
         "first": m["first_event_ms"], "last": m["last_event_ms"],
     }
     assert {k: got[k] for k in expected} == expected
-    assert stats.engine == "file"
+    assert result.engine == "file"
 
 
 @pytest.mark.parametrize("style", ["wrapper", "object"])
@@ -91,21 +89,20 @@ def test_file_matches_event_by_event_ingest(tmp_path: Path, style: str) -> None:
     events = mixed_events(3000, START, END, seed=11)
     events += [(START - 10, REQ_500), (END, DEC)]  # outside the window
     path = write_export(tmp_path / "e.jsonl", events, style=style)
-    stats = make_stats(START, END)
-    FileLogSource(path).read(stats)
+    result = FileLogSource(path).read(make_window(START, END))
     expected = reference_stats(events, START, END)
-    assert snapshot(stats) == snapshot(expected)
-    assert stats.requests > 1000 and stats.malformed > 50 and stats.decisions.total > 500
+    assert snapshot(result) == snapshot(expected)
+    stats = result.aggregate
+    assert stats.requests > 1000 and stats.counts.malformed > 50 and stats.decisions.total > 500
 
 
 def test_plain_lines_match_ingest_without_timestamps(tmp_path: Path) -> None:
     events = mixed_events(2000, START, END, seed=5)
     path = write_export(tmp_path / "p.log", events, style="plain")
-    stats = make_stats(START, END)
-    FileLogSource(path).read(stats)
+    result = FileLogSource(path).read(make_window(START, END))
     expected = reference_stats([(None, msg) for _, msg in events], START, END)
-    assert snapshot(stats) == snapshot(expected)
-    assert stats.first_event_ms is None and stats.events == 2000
+    assert snapshot(result) == snapshot(expected)
+    assert result.aggregate.counts.first_event_ms is None and result.aggregate.counts.events == 2000
 
 
 def test_decisions_split_at_config_changes_and_allowlist(tmp_path: Path) -> None:
@@ -113,10 +110,10 @@ def test_decisions_split_at_config_changes_and_allowlist(tmp_path: Path) -> None
     bounds = [START + 600_000, START + 1_800_000]
     allow = [passenger_hash(i) for i in range(5)]
     path = write_export(tmp_path / "e.jsonl", events)
-    stats = make_stats(START, END, allowlist=allow, segment_bounds=bounds)
-    FileLogSource(path).read(stats)
+    result = FileLogSource(path).read(make_window(START, END, allowlist=allow, segment_bounds=bounds))
     expected = reference_stats(events, START, END, allowlist=allow, segment_bounds=bounds)
-    assert snapshot(stats) == snapshot(expected)
+    assert snapshot(result) == snapshot(expected)
+    stats = result.aggregate
     assert all(stats.decisions.per_hash)  # every segment got decisions
     assert stats.cohorts.allowlisted_requests > 0
 
@@ -126,9 +123,8 @@ def test_tables_fold_early_and_still_match(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.setattr(file_source, "_CHECK_EVERY", 0x7)
     events = mixed_events(1500, START, END, seed=9)
     path = write_export(tmp_path / "e.jsonl", events)
-    stats = make_stats(START, END)
-    FileLogSource(path).read(stats)
-    assert snapshot(stats) == snapshot(reference_stats(events, START, END))
+    result = FileLogSource(path).read(make_window(START, END))
+    assert snapshot(result) == snapshot(reference_stats(events, START, END))
 
 
 def test_malformed_samples_keep_file_order(tmp_path: Path) -> None:
@@ -138,19 +134,19 @@ def test_malformed_samples_keep_file_order(tmp_path: Path) -> None:
         wrap(START + 2, "type=http_request method=GET path=/x status=abc duration_ms=1"),  # logfmt malformed
         wrap(START + 3, '{"type": "feature_flag_decision", "feature_key": "f", "decision": "NO"}'),
     ]
-    stats = read_lines(tmp_path, lines)
+    samples = read_lines(tmp_path, lines).aggregate.counts.malformed_samples
     expected = reference_stats([(json.loads(x)["timestamp"], json.loads(x)["message"]) for x in lines], START, END)
-    assert stats.malformed_samples == expected.malformed_samples
-    assert [s.split(":")[0] for s in stats.malformed_samples] == [
+    assert samples == expected.counts.malformed_samples
+    assert [s.split(":")[0] for s in samples] == [
         "http_request", "http_request", "feature_flag_decision"]
 
 
 def test_other_feature_decisions_are_counted_apart(tmp_path: Path) -> None:
     stats = read_lines(tmp_path, [wrap(START, decision_message(decision="OFF", passenger=H1, feature_key="x")),
-                                  wrap(START, decision_message(decision="OFF", passenger=H1.upper()))])
+                                  wrap(START, decision_message(decision="OFF", passenger=H1.upper()))]).aggregate
     assert stats.decisions.other_feature == 1
     assert stats.decisions.per_hash[0] == {H1: 1}  # hashes are normalised to lower case
-    assert stats.decisions.by_decision["OFF"] == 1 and stats.feature == FEATURE
+    assert stats.decisions.by_decision["OFF"] == 1 and stats.window.feature == FEATURE
 
 
 @pytest.mark.parametrize(
@@ -163,7 +159,7 @@ def test_other_feature_decisions_are_counted_apart(tmp_path: Path) -> None:
 def test_unreadable_file_is_a_config_error(tmp_path: Path, make_path: Any) -> None:
     path = make_path(tmp_path)
     with pytest.raises(ConfigError) as err:
-        FileLogSource(path).read(make_stats(START, END))
+        FileLogSource(path).read(make_window(START, END))
     message = str(err.value)
     assert f"cannot read events file {path}" in message and "--source file:PATH" in message
     assert "\n" not in message
@@ -202,7 +198,6 @@ def test_logfmt_and_text_match_ingest(tmp_path: Path, message: str) -> None:
     for style in ("wrapper", "plain"):
         events = [(START + 1, message)]
         path = write_export(tmp_path / f"{style}.log", events, style=style)
-        stats = make_stats(START, END)
-        FileLogSource(path).read(stats)
+        result = FileLogSource(path).read(make_window(START, END))
         expected_events = events if style == "wrapper" else [(None, message)]
-        assert snapshot(stats) == snapshot(reference_stats(expected_events, START, END)), style
+        assert snapshot(result) == snapshot(reference_stats(expected_events, START, END)), style

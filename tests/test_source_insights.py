@@ -1,4 +1,4 @@
-"""The Logs Insights engine gives the scan engine's figures: the same events, the same WindowStats.
+"""The Logs Insights engine gives the scan engine's figures: the same events, the same WindowAggregate.
 
 Queries run on `fake_insights`, which interprets our query text over raw events (moto executes no filter, stats or
 parse); the reference is `monitor.events.ingest`, exactly the scan engine's aggregation. Also: the query evidence
@@ -19,7 +19,7 @@ from helpers_events import (
     LOG_GROUP,
     Event,
     decision_message,
-    make_stats,
+    make_window,
     mixed_events,
     passenger_hash,
     put_events,
@@ -28,11 +28,11 @@ from helpers_events import (
 )
 from helpers_insights import END, H1, H2, START, assert_same, insights_stats, scan_stats
 
+from monitor.domain import LogWindow
+from monitor.domain.contract import ingest
 from monitor.errors import LogGroupNotFoundError
-from monitor.events import ingest
 from monitor.sources.insights import InsightsLogSource
-from monitor.sources.insights_queries import QueryBuilder, QuerySpec
-from monitor.window import WindowStats
+from monitor.sources.insights.queries import QueryBuilder, QuerySpec
 
 # Messages both engines classify alike (each also goes into the big equality test).
 AGREE = [
@@ -129,7 +129,7 @@ def test_insights_equals_scan_on_the_same_events(seed: int, n: int, max_rows: in
     scan = scan_stats(events, **kwargs)
     fake = FakeInsightsClient(events + outside, page_size=page_size)
     insights = insights_stats(fake, max_rows=max_rows, **kwargs)
-    assert scan.malformed > 25 and scan.other > 25 and scan.cohorts.anonymous_requests > 0
+    assert scan.counts.malformed > 25 and scan.counts.other > 25 and scan.cohorts.anonymous_requests > 0
     assert scan.decisions.other_feature > 0 and all(scan.decisions.per_hash[i] for i in (1, 2, 3))
     assert_same(scan, insights)
     assert insights.engine == "insights"
@@ -152,10 +152,11 @@ def test_each_edge_case_is_classified_like_the_scan_engine(message: str) -> None
 def test_documented_divergences(message: str, by_scan: tuple[int, int], by_insights: tuple[int, int]) -> None:
     events = [(START + 1000, message)]
     scan, insights = scan_stats(events), insights_stats(FakeInsightsClient(events))
-    assert (scan.requests, scan.malformed) == by_scan
-    assert (insights.requests, insights.malformed, insights.problems) == (*by_insights, [])
-    if insights.malformed:
-        assert insights.malformed_samples == [
+    assert (scan.requests, scan.counts.malformed) == by_scan
+    got = insights.aggregate
+    assert (got.requests, got.counts.malformed, insights.problems) == (*by_insights, [])
+    if got.counts.malformed:
+        assert got.counts.malformed_samples == [
             "event breaks the log-line contract as read by Logs Insights (the scan engine reads it differently)"
         ]
 
@@ -163,17 +164,17 @@ def test_documented_divergences(message: str, by_scan: tuple[int, int], by_insig
 def test_no_events_gives_an_empty_complete_read() -> None:
     insights = insights_stats(FakeInsightsClient([]))
     assert_same(scan_stats([]), insights)
-    assert insights.first_event_ms is None and insights.events == 0
+    assert insights.aggregate.counts.first_event_ms is None and insights.aggregate.counts.events == 0
 
 
 def test_a_window_without_route_groups_puts_every_request_in_other() -> None:
     events = mixed_events(300, START, END, seed=3)
-    scan = WindowStats(feature=FEATURE, start_ms=START, end_ms=END, route_groups=[], bucket_of_hash=lambda h: 0)
+    window = LogWindow(feature=FEATURE, start_ms=START, end_ms=END, route_groups=[])
+    scan = window.aggregate()
     for ts, msg in events:
         ingest(scan, ts, msg)
-    insights = WindowStats(feature=FEATURE, start_ms=START, end_ms=END, route_groups=[], bucket_of_hash=lambda h: 0)
     fake = FakeInsightsClient(events)
-    InsightsLogSource(LOG_GROUP, client=fake, sleep=lambda _s: None).read(insights)
+    insights = InsightsLogSource(LOG_GROUP, client=fake, sleep=lambda _s: None).read(window)
     assert_same(scan, insights)
     assert not any("bm_route" in q["query"] for q in insights.queries)
 
@@ -183,7 +184,7 @@ def test_every_query_is_recorded_with_its_time_range_and_figures() -> None:
     events = mixed_events(500, START, END, seed=5)
     fake = FakeInsightsClient(events)
     stats = insights_stats(fake, segment_bounds=[START + 600_000])
-    assert stats.malformed > 0  # so the malformed_samples query runs too
+    assert stats.aggregate.counts.malformed > 0  # so the malformed_samples query runs too
     assert len(stats.queries) == fake.call_count("StartQuery") == 12  # 9 measures, 2 segments, samples
     for entry in stats.queries:
         assert set(entry) == {"name", "query", "start", "end", "status", "rows", "records_matched",
@@ -212,9 +213,8 @@ def moto_source(**kwargs: Any) -> InsightsLogSource:
 def test_moto_start_query_and_results_on_an_empty_group(mock_aws_env: None) -> None:
     boto3.client("logs", region_name="eu-west-1").create_log_group(logGroupName=LOG_GROUP)
     start, end = recent_window()
-    stats = make_stats(start, end)
-    moto_source().read(stats)
-    assert stats.problems == [] and stats.events == 0 and stats.engine == "insights"
+    stats = moto_source().read(make_window(start, end))
+    assert stats.problems == [] and stats.aggregate.counts.events == 0 and stats.engine == "insights"
     assert stats.aws_calls["StartQuery"] == len(stats.queries) == 10  # no malformed: no samples query
     assert stats.aws_calls["GetQueryResults"] == 10
     assert {q["status"] for q in stats.queries} == {"Complete"}
@@ -223,7 +223,7 @@ def test_moto_start_query_and_results_on_an_empty_group(mock_aws_env: None) -> N
 def test_moto_missing_log_group(mock_aws_env: None) -> None:
     start, end = recent_window()
     with pytest.raises(LogGroupNotFoundError, match="not found in eu-west-1"):
-        moto_source().read(make_stats(start, end))
+        moto_source().read(make_window(start, end))
 
 
 def test_moto_rows_that_are_not_our_aggregates_never_pass(mock_aws_env: None) -> None:
@@ -231,8 +231,7 @@ def test_moto_rows_that_are_not_our_aggregates_never_pass(mock_aws_env: None) ->
     client = boto3.client("logs", region_name="eu-west-1")
     start, end = recent_window()
     put_events(client, mixed_events(50, start, end, seed=1))
-    stats = make_stats(start, end)
-    moto_source().read(stats)
+    stats = moto_source().read(make_window(start, end))
     assert stats.problems and all("without the expected fields" in p for p in stats.problems)
     assert not stats.complete
 

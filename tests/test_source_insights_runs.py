@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 import pytest
 from botocore.exceptions import ClientError
 from fake_insights import FakeInsightsClient
-from helpers_events import LOG_GROUP, make_stats, mixed_events, passenger_hash, request_message
+from helpers_events import LOG_GROUP, make_window, mixed_events, passenger_hash, request_message
 from helpers_insights import END, START, assert_same, insights_stats, scan_stats
 
 from monitor.errors import LogGroupNotFoundError, SourceError
@@ -33,8 +33,9 @@ def test_a_query_that_does_not_complete_is_a_problem_never_a_pass(status: str) -
     assert {q["name"] for q in failed} == {"latency_bins", "latency_bins_by_route"}
     assert stats.problems == [f"insights query latency_bins ended {status}: its figures are missing",
                               f"insights query latency_bins_by_route ended {status}: its figures are missing"]
-    assert stats.latency.count == 0 and stats.routes["matching"].latency.count == 0  # nothing made up
-    assert stats.status == scan.status and stats.cohorts.to_dict() == scan.cohorts.to_dict()
+    got = stats.aggregate
+    assert got.latency.count == 0 and got.routes["matching"].latency.count == 0  # nothing made up
+    assert got.status == scan.status and got.cohorts.to_dict() == scan.cohorts.to_dict()
     assert not stats.complete
 
 
@@ -43,8 +44,8 @@ def test_scheduled_and_running_are_polled_until_complete_and_partial_rows_are_ig
     slow = ("Scheduled", "Scheduled", "Running", "Running", "Running", "Complete")
     fake = FakeInsightsClient(events, statuses=lambda _q: slow)
     sleeps: list[float] = []
-    stats = make_stats(START, END)
-    InsightsLogSource(LOG_GROUP, client=fake, sleep=sleeps.append, poll_interval_s=0.5).read(stats)
+    source = InsightsLogSource(LOG_GROUP, client=fake, sleep=sleeps.append, poll_interval_s=0.5)
+    stats = source.read(make_window(START, END))
     assert_same(scan_stats(events), stats)
     assert fake.call_count("GetQueryResults") == len(slow) * fake.call_count("StartQuery")
     assert sleeps and set(sleeps) == {0.5}
@@ -147,8 +148,7 @@ def test_a_time_split_query_stops_splitting_below_two_seconds() -> None:
     start, end = START, START + 8_000
     events = [(start + i * 100, request_message(duration_ms=1 + i)) for i in range(80)]
     fake = FakeInsightsClient(events, rows_hook=lambda q, r: (r * 40)[:40] if "by bm_bin" in q and r else r)
-    stats = make_stats(start, end)
-    InsightsLogSource(LOG_GROUP, client=fake, sleep=lambda _s: None, max_rows=40).read(stats)
+    stats = InsightsLogSource(LOG_GROUP, client=fake, sleep=lambda _s: None, max_rows=40).read(make_window(start, end))
     latency = [q for q in stats.queries if q["name"] == "latency_bins"]
     assert [(q["start"], q["end"]) for q in latency][:3] == [
         ("2023-11-14T22:13:20Z", "2023-11-14T22:13:28Z"), ("2023-11-14T22:13:20Z", "2023-11-14T22:13:24Z"),
@@ -176,22 +176,22 @@ def test_the_deadline_stops_unfinished_queries_and_records_a_problem(stop_error:
     clock = FakeClock()
     events = mixed_events(200, START, END, seed=6)
     fake = FakeInsightsClient(events, statuses=lambda _q: ("Running",), stop_error=stop_error)
-    stats = make_stats(START, END)
     source = InsightsLogSource(LOG_GROUP, client=fake, timeout_s=30, poll_interval_s=5, clock=clock,
                                sleep=clock.sleep)
-    source.read(stats)
+    stats = source.read(make_window(START, END))
     assert clock.now == 1030.0
     assert fake.call_count("StopQuery") == 4 and len(fake.stopped) == (0 if stop_error else 4)
     assert len(stats.problems) == 1 and stats.problems[0].startswith(
         "insights queries unfinished after the 30s deadline: events, claims, requests_by_status, latency_bins, "
         "cohort_requests and 5 more")
     assert [q["status"] for q in stats.queries] == ["Stopped"] * 4
-    assert stats.requests == 0 and stats.events == 0 and stats.malformed == 0
+    got = stats.aggregate
+    assert got.requests == 0 and got.counts.events == 0 and got.counts.malformed == 0
 
 
 def test_a_missing_log_group_is_a_config_error() -> None:
     with pytest.raises(LogGroupNotFoundError, match="log group '/ecs/other' not found"):
-        InsightsLogSource("/ecs/other", client=FakeInsightsClient([])).read(make_stats(START, END))
+        InsightsLogSource("/ecs/other", client=FakeInsightsClient([])).read(make_window(START, END))
 
 
 class FailingClient(FakeInsightsClient):
@@ -211,10 +211,11 @@ class FailingClient(FakeInsightsClient):
         return super().get_query_results(**kwargs)
 
 
-def test_an_aws_error_before_any_query_started_raises_source_error() -> None:
-    with pytest.raises(SourceError, match="StartQuery on log group '/ecs/kaviar-backend' failed: AccessDenied") as e:
-        insights_stats(FailingClient([], fail_start_at=0))
-    assert e.value.code == "AccessDeniedException"
+def test_an_aws_error_before_any_query_started_is_the_reads_failure() -> None:
+    stats = insights_stats(FailingClient([], fail_start_at=0))
+    assert isinstance(stats.failure, SourceError) and stats.failure.code == "AccessDeniedException"
+    assert str(stats.failure).startswith("StartQuery on log group '/ecs/kaviar-backend' failed: AccessDenied")
+    assert stats.problems == [f"insights read failed [AccessDeniedException]: {stats.failure}"]
 
 
 def test_a_later_aws_error_is_a_problem_and_the_other_queries_still_count() -> None:
@@ -228,10 +229,11 @@ def test_a_later_aws_error_is_a_problem_and_the_other_queries_still_count() -> N
         "ServiceUnavailableException: busy",
     ]
     assert [q["status"] for q in stats.queries if q["status"] != "Complete"] == ["Error", "Error"]
-    assert (stats.events, stats.other) == (scan.events, scan.other)
-    assert stats.cohorts.to_dict() == scan.cohorts.to_dict() and stats.latency == scan.latency
-    assert stats.status.requests == 0 and stats.malformed == 0  # nothing derived from a missing query
-    assert stats.decisions.total == 0 and stats.decisions.other_feature == scan.decisions.other_feature
+    got = stats.aggregate
+    assert (got.counts.events, got.counts.other) == (scan.counts.events, scan.counts.other)
+    assert got.cohorts.to_dict() == scan.cohorts.to_dict() and got.latency == scan.latency
+    assert got.status.requests == 0 and got.counts.malformed == 0  # nothing derived from a missing query
+    assert got.decisions.total == 0 and got.decisions.other_feature == scan.decisions.other_feature
 
 
 def test_rows_without_the_expected_fields_are_a_problem() -> None:
@@ -244,7 +246,7 @@ def test_rows_without_the_expected_fields_are_a_problem() -> None:
 
     stats = insights_stats(FakeInsightsClient(events, rows_hook=drop_counts))
     assert stats.problems == ["insights query claims returned 2 rows without the expected fields"]
-    assert stats.other == 0 and stats.malformed == 0
+    assert stats.aggregate.counts.other == 0 and stats.aggregate.counts.malformed == 0
 
 
 
@@ -284,13 +286,13 @@ class RecordedClient:
 
 
 def test_recorded_response_shapes_are_read_as_cloudwatch_writes_them() -> None:
-    stats = make_stats(START, END)
-    InsightsLogSource(LOG_GROUP, client=RecordedClient(), sleep=lambda _s: None).read(stats)
+    stats = InsightsLogSource(LOG_GROUP, client=RecordedClient(), sleep=lambda _s: None).read(make_window(START, END))
     assert stats.problems == []
-    assert (stats.events, stats.other, stats.malformed) == (7, 3, 0)
-    assert (stats.first_event_ms, stats.last_event_ms) == (1_700_000_001_500, 1_700_000_004_000)
-    assert stats.status.to_dict()["2xx"] == 3 and stats.status.s5xx == 1
-    assert stats.latency.bins == {230: 4} and stats.latency.zero == 0
-    assert stats.cohorts.anonymous_requests == 3 and sum(stats.cohorts.bucket_5xx) == 1
-    assert stats.routes["other"].status.requests == 4  # no route rows: every request is in "other"
+    got, counts = stats.aggregate, stats.aggregate.counts
+    assert (counts.events, counts.other, counts.malformed) == (7, 3, 0)
+    assert (counts.first_event_ms, counts.last_event_ms) == (1_700_000_001_500, 1_700_000_004_000)
+    assert got.status.to_dict()["2xx"] == 3 and got.status.s5xx == 1
+    assert got.latency.bins == {230: 4} and got.latency.zero == 0
+    assert got.cohorts.anonymous_requests == 3 and sum(got.cohorts.bucket_5xx) == 1
+    assert got.routes["other"].status.requests == 4  # no route rows: every request is in "other"
     assert stats.aws_calls == {"StartQuery": 10, "GetQueryResults": 10}

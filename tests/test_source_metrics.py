@@ -9,10 +9,10 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import Stubber
-from helpers_events import make_stats, recent_window
+from helpers_events import make_window, recent_window
 
-from monitor.sources.metrics import LoadBalancerMetrics, period_seconds, summarise
-from monitor.window import WindowStats
+from monitor.domain import SourceResult
+from monitor.sources.metrics.load_balancer import LoadBalancerMetrics, period_seconds, summarise
 
 LB = "app/kaviar-backend/50dc6c495c0c9188"
 TG = "targetgroup/kaviar-backend/73e2d6bc24d8a067"
@@ -51,10 +51,19 @@ class RecordedPercentile:
                                             "Values": self.seconds, "StatusCode": "Complete"})
 
 
-def read(stats: WindowStats, p95_seconds: list[float], target_group: str | None = None) -> RecordedPercentile:
+def make_stats(start: int, end: int) -> SourceResult:
+    """A complete log read of the window, for the cross-check to be attached to."""
+    return SourceResult.empty(make_window(start, end), "scan")
+
+
+def cross_check(stats: SourceResult, source: LoadBalancerMetrics) -> None:
+    stats.cross_check(*source.read(stats.window))
+
+
+def read(stats: SourceResult, p95_seconds: list[float], target_group: str | None = None) -> RecordedPercentile:
     client = cloudwatch()
     recorded = RecordedPercentile(client, p95_seconds)
-    LoadBalancerMetrics(LB, target_group, client=client).read(stats)
+    cross_check(stats, LoadBalancerMetrics(LB, target_group, client=client))
     return recorded
 
 
@@ -118,7 +127,7 @@ def test_aws_error_is_recorded_not_raised() -> None:
     with Stubber(client) as stub:
         stub.add_client_error("get_metric_data", service_error_code="AccessDenied",
                               service_message="not authorized", http_status_code=403)
-        LoadBalancerMetrics(LB, client=client).read(stats)
+        cross_check(stats, LoadBalancerMetrics(LB, client=client))
     assert stats.load_balancer is not None
     assert stats.load_balancer["status"] == "error" and stats.load_balancer["code"] == "AccessDenied"
     assert "\n" not in stats.load_balancer["message"]
@@ -131,7 +140,8 @@ def test_unreachable_endpoint_is_recorded(aws_env: None) -> None:
         port = s.getsockname()[1]
     start, end = recent_window()
     stats = make_stats(start, end)
-    LoadBalancerMetrics(LB, region="eu-west-1", endpoint_url=f"http://127.0.0.1:{port}", max_attempts=1).read(stats)
+    cross_check(stats, LoadBalancerMetrics(LB, region="eu-west-1", endpoint_url=f"http://127.0.0.1:{port}",
+                                           max_attempts=1))
     assert stats.load_balancer is not None
     assert stats.load_balancer["status"] == "error"
     assert stats.load_balancer["code"] == "EndpointConnectionError"

@@ -10,7 +10,7 @@ import pytest
 from helpers_events import (
     LOG_GROUP,
     decision_message,
-    make_stats,
+    make_window,
     mixed_events,
     passenger_hash,
     put_events,
@@ -21,10 +21,10 @@ from helpers_events import (
     write_export,
 )
 
+from monitor.domain import LogWindow, SourceResult
 from monitor.errors import LogGroupNotFoundError
 from monitor.sources.file import FileLogSource
 from monitor.sources.scan import ScanLogSource
-from monitor.window import WindowStats
 
 pytestmark = pytest.mark.usefixtures("mock_aws_env")
 
@@ -33,10 +33,9 @@ def logs() -> Any:
     return boto3.client("logs", region_name="eu-west-1")
 
 
-def scan(stats: WindowStats, **kwargs: Any) -> ScanLogSource:
+def scan(window: LogWindow, **kwargs: Any) -> SourceResult:
     source = ScanLogSource(LOG_GROUP, region="eu-west-1", endpoint_url=None, max_attempts=3, **kwargs)
-    source.read(stats)
-    return source
+    return source.read(window)
 
 
 def test_scan_pages_through_every_stream() -> None:
@@ -44,15 +43,14 @@ def test_scan_pages_through_every_stream() -> None:
     events = mixed_events(500, start, end, seed=1)
     put_events(logs(), events, streams=4)
     progress: list[int] = []
-    stats = make_stats(start, end)
-    scan(stats, page_size=50, progress=progress.append)
-    assert stats.engine == "scan"
-    assert stats.events == 500
+    result = scan(make_window(start, end), page_size=50, progress=progress.append)
+    assert result.engine == "scan"
+    assert result.aggregate.counts.events == 500
     assert len(progress) >= 10 and progress[-1] == 500 and progress == sorted(progress)
-    assert stats.aws_calls["FilterLogEvents"] == len(progress)
-    assert stats.aws_calls["DescribeLogGroups"] == 1
-    assert snapshot(stats) == snapshot(reference_stats(events, start, end))
-    assert stats.problems == []
+    assert result.aws_calls["FilterLogEvents"] == len(progress)
+    assert result.aws_calls["DescribeLogGroups"] == 1
+    assert snapshot(result) == snapshot(reference_stats(events, start, end))
+    assert result.problems == []
 
 
 def test_scan_window_start_included_end_excluded() -> None:
@@ -60,12 +58,11 @@ def test_scan_window_start_included_end_excluded() -> None:
     ok = request_message(status=200)
     events = [(start - 1, ok), (start, ok), (start + 1, request_message(status=503)), (end - 1, ok), (end, ok)]
     put_events(logs(), events, streams=2)
-    stats = make_stats(start, end)
-    scan(stats)
-    assert stats.events == 3
+    stats = scan(make_window(start, end)).aggregate
+    assert stats.counts.events == 3
     assert stats.status.to_dict()["2xx"] == 2 and stats.status.to_dict()["5xx"] == 1
-    assert (stats.first_event_ms, stats.last_event_ms) == (start, end - 1)
-    assert stats.outside_window == 0  # the query itself stops before `end` (the API's endTime is inclusive)
+    assert (stats.counts.first_event_ms, stats.counts.last_event_ms) == (start, end - 1)
+    assert stats.counts.outside_window == 0  # the query itself stops before `end` (the API's endTime is inclusive)
 
 
 def test_scan_and_file_give_identical_metrics(tmp_path: Path) -> None:
@@ -73,17 +70,16 @@ def test_scan_and_file_give_identical_metrics(tmp_path: Path) -> None:
     events = mixed_events(1200, start, end, seed=21)
     events += [(start - 5_000, request_message(status=500)), (end + 1, request_message(status=500))]
     put_events(logs(), events, streams=3)
-    by_scan = make_stats(start, end)
-    scan(by_scan, page_size=300)
-    by_file = make_stats(start, end)
-    FileLogSource(write_export(tmp_path / "export.jsonl", events)).read(by_file)
+    by_scan = scan(make_window(start, end), page_size=300)
+    by_file = FileLogSource(write_export(tmp_path / "export.jsonl", events)).read(make_window(start, end))
     scan_metrics, file_metrics = by_scan.metrics(), by_file.metrics()
     for m in (scan_metrics, file_metrics):
         m.pop("engine"), m.pop("aws_calls"), m.pop("outside_window")
     assert scan_metrics == file_metrics
     assert snapshot(by_scan)["cohorts"] == snapshot(by_file)["cohorts"]
-    assert by_file.outside_window == 2  # the API never returns out-of-window events to scan
-    assert by_scan.malformed > 0 and by_scan.other > 0 and by_scan.decisions.total > 0
+    assert by_file.aggregate.counts.outside_window == 2  # the API never returns out-of-window events to scan
+    counts = by_scan.aggregate.counts
+    assert counts.malformed > 0 and counts.other > 0 and by_scan.aggregate.decisions.total > 0
 
 
 def test_scan_with_config_change_segments() -> None:
@@ -93,8 +89,7 @@ def test_scan_with_config_change_segments() -> None:
     events = [(start + 1000, decision_message(decision="OFF", passenger=h)),
               (mid + 1000, decision_message(decision="ROLLOUT", passenger=h))]
     put_events(logs(), events, streams=1)
-    stats = make_stats(start, end, segment_bounds=[mid])
-    scan(stats)
+    stats = scan(make_window(start, end, segment_bounds=[mid])).aggregate
     assert stats.decisions.per_hash == [{h: 1}, {h: 4}]
 
 
@@ -102,7 +97,7 @@ def test_missing_log_group_is_named() -> None:
     logs().create_log_group(logGroupName=LOG_GROUP + "-old")  # a prefix match is not the group
     start, end = recent_window()
     with pytest.raises(LogGroupNotFoundError) as err:
-        scan(make_stats(start, end))
+        scan(make_window(start, end))
     assert str(err.value) == (
         f"log group '{LOG_GROUP}' not found in eu-west-1: check BETA_MONITOR_LOG_GROUP"
     )
@@ -112,21 +107,18 @@ def test_scan_uses_an_injected_client_and_counts_its_calls() -> None:
     start, end = recent_window()
     put_events(logs(), [(start + 10, request_message())], streams=1)
     client = logs()
-    stats = make_stats(start, end)
-    ScanLogSource(LOG_GROUP, client=client).read(stats)
-    assert stats.requests == 1
-    assert stats.aws_calls == {"DescribeLogGroups": 1, "FilterLogEvents": 1}
-    other = make_stats(start, end)
-    ScanLogSource(LOG_GROUP, client=client).read(other)  # counting does not leak between reads
-    assert stats.aws_calls == {"DescribeLogGroups": 1, "FilterLogEvents": 1}
+    result = ScanLogSource(LOG_GROUP, client=client).read(make_window(start, end))
+    assert result.aggregate.requests == 1
+    assert result.aws_calls == {"DescribeLogGroups": 1, "FilterLogEvents": 1}
+    ScanLogSource(LOG_GROUP, client=client).read(make_window(start, end))  # counting does not leak between reads
+    assert result.aws_calls == {"DescribeLogGroups": 1, "FilterLogEvents": 1}
 
 
 def test_empty_window_reads_nothing() -> None:
     start, _ = recent_window()
     put_events(logs(), [(start, request_message())], streams=1)
-    stats = make_stats(start, start)
-    scan(stats)
-    assert stats.events == 0 and "FilterLogEvents" not in stats.aws_calls
+    result = scan(make_window(start, start))
+    assert result.aggregate.counts.events == 0 and "FilterLogEvents" not in result.aws_calls
 
 
 def test_page_size_is_checked() -> None:

@@ -10,8 +10,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from monitor.errors import ConfigError, StoreError
-from monitor.models import (
+from monitor.domain import (
     Checkpoint,
     CheckResult,
     ExpectedConfig,
@@ -20,6 +19,7 @@ from monitor.models import (
     Status,
     Window,
 )
+from monitor.errors import ConfigError, StoreError
 from monitor.store.checkpoints import PostgresCheckpointStore
 
 T0 = datetime(2024, 5, 1, 10, 0, tzinfo=UTC)

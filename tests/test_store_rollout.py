@@ -8,8 +8,8 @@ from typing import Any
 import psycopg
 import pytest
 
+from monitor.domain import ExpectedConfig
 from monitor.errors import ConfigError, FlagNotFoundError, StoreError
-from monitor.models import ExpectedConfig
 from monitor.store.checkpoints import PostgresCheckpointStore
 from monitor.store.flags import PostgresFlagSource, create_flag_tables, upsert_flag
 from monitor.store.rollout import PostgresRolloutWriter

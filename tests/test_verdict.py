@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from helpers_checks import checkpoint, result
 
-from monitor.models import Status
+from monitor.domain import Status
 from monitor.verdict import checkpoint_status, escalate_errors
 
 P, W, F, N, E, S = Status.PASS, Status.WARN, Status.FAIL, Status.NODATA, Status.ERROR, Status.SKIP

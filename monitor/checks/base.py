@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from monitor.bucketing import Bucketer
-from monitor.models import Checkpoint, ConfigChange, ExpectedConfig, FlagConfig, Window
+from monitor.domain.aggregate import WindowAggregate
+from monitor.domain.bucketing import Bucketer
+from monitor.domain.checkpoint import Checkpoint, Window
+from monitor.domain.flag import ConfigChange, ExpectedConfig, FlagConfig
+from monitor.domain.reading import SourceResult
 from monitor.settings import Settings, parse_duration
-from monitor.window import WindowStats
 
 
 @dataclass(frozen=True)
@@ -44,9 +46,10 @@ class CheckContext:
     - `config`: the live flag config; `allowlist_hashes`: H(id) of its allowlist.
     - `previous_config`: the config in force before `config.updated_at`, when that change falls inside the window and
       an earlier config is known (previous checkpoint or `rollout set` audit); else None.
-    - `stats`: what the log engine measured. Its decision segments are split at `config.updated_at` and at
-      `config.updated_at + cache_ttl` when the change is inside the window (segment 0 = before, 1 = grace, 2 = after);
-      otherwise there is a single segment judged against `config`.
+    - `reading`: what the log engine read (its aggregate is `stats`), with how it was read: engine, AWS calls,
+      queries, problems and the load balancer's cross-check. The aggregate's decision segments are split at
+      `config.updated_at` and at `config.updated_at + cache_ttl` when the change is inside the window (segment 0 =
+      before, 1 = grace, 2 = after); otherwise there is a single segment judged against `config`.
     - `baseline`: the phase's baseline checkpoint (first PASS, or `--baseline-label`), None if there is none yet.
     - `previous`: the phase's latest checkpoint before this one (allowlist changes are reported against it).
     - `window_ends_now`: the window ends within ingestion lag of `now` (freshness applies only then).
@@ -56,7 +59,7 @@ class CheckContext:
     config: FlagConfig
     allowlist_hashes: frozenset[str]
     expected: ExpectedConfig
-    stats: WindowStats
+    reading: SourceResult
     window: Window
     now: datetime
     thresholds: Thresholds = field(default_factory=Thresholds)
@@ -65,6 +68,11 @@ class CheckContext:
     baseline: Checkpoint | None = None
     previous: Checkpoint | None = None
     window_ends_now: bool = True
+
+    @property
+    def stats(self) -> WindowAggregate:
+        """What was measured in the window (the reading's aggregate)."""
+        return self.reading.aggregate
 
     def in_force(self) -> tuple[bool, int]:
         """(enabled, rollout %) that governed the window: the earlier config when the change came after its end."""

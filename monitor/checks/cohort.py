@@ -10,9 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from monitor.checks.base import CheckContext
-from monitor.checks.stats import interval_text, one_sided_greater_p, pct, rate, wilson_interval
-from monitor.models import CheckResult, Status
-from monitor.window import CohortInput
+from monitor.checks.stats import one_sided_greater_p, rate, wilson_interval
+from monitor.domain.aggregate import CohortCounts
+from monitor.domain.checkpoint import CheckResult
+from monitor.domain.format import interval_text, pct
+from monitor.domain.status import Status
 
 NAME = "cohort_regression"
 
@@ -20,7 +22,7 @@ NAME = "cohort_regression"
 Counts = tuple[int, int]  # (requests, 5xx)
 
 
-def split_cohorts(cohorts: CohortInput, enabled: bool, rollout_percentage: int) -> tuple[Counts, Counts]:
+def split_cohorts(cohorts: CohortCounts, enabled: bool, rollout_percentage: int) -> tuple[Counts, Counts]:
     """((ON requests, ON 5xx), (OFF requests, OFF 5xx)) under the given config."""
     cut = rollout_percentage if enabled else 0
     on_req = sum(cohorts.bucket_requests[:cut])

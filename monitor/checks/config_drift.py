@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from monitor.bucketing import short_hash
 from monitor.checks.base import CheckContext
-from monitor.models import CheckResult, FlagConfig, Status
+from monitor.domain.bucketing import short_hash
+from monitor.domain.checkpoint import CheckResult
+from monitor.domain.flag import FlagConfig
+from monitor.domain.status import Status
 
 NAME = "config_drift"
 MAX_EXAMPLES = 5

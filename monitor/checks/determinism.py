@@ -13,11 +13,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from monitor.bucketing import resolve_hash, short_hash
 from monitor.checks.base import CheckContext
-from monitor.checks.stats import binomial_share_interval, pct
-from monitor.models import CheckResult, Decision, FlagConfig, Status
-from monitor.window import DECISION_BITS
+from monitor.checks.stats import binomial_share_interval
+from monitor.domain.aggregate import DECISION_BITS
+from monitor.domain.bucketing import resolve_hash, short_hash
+from monitor.domain.checkpoint import CheckResult
+from monitor.domain.flag import Decision, FlagConfig
+from monitor.domain.format import pct
+from monitor.domain.status import Status
 
 NAME = "determinism"
 MAX_EXAMPLES = 5
@@ -79,7 +82,8 @@ def _judge_segment(ctx: CheckContext, index: int, mode: str, resolvers: list[Res
         if mode == "live" and live_enabled and passenger in ctx.allowlist_hashes and mask != ALLOWLIST_BIT:
             found.allowlist.add(passenger)
             allowlist += 1
-    bounds = [ctx.stats.start_ms, *ctx.stats.decisions.segment_bounds, ctx.stats.end_ms]
+    window = ctx.stats.window
+    bounds = [window.start_ms, *window.segment_bounds, window.end_ms]
     found.segments.append({
         "index": index, "judged_against": mode, "from_ms": bounds[index], "until_ms": bounds[index + 1],
         "passengers": len(table), "wrong_decision_passengers": wrong,

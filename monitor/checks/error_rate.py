@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from monitor.checks.base import CheckContext
-from monitor.checks.stats import interval_text, pct, rate, wilson_interval
-from monitor.models import CheckResult, Status
+from monitor.checks.stats import rate, wilson_interval
+from monitor.domain.checkpoint import CheckResult
+from monitor.domain.format import interval_text, pct
+from monitor.domain.status import Status
 
 NAME = "error_rate"
 

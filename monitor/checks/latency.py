@@ -10,10 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from monitor.checks.base import CheckContext
-from monitor.models import CheckResult, Status
+from monitor.domain.checkpoint import CheckResult
+from monitor.domain.status import Status
 
 NAME = "latency"
-_ORDER = {Status.PASS: 0, Status.NODATA: 1, Status.WARN: 2, Status.FAIL: 3}
 
 
 def _judge(p95: float | None, base: float | None, count: int, ctx: CheckContext) -> tuple[Status, float | None]:
@@ -87,7 +87,6 @@ def _result(ctx: CheckContext, status: Status, ev: dict[str, Any]) -> CheckResul
         route_status = Status(r["status"])
         if route_status in (Status.WARN, Status.FAIL):
             summary += f"; {group} p95 {_ms(r['p95_ms'])} {r['change'] * 100:+.1f}%"
-            if _ORDER[route_status] > _ORDER.get(worst, 0):
-                worst = route_status
+            worst = Status.worst(worst, route_status)
     summary += f" (WARN above +{th.latency_warn * 100:.0f}%, FAIL above +{th.latency_fail * 100:.0f}%)"
     return CheckResult(name=NAME, status=worst, summary=summary, evidence=ev)

@@ -11,7 +11,8 @@ from monitor.checks.data_quality import check_data_quality
 from monitor.checks.determinism import check_determinism
 from monitor.checks.error_rate import check_error_rate
 from monitor.checks.latency import check_latency
-from monitor.models import CheckResult, Status
+from monitor.domain.checkpoint import CheckResult
+from monitor.domain.status import Status
 
 Check = Callable[[CheckContext], CheckResult]
 

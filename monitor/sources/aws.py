@@ -14,8 +14,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
@@ -51,6 +49,10 @@ def make_client(
     `endpoint_url` None to boto3's (AWS_ENDPOINT_URL, profile).
     Raises ConfigError when no region can be found.
     """
+    # Imported here, not at the top: boto3 costs ≈0.2 s and a `file:` replay or `history` never builds a client.
+    import boto3
+    from botocore.config import Config
+
     config = Config(
         retries={"mode": "adaptive", "total_max_attempts": max_attempts},  # attempts in all, the first included
         connect_timeout=CONNECT_TIMEOUT_S,

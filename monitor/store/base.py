@@ -7,7 +7,8 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, Protocol
 
-from monitor.models import Checkpoint, ExpectedConfig, FlagConfig
+from monitor.domain.checkpoint import Checkpoint
+from monitor.domain.flag import ExpectedConfig, FlagConfig
 
 
 class FlagSource(Protocol):

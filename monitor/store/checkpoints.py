@@ -15,8 +15,9 @@ import psycopg
 from psycopg.rows import dict_row
 from pydantic import ValidationError
 
+from monitor.domain.checkpoint import Checkpoint
+from monitor.domain.flag import ExpectedConfig
 from monitor.errors import ConfigError, StoreError
-from monitor.models import Checkpoint, ExpectedConfig
 from monitor.store.connection import connect, jsonb, translate_errors, utc
 from monitor.store.migrations import advisory_key, apply_migrations
 

@@ -15,8 +15,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from monitor.domain.flag import FlagConfig
 from monitor.errors import ConfigError, FlagNotFoundError, StoreError
-from monitor.models import FlagConfig
 from monitor.store.connection import connect, error_reason, jsonb, translate_errors, utc
 
 SCHEMAS = ("columns", "json")

@@ -1,5 +1,5 @@
 """Reading a large `file:` export on two cores: a forked child reads the second half while this process reads the
-first, and the child's aggregate is merged in (`monitor.window_merge`), giving exactly the sequential figures.
+first, and the child's aggregate is merged in (`WindowAggregate.merge`), giving exactly the sequential figures.
 
 Used only where `fork` exists, more than one CPU is available and the file is large; otherwise the read is
 sequential. Memory stays bounded: each process holds its own counters, never events.
@@ -14,13 +14,12 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import IO
 
+from monitor.domain.aggregate import WindowAggregate
 from monitor.errors import MonitorError, SourceError
-from monitor.window import WindowStats
-from monitor.window_merge import clone_empty, merge_into
 
 PARALLEL_MIN_BYTES = 64 * 1024 * 1024
 
-ReadRange = Callable[[WindowStats, int, int | None], None]
+ReadRange = Callable[[WindowAggregate, int, int | None], None]
 
 
 def usable_cpus() -> int:
@@ -54,7 +53,7 @@ def lines_until(fh: IO[bytes], limit: int) -> Iterator[bytes]:
             return
 
 
-def _child(read_range: ReadRange, later: WindowStats, start: int, conn: Connection) -> None:
+def _child(read_range: ReadRange, later: WindowAggregate, start: int, conn: Connection) -> None:
     try:
         read_range(later, start, None)
         conn.send(("ok", later))
@@ -66,7 +65,7 @@ def _child(read_range: ReadRange, later: WindowStats, start: int, conn: Connecti
         conn.close()
 
 
-def read_in_two(path: Path, stats: WindowStats, size: int, read_range: ReadRange) -> None:
+def read_in_two(path: Path, stats: WindowAggregate, size: int, read_range: ReadRange) -> None:
     """Read [0, middle) here and [middle, end) in a forked child, then merge the child's aggregate."""
     middle = split_point(path, size)
     if not 0 < middle < size:
@@ -74,7 +73,7 @@ def read_in_two(path: Path, stats: WindowStats, size: int, read_range: ReadRange
         return
     context = multiprocessing.get_context("fork")
     receive, send = context.Pipe(duplex=False)
-    later = clone_empty(stats)
+    later = stats.window.aggregate()
     child = context.Process(target=_child, args=(read_range, later, middle, send), daemon=True)
     child.start()
     send.close()
@@ -87,4 +86,4 @@ def read_in_two(path: Path, stats: WindowStats, size: int, read_range: ReadRange
         child.join(timeout=60)
     if kind == "error":
         raise payload
-    merge_into(stats, payload)
+    stats.merge(payload)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from monitor.models import Decision, FlagConfig
+from monitor.domain.flag import Decision, FlagConfig
 
 SUPPORTED_HASHES = ("sha256", "md5")
 

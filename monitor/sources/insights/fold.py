@@ -1,4 +1,5 @@
-"""Fold Logs Insights result rows into a `WindowStats`, exactly as `monitor.events.ingest` would have filled it.
+"""Fold Logs Insights result rows into a `WindowAggregate`, exactly as `monitor.domain.contract.ingest` would have
+filled it.
 
 Values come back as strings. What the queries do not return directly is derived:
 `other = events - claimed`, `malformed = claimed - valid`, the "other" route = all requests - the named routes, and
@@ -9,26 +10,18 @@ to the request count, is itself a problem (the queries saw different data: rerun
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
-from monitor.events import ingest
-from monitor.sources.insights_queries import QueryBuilder, QuerySpec
-from monitor.window import DECISION_BITS, OTHER_ROUTE, WindowStats
+from monitor.domain.aggregate import DECISION_BITS, MAX_SAMPLES, OTHER_ROUTE, WindowAggregate
+from monitor.domain.contract import ingest, passenger_hash
+from monitor.domain.reading import SourceResult
+from monitor.sources.insights.queries import QueryBuilder, QuerySpec
 
 Row = dict[str, str]
 Results = dict[str, list[tuple[QuerySpec, list[Row]]]]
-_HASH = re.compile(r"[0-9a-f]+")
 _FALLBACK_SAMPLE = "event breaks the log-line contract as read by Logs Insights (the scan engine reads it differently)"
-
-
-def segment_ranges(stats: WindowStats) -> list[tuple[int, int]]:
-    """[lo, hi) of each decision segment (DecisionStats.segment_of), clamped to the window; may be empty."""
-    bounds = stats.decisions.segment_bounds
-    edges = [stats.start_ms, *bounds, stats.end_ms]
-    return [(max(edges[i], stats.start_ms), min(edges[i + 1], stats.end_ms)) for i in range(len(bounds) + 1)]
 
 
 def _int(value: str) -> int:
@@ -44,7 +37,8 @@ def _ts(value: str) -> int:
 
 
 def _hash(value: str) -> str:
-    if not _HASH.fullmatch(value):
+    """The queries lower-case every hash (`tolower`): anything else in a row is a bad row."""
+    if passenger_hash(value) != value:
         raise ValueError("not a lower-case hex hash")
     return value
 
@@ -133,38 +127,43 @@ class _Collected:
         self.other_feature += n
 
 
-def fold_results(stats: WindowStats, builder: QueryBuilder, results: Results, *, failed: set[str]) -> None:
-    """Add every figure of `results` to `stats`; `failed` names the measures that are incomplete (already problems)."""
+def fold_results(result: SourceResult, builder: QueryBuilder, results: Results, *, failed: set[str]) -> None:
+    """Add every figure of `results` to the result's aggregate; `failed` names the measures that are incomplete
+    (already problems)."""
     got = _Collected(results, builder)
+    stats = result.aggregate
     for measure, n in sorted(got.bad.items()):
-        stats.problems.append(f"insights query {measure} returned {n} rows without the expected fields")
+        result.problems.append(f"insights query {measure} returned {n} rows without the expected fields")
         failed.add(measure)
-    ok = lambda *measures: not failed.intersection(measures)  # noqa: E731
-    stats.events += got.events
+
+    def ok(*measures: str) -> bool:
+        return not failed.intersection(measures)
+
+    stats.counts.events += got.events
     for ts in (got.first, got.last):
         if ts is not None:
             stats.seen(ts, 0)
-    _fold_requests(stats, got, ok)
+    _fold_requests(result, got, ok)
     for is_5xx, n in got.anonymous:
         stats.add_cohort_request(None, is_5xx, n)
-    for passenger_hash, is_5xx, n in got.cohort:
-        stats.add_cohort_request(passenger_hash, is_5xx, n)
-    for segment, passenger_hash, decision, n in got.decisions:
-        stats.decisions.add(segment, passenger_hash, decision, n)
+    for passenger, is_5xx, n in got.cohort:
+        stats.add_cohort_request(passenger, is_5xx, n)
+    for segment, passenger, decision, n in got.decisions:
+        stats.decisions.add(segment, passenger, decision, n)
     stats.decisions.other_feature += got.other_feature
     claimed_requests, claimed_decisions = got.claims["http_request"], got.claims["feature_flag_decision"]
     if ok("events", "claims"):
-        stats.other += _derived(stats, "other events", got.events - claimed_requests - claimed_decisions)
+        stats.counts.other += _derived(result, "other events", got.events - claimed_requests - claimed_decisions)
     if ok("claims", "requests_by_status", "decisions", "other_feature_decisions"):
         valid = stats.status.requests + stats.decisions.total + stats.decisions.other_feature
-        stats.malformed += _derived(stats, "malformed events", claimed_requests + claimed_decisions - valid)
-    if ok(*QueryBuilder.MEASURES) and not stats.problems:
-        _check_cohorts(stats)
+        stats.counts.malformed += _derived(result, "malformed events", claimed_requests + claimed_decisions - valid)
+    if ok(*QueryBuilder.MEASURES) and not result.problems:
+        _check_cohorts(result)
 
 
-def _derived(stats: WindowStats, what: str, value: int) -> int:
+def _derived(result: SourceResult, what: str, value: int) -> int:
     if value < 0:
-        stats.problems.append(
+        result.problems.append(
             f"insights results disagree: {what} came out at {value} (logs changed between "
             "queries? rerun the checkpoint)"
         )
@@ -172,13 +171,14 @@ def _derived(stats: WindowStats, what: str, value: int) -> int:
     return value
 
 
-def _fold_requests(stats: WindowStats, got: _Collected, ok: Callable[..., bool]) -> None:
+def _fold_requests(result: SourceResult, got: _Collected, ok: Callable[..., bool]) -> None:
+    stats = result.aggregate
     for code, n in sorted(got.status.items()):
         stats.status.add(code, n)
     for idx, n in sorted(got.bins.items()):
         stats.latency.add_bin(idx, n)
     if ok("requests_by_status", "latency_bins"):
-        stats.latency.add_bin(None, _derived(stats, "the latency zero bin", stats.requests - sum(got.bins.values())))
+        stats.latency.add_bin(None, _derived(result, "the latency zero bin", stats.requests - sum(got.bins.values())))
     other_status, other_bins = Counter(got.status), Counter(got.bins)
     named = {name for name in got.route_status.keys() | got.route_bins.keys() if name != OTHER_ROUTE}
     for name in sorted(named):
@@ -190,7 +190,7 @@ def _fold_requests(stats: WindowStats, got: _Collected, ok: Callable[..., bool])
             route.latency.add_bin(idx, n)
         if ok("requests_by_route", "latency_bins_by_route"):
             zero = sum(codes.values()) - sum(bins.values())
-            route.latency.add_bin(None, _derived(stats, f"the {name} zero bin", zero))
+            route.latency.add_bin(None, _derived(result, f"the {name} zero bin", zero))
         other_status.subtract(codes)
         other_bins.subtract(bins)
     if not ok("requests_by_status", "requests_by_route", "latency_bins", "latency_bins_by_route"):
@@ -198,38 +198,33 @@ def _fold_requests(stats: WindowStats, got: _Collected, ok: Callable[..., bool])
     other = stats.routes[OTHER_ROUTE]
     for code, n in sorted(other_status.items()):
         if n:
-            other.status.add(code, _derived(stats, f"other-route status {code}", n))
+            other.status.add(code, _derived(result, f"other-route status {code}", n))
     for idx, n in sorted(other_bins.items()):
         if n:
-            other.latency.add_bin(idx, _derived(stats, "an other-route latency bin", n))
+            other.latency.add_bin(idx, _derived(result, "an other-route latency bin", n))
     binned = sum(n for n in other_bins.values() if n > 0)
-    other.latency.add_bin(None, _derived(stats, "the other-route zero bin", other.status.requests - binned))
+    other.latency.add_bin(None, _derived(result, "the other-route zero bin", other.status.requests - binned))
 
 
-def _check_cohorts(stats: WindowStats) -> None:
+def _check_cohorts(result: SourceResult) -> None:
+    stats = result.aggregate
     c = stats.cohorts
     requests = sum(c.bucket_requests) + c.allowlisted_requests + c.anonymous_requests
     errors = sum(c.bucket_5xx) + c.allowlisted_5xx + c.anonymous_5xx
     if (requests, errors) != (stats.status.requests, stats.status.s5xx):
-        stats.problems.append(
+        result.problems.append(
             f"insights results disagree: per-passenger requests add up to {requests} "
             f"({errors} 5xx), the status breakdown to {stats.status.requests} "
             f"({stats.status.s5xx} 5xx) (logs changed between queries? rerun the checkpoint)"
         )
 
 
-def add_samples(stats: WindowStats, messages: Iterable[str]) -> None:
+def add_samples(stats: WindowAggregate, messages: Iterable[str]) -> None:
     """Describe up to 5 malformed raw messages the way the scan engine does (field names only, never values)."""
+    samples = stats.counts.malformed_samples
     for message in messages:
-        if len(stats.malformed_samples) >= 5:
+        if len(samples) >= MAX_SAMPLES:
             return
-        scratch = WindowStats(
-            feature=stats.feature,
-            start_ms=stats.start_ms,
-            end_ms=stats.end_ms,
-            route_groups=stats.route_groups,
-            bucket_of_hash=stats.bucket_of_hash,
-            allowlist_hashes=stats.allowlist_hashes,
-        )
+        scratch = stats.window.aggregate()
         ingest(scratch, None, message)
-        stats.malformed_samples.append((scratch.malformed_samples or [_FALLBACK_SAMPLE])[0][:200])
+        samples.append((scratch.counts.malformed_samples or [_FALLBACK_SAMPLE])[0][:200])

@@ -1,18 +1,18 @@
-"""`--source insights` (the default): CloudWatch Logs Insights queries aggregate server-side into a `WindowStats`.
+"""`--source insights` (the default): CloudWatch Logs Insights queries aggregate server-side into a `WindowAggregate`.
 
-The queries (`insights_queries`) compute what `monitor.events` computes client-side; `insights_fold` turns their rows
-into the same aggregate, so both engines give identical figures on the same events.
+The queries (`queries`) compute what `monitor.domain.contract` computes client-side; `fold` turns their rows into
+the same aggregate, so both engines give identical figures on the same events.
 
 How queries run: up to `max_concurrent` (4; the account allows ~30) at once from one thread, each polled every
 `poll_interval_s` until Complete or another terminal status, all within one deadline (`timeout_s`). A Complete
 result with `max_rows` rows (or a `resultCount` above the rows received) may be truncated: it is split — by hash
 prefix (16 ways, recursively up to 3 hex characters) for per-passenger queries, by halving the time range for the
 others — and re-run, so no row is silently dropped. Failed / Cancelled / Timeout / Unknown, a result that cannot be
-split further, an AWS error after retries, or the deadline each add one line to `stats.problems` (data_quality and
-the log-based checks then say ERROR, never PASS); the deadline also stops the unfinished queries (best effort).
-Every query, with its time range, status, rows and records matched/scanned, goes to `stats.queries` so an operator
-can rerun it in the console. A missing log group raises `LogGroupNotFoundError`; an AWS failure before any query
-could start raises `SourceError`.
+split further, an AWS error after retries, or the deadline each add one line to the result's `problems`
+(data_quality and the log-based checks then say ERROR, never PASS); the deadline also stops the unfinished queries
+(best effort). Every query, with its time range, status, rows and records matched/scanned, goes to the result's
+`queries` so an operator can rerun it in the console. A missing log group raises `LogGroupNotFoundError`; an AWS
+failure before any query could start is the result's `failure`.
 """
 
 from __future__ import annotations
@@ -26,11 +26,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from monitor.errors import LogGroupNotFoundError, MonitorError
+from monitor.domain.aggregate import LogWindow
+from monitor.domain.reading import SourceResult
+from monitor.errors import LogGroupNotFoundError, MonitorError, SourceError
 from monitor.sources.aws import AWS_FAILURES, LazyClient, aws_error, client_region, counting
-from monitor.sources.insights_fold import Results, Row, add_samples, fold_results, segment_ranges
-from monitor.sources.insights_queries import HASH_SPLIT, TIME_SPLIT, QueryBuilder, QuerySpec
-from monitor.window import WindowStats
+from monitor.sources.insights.fold import Results, Row, add_samples, fold_results
+from monitor.sources.insights.queries import HASH_SPLIT, TIME_SPLIT, QueryBuilder, QuerySpec
 
 DEFAULT_MAX_ROWS = 10_000  # rows one Insights query returns at most
 IN_PROGRESS = ("Scheduled", "Running")
@@ -40,7 +41,7 @@ HEX = "0123456789abcdef"
 
 
 class InsightsLogSource:
-    """Reads [stats.start_ms, stats.end_ms) of `log_group` with Logs Insights queries (see the module doc)."""
+    """Reads [window.start_ms, window.end_ms) of `log_group` with Logs Insights queries (see the module doc)."""
 
     name = "insights"
 
@@ -72,29 +73,34 @@ class InsightsLogSource:
         self.max_rows = max_rows
         self.max_concurrent = max_concurrent
 
-    def _get_client(self) -> Any:
-        return self._client.get()
-
-    def read(self, stats: WindowStats) -> None:
-        stats.engine = self.name
-        if stats.end_ms <= stats.start_ms:
-            return
-        client = self._get_client()
+    def read(self, window: LogWindow) -> SourceResult:
+        result = SourceResult.empty(window, self.name)
+        if window.end_ms <= window.start_ms:
+            return result
+        client = self._client.get()
         botocore_client = hasattr(getattr(client, "meta", None), "events")
-        counter: AbstractContextManager[Any] = counting(client, stats.aws_calls) if botocore_client else nullcontext()
+        counter: AbstractContextManager[Any] = counting(client, result.aws_calls) if botocore_client else nullcontext()
         with counter:
-            builder = QueryBuilder(stats.feature, stats.route_groups)
-            runner = _Runner(self, client, stats, builder, count_calls=not botocore_client)
-            results = runner.run(self._specs(stats, builder))
-            fold_results(stats, builder, results, failed=runner.failed)
-            if stats.malformed and not runner.expired():
-                spec = QuerySpec("malformed_samples", stats.start_ms, stats.end_ms)
-                samples = runner.run([spec], critical=False).get("malformed_samples", [])
-                add_samples(stats, [row.get("@message", "") for _, rows in samples for row in rows])
+            try:
+                self._read(client, result, count_calls=not botocore_client)
+            except SourceError as exc:  # an AWS failure before any query could start
+                result.fail(exc)
+        return result
+
+    def _read(self, client: Any, result: SourceResult, *, count_calls: bool) -> None:
+        window = result.window
+        builder = QueryBuilder(window.feature, window.route_groups)
+        runner = _Runner(self, client, result, builder, count_calls=count_calls)
+        results = runner.run(self._specs(window, builder))
+        fold_results(result, builder, results, failed=runner.failed)
+        if result.aggregate.counts.malformed and not runner.expired():
+            spec = QuerySpec("malformed_samples", window.start_ms, window.end_ms)
+            samples = runner.run([spec], critical=False).get("malformed_samples", [])
+            add_samples(result.aggregate, [row.get("@message", "") for _, rows in samples for row in rows])
 
     @staticmethod
-    def _specs(stats: WindowStats, builder: QueryBuilder) -> list[QuerySpec]:
-        start, end = stats.start_ms, stats.end_ms
+    def _specs(window: LogWindow, builder: QueryBuilder) -> list[QuerySpec]:
+        start, end = window.start_ms, window.end_ms
         measures = [
             "events",
             "claims",
@@ -107,7 +113,7 @@ class InsightsLogSource:
         if builder.prefix_routes:
             measures += ["requests_by_route", "latency_bins_by_route"]
         specs = [QuerySpec(m, start, end) for m in measures]
-        for segment, (lo, hi) in enumerate(segment_ranges(stats)):
+        for segment, (lo, hi) in enumerate(window.segment_ranges()):
             if lo < hi:
                 specs.append(QuerySpec("decisions", lo, hi, segment=segment))
         return specs
@@ -131,11 +137,11 @@ class _Runner:
     """Runs query specs (≤ max_concurrent at once) to completion, splitting truncated results, within one deadline."""
 
     def __init__(
-        self, source: InsightsLogSource, client: Any, stats: WindowStats, builder: QueryBuilder, *, count_calls: bool
+        self, source: InsightsLogSource, client: Any, result: SourceResult, builder: QueryBuilder, *, count_calls: bool
     ) -> None:
         self.source = source
         self.client = client
-        self.stats = stats
+        self.result = result
         self.builder = builder
         self.count_calls = count_calls
         self.deadline = source.clock() + source.timeout_s
@@ -147,14 +153,14 @@ class _Runner:
 
     def _call(self, api: str, method: str, **kwargs: Any) -> Any:
         if self.count_calls:
-            self.stats.count_call(api)
+            self.result.count_call(api)
         return getattr(self.client, method)(**kwargs)
 
     def _problem(self, job: _Job | None, text: str, critical: bool = True) -> None:
         if critical:
             if job is not None:
                 self.failed.add(job.spec.measure)
-            self.stats.problems.append(text)
+            self.result.problems.append(text)
 
     def run(self, specs: list[QuerySpec], *, critical: bool = True) -> Results:
         results: Results = {}
@@ -192,7 +198,7 @@ class _Runner:
             "records_matched": 0,
             "records_scanned": 0,
         }
-        self.stats.queries.append(entry)
+        self.result.queries.append(entry)
         job = _Job(spec, text, entry)
         try:
             response = self._call(

@@ -1,7 +1,6 @@
-"""The data the watchdog passes around. Pydantic v2 for what crosses a boundary (database, JSON, reports).
+"""A feature flag as the backend holds it, what the operator expects it to be, and what the resolver decides.
 
-The hot path (per log event) lives in `monitor.window` with plain classes; these models describe configuration,
-results and stored checkpoints.
+Pydantic v2 for what crosses a boundary (database, JSON, reports).
 """
 
 from __future__ import annotations
@@ -13,28 +12,12 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 
-class Status(StrEnum):
-    PASS = "PASS"
-    WARN = "WARN"
-    FAIL = "FAIL"
-    NODATA = "NODATA"
-    ERROR = "ERROR"
-    SKIP = "SKIP"
-
-
 class Decision(StrEnum):
+    """What the backend's resolver decided for one passenger (SPEC "Resolver semantics")."""
+
     OFF = "OFF"
     ALLOWLIST = "ALLOWLIST"
     ROLLOUT = "ROLLOUT"
-
-
-class GateAction(StrEnum):
-    ADVANCE = "ADVANCE"
-    HOLD = "HOLD"
-    ROLLBACK = "ROLLBACK"
-
-
-EXIT_CODES: dict[str, int] = {"PASS": 0, "WARN": 1, "FAIL": 2, "UNKNOWN": 3}
 
 
 class FlagConfig(BaseModel):
@@ -85,54 +68,3 @@ class ConfigChange(BaseModel):
     rollout_percentage: int
     allowlist_hashes: tuple[str, ...] = ()
     until: datetime  # when the live config replaced it (the live config's updated_at)
-
-
-class CheckResult(BaseModel):
-    name: str
-    status: Status
-    summary: str
-    evidence: dict[str, Any] = Field(default_factory=dict)
-
-
-class Window(BaseModel):
-    start: datetime
-    end: datetime
-
-    @property
-    def seconds(self) -> float:
-        return (self.end - self.start).total_seconds()
-
-
-class GateDecision(BaseModel):
-    action: GateAction
-    reasons: list[str] = Field(default_factory=list)
-    missing: list[str] = Field(default_factory=list)
-    command: str = ""
-
-
-class Checkpoint(BaseModel):
-    """One stored checkpoint: what was seen, what was judged, and whether its phase-log entry was appended."""
-
-    id: int | None = None
-    feature: str
-    phase: str
-    label: str
-    run_key: str
-    status: Status
-    window: Window
-    live_config: dict[str, Any]
-    expected: ExpectedConfig
-    checks: list[CheckResult]
-    metrics: dict[str, Any] = Field(default_factory=dict)
-    gate: GateDecision | None = None
-    created_at: datetime
-    appended: bool = False
-    # Full hashes of the allowlist at this checkpoint, to report allowlist changes at the next one. Never printed.
-    allowlist_hashes: list[str] = Field(default_factory=list)
-
-    def public(self) -> dict[str, Any]:
-        """The checkpoint as it may be shown (`--json`, reports): without the allowlist hashes."""
-        return self.model_dump(mode="json", exclude={"allowlist_hashes"})
-
-    def check(self, name: str) -> CheckResult | None:
-        return next((c for c in self.checks if c.name == name), None)

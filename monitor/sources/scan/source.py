@@ -1,8 +1,8 @@
 """`--source scan`: stream FilterLogEvents over the window and aggregate client-side.
 
-Each page goes straight into `monitor.events.ingest` and is dropped, so memory stays bounded whatever the window
-holds. Retries are botocore's (adaptive mode); a failure before anything was read raises `SourceError`, a failure
-after some pages were read is recorded in `stats.problems` (a partial read: data_quality reports ERROR).
+Each page goes straight into `monitor.domain.contract.ingest` and is dropped, so memory stays bounded whatever the
+window holds. Retries are botocore's (adaptive mode); a failure before anything was read is the result's `failure`,
+a failure after some pages were read a problem saying how far the scan got (data_quality reports ERROR either way).
 """
 
 from __future__ import annotations
@@ -10,16 +10,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from monitor.errors import MonitorError
-from monitor.events import ingest
+from monitor.domain.aggregate import LogWindow
+from monitor.domain.contract import ingest
+from monitor.domain.reading import SourceResult
+from monitor.errors import MonitorError, SourceError
 from monitor.sources.aws import AWS_FAILURES, LazyClient, aws_error, client_region, counting, log_group_not_found
-from monitor.window import WindowStats
 
 DEFAULT_PAGE_SIZE = 10_000  # the FilterLogEvents maximum
 
 
 class ScanLogSource:
-    """Reads [stats.start_ms, stats.end_ms) of `log_group` with paginated FilterLogEvents (all streams, interleaved)."""
+    """Reads [window.start_ms, window.end_ms) of `log_group` with paginated FilterLogEvents (all streams,
+    interleaved)."""
 
     name = "scan"
 
@@ -41,16 +43,17 @@ class ScanLogSource:
         self.page_size = page_size
         self.progress = progress
 
-    def _get_client(self) -> Any:
-        return self._client.get()
-
-    def read(self, stats: WindowStats) -> None:
-        stats.engine = self.name
-        client = self._get_client()
-        with counting(client, stats.aws_calls):
-            self._check_log_group(client)
-            if stats.end_ms > stats.start_ms:
-                self._scan(client, stats)
+    def read(self, window: LogWindow) -> SourceResult:
+        result = SourceResult.empty(window, self.name)
+        client = self._client.get()
+        with counting(client, result.aws_calls):
+            try:
+                self._check_log_group(client)
+                if window.end_ms > window.start_ms:
+                    self._scan(client, result)
+            except SourceError as exc:
+                result.fail(exc)
+        return result
 
     def _fail(self, client: Any, exc: Exception, api: str) -> MonitorError:
         return aws_error(
@@ -72,8 +75,9 @@ class ScanLogSource:
                 raise log_group_not_found(self.log_group, client_region(client))
             kwargs["nextToken"] = token
 
-    def _scan(self, client: Any, stats: WindowStats) -> None:
-        start_ms, end_ms = stats.start_ms, stats.end_ms
+    def _scan(self, client: Any, result: SourceResult) -> None:
+        start_ms, end_ms = result.window.start_ms, result.window.end_ms
+        stats = result.aggregate
         kwargs: dict[str, Any] = {
             "logGroupName": self.log_group,
             "startTime": start_ms,
@@ -89,12 +93,12 @@ class ScanLogSource:
                 error = self._fail(client, exc, "FilterLogEvents")
                 if read == 0:
                     raise error from exc
-                stats.problems.append(f"scan stopped after {read} events: {error}")
+                result.problems.append(f"scan stopped after {read} events: {error}")
                 return
             for event in page.get("events", ()):
                 ts = event.get("timestamp")
                 if ts is None or not start_ms <= ts < end_ms:
-                    stats.outside_window += 1
+                    stats.counts.outside_window += 1
                     continue
                 ingest(stats, ts, event.get("message", ""))
                 read += 1

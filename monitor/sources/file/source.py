@@ -8,16 +8,15 @@ plain message line (a JSON body or logfmt) with no timestamp, which counts as in
 
 Speed: this engine replays millions of events. Each line is parsed once (twice when the body is a string), and a
 well-formed request or decision (JSON or logfmt) is tallied right there into a few dicts (`_Tally`) that are folded
-into the `WindowStats` at the end. Anything the fast path is not sure of — a body that breaks the contract, an
-unusual number — goes through `monitor.events.ingest` unchanged, in file order, so counts and malformed samples
-match the `scan` engine.
+into the `WindowAggregate` at the end. Anything the fast path is not sure of — a body that breaks the contract, an
+unusual number — goes through `monitor.domain.contract.ingest` unchanged, in file order, so counts and malformed
+samples match the `scan` engine.
 """
 
 from __future__ import annotations
 
 import gc
 import math
-import re
 from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Iterable
@@ -27,12 +26,12 @@ from typing import Any
 
 import orjson
 
-from monitor.errors import ConfigError
-from monitor.events import DECISION_TYPE, REQUEST_TYPE, ingest, parse_logfmt
-from monitor.sources.file_parallel import PARALLEL_MIN_BYTES, can_split, lines_until, read_in_two, usable_cpus
-from monitor.window import DECISION_BITS, WindowStats
+from monitor.domain.aggregate import DECISION_BITS, LogWindow, WindowAggregate
+from monitor.domain.contract import DECISION_TYPE, REQUEST_TYPE, ingest, parse_logfmt, passenger_hash
+from monitor.domain.reading import SourceResult
+from monitor.errors import ConfigError, SourceError
+from monitor.sources.file.parallel import PARALLEL_MIN_BYTES, can_split, lines_until, read_in_two, usable_cpus
 
-_HEX = re.compile(r"[0-9a-fA-F]+")
 _TABLE_LIMIT = 100_000  # distinct keys a table may hold before it is folded into the stats (bounded memory)
 _CHECK_EVERY = 0xFFFF  # mask: table sizes are checked every 65536 tallied events
 _NO_MESSAGE: Any = object()
@@ -42,14 +41,14 @@ _RouteTables = tuple[defaultdict[int, int], defaultdict[float, int]]  # status -
 
 
 class _Tally:
-    """Well-formed JSON requests and decisions, counted by the keys `WindowStats` aggregates on.
+    """Well-formed JSON requests and decisions, counted by the keys `WindowAggregate` aggregates on.
 
-    `fold` adds exactly what `WindowStats.add_request` / `add_decision` would have added one event at a time,
+    `fold` adds exactly what `WindowAggregate.add_request` / `add_decision` would have added one event at a time,
     through their public building blocks: status and latency overall and per route, each passenger hash's cohort,
     decisions per config segment. Tables are emptied in place (the hot loop holds them in locals).
     """
 
-    def __init__(self, stats: WindowStats) -> None:
+    def __init__(self, stats: WindowAggregate) -> None:
         self.stats = stats
         self.route_tables: dict[str, _RouteTables] = {
             name: (defaultdict(int), defaultdict(int)) for name in stats.routes
@@ -66,13 +65,13 @@ class _Tally:
     def route(self, path: str) -> _RouteTables:
         if len(self.route_of_path) >= _TABLE_LIMIT:
             self.route_of_path.clear()
-        tables = self.route_of_path[path] = self.route_tables[self.stats.route_of(path)]
+        tables = self.route_of_path[path] = self.route_tables[self.stats.window.route_of(path)]
         return tables
 
     def passenger(self, value: str) -> str | None:
         if len(self.hashes) >= _TABLE_LIMIT:
             self.hashes.clear()
-        known = self.hashes[value] = value.lower() if _HEX.fullmatch(value) else None
+        known = self.hashes[value] = passenger_hash(value)
         return known
 
     def full(self) -> bool:
@@ -125,18 +124,22 @@ class FileLogSource:
         self.workers = usable_cpus() if workers is None else workers
         self.parallel_min_bytes = parallel_min_bytes
 
-    def read(self, stats: WindowStats) -> None:
-        stats.engine = self.name
+    def read(self, window: LogWindow) -> SourceResult:
+        result = SourceResult.empty(window, self.name)
         try:
             size = self.path.stat().st_size
         except OSError as exc:
             raise self._unreadable(exc) from None
-        if can_split(size, self.workers, self.parallel_min_bytes):
-            read_in_two(self.path, stats, size, self.read_range)
-        else:
-            self.read_range(stats, 0, None)
+        try:
+            if can_split(size, self.workers, self.parallel_min_bytes):
+                read_in_two(self.path, result.aggregate, size, self.read_range)
+            else:
+                self.read_range(result.aggregate, 0, None)
+        except SourceError as exc:  # the child reading the second half failed
+            result.fail(exc)
+        return result
 
-    def read_range(self, stats: WindowStats, start: int, end: int | None) -> None:
+    def read_range(self, stats: WindowAggregate, start: int, end: int | None) -> None:
         """Aggregate the lines in bytes [start, end) (end None: to the end of the file) into `stats`."""
         tally = _Tally(stats)
         collecting = gc.isenabled()
@@ -189,9 +192,10 @@ def _text_fields(text: str) -> dict[str, Any] | None:
     return fields
 
 
-def _read_lines(fh: Iterable[bytes], stats: WindowStats, tally: _Tally) -> None:
+def _read_lines(fh: Iterable[bytes], stats: WindowAggregate, tally: _Tally) -> None:
     """The hot loop, deliberately in one piece (a call per event costs more than the checks it holds)."""
-    start_ms, end_ms, feature = stats.start_ms, stats.end_ms, stats.feature
+    window, counts = stats.window, stats.counts
+    start_ms, end_ms, feature = window.start_ms, window.end_ms, window.feature
     loads, decode_error = orjson.loads, orjson.JSONDecodeError
     routes, hashes, cohort, cohort_5xx = tally.route_of_path, tally.hashes, tally.cohort, tally.cohort_5xx
     bounds, decided = stats.decisions.segment_bounds, tally.decided
@@ -227,7 +231,7 @@ def _read_lines(fh: Iterable[bytes], stats: WindowStats, tally: _Tally) -> None:
                     else:
                         f = _text_fields(f)
             else:
-                stats.outside_window += 1
+                counts.outside_window += 1
                 continue
         else:  # a plain line: logfmt or text
             original = raw.strip()
@@ -297,8 +301,8 @@ def _read_lines(fh: Iterable[bytes], stats: WindowStats, tally: _Tally) -> None:
         if not events & check_every and tally.full():
             tally.fold()
     if first <= last:
-        stats.seen(first, 0)
-        stats.seen(last, 0)
-    stats.seen(None, events)
-    stats.other += other
+        counts.seen(first, 0)
+        counts.seen(last, 0)
+    counts.seen(None, events)
+    counts.other += other
     stats.decisions.other_feature += other_feature

@@ -3,8 +3,8 @@
 One GetMetricData call with a single period that covers the whole window (rounded up to a whole minute):
 RequestCount (Sum), HTTPCode_Target_5XX_Count (Sum) and TargetResponseTime (p95, in seconds → ms). A percentile is
 never averaged across periods; should CloudWatch still split the window, the largest p95 is kept (conservative) and
-the number of periods is reported. The cross-check is evidence, never a gate: an AWS failure is recorded in
-`stats.load_balancer` as {"status": "error", "code": ...} and nothing is raised or added to `stats.problems`.
+the number of periods is reported. The cross-check is evidence, never a gate: an AWS failure is recorded in the
+figures as {"status": "error", "code": ...}; nothing is raised and the read's problems are not touched.
 """
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from monitor.domain.aggregate import LogWindow
 from monitor.errors import MonitorError, SourceError
 from monitor.sources.aws import AWS_FAILURES, LazyClient, aws_error, counting
-from monitor.window import WindowStats
+from monitor.sources.base import CrossCheck
 
 NAMESPACE = "AWS/ApplicationELB"
 _QUERIES = (  # (query id, metric name, statistic)
@@ -32,7 +33,7 @@ def period_seconds(start_ms: int, end_ms: int) -> int:
 
 
 class LoadBalancerMetrics:
-    """Fills `stats.load_balancer` = {requests, errors_5xx, p95_ms, calls, status} for the window."""
+    """The load balancer's {requests, errors_5xx, p95_ms, calls, status} for the window."""
 
     name = "alb"
 
@@ -73,27 +74,24 @@ class LoadBalancerMetrics:
             for query_id, metric, stat in _QUERIES
         ]
 
-    def read(self, stats: WindowStats) -> None:
+    def read(self, window: LogWindow) -> CrossCheck:
         calls: dict[str, int] = {}
         try:
             client = self._client.get()
             with counting(client, calls):
-                values = self._fetch(client, stats)
+                values = self._fetch(client, window)
         except AWS_FAILURES as exc:
             error = aws_error(exc, f"GetMetricData for load balancer {self.load_balancer}")
-            stats.load_balancer = _error_result(error, calls)
+            return CrossCheck(_error_result(error, calls), calls)
         except MonitorError as exc:
-            stats.load_balancer = _error_result(exc, calls)
-        else:
-            stats.load_balancer = summarise(values, calls.get("GetMetricData", 0))
-        for api, n in calls.items():
-            stats.count_call(api, n)
+            return CrossCheck(_error_result(exc, calls), calls)
+        return CrossCheck(summarise(values, calls.get("GetMetricData", 0)), calls)
 
-    def _fetch(self, client: Any, stats: WindowStats) -> dict[str, list[float]]:
+    def _fetch(self, client: Any, window: LogWindow) -> dict[str, list[float]]:
         kwargs: dict[str, Any] = {
-            "MetricDataQueries": self._queries(period_seconds(stats.start_ms, stats.end_ms)),
-            "StartTime": datetime.fromtimestamp(stats.start_ms / 1000, UTC),
-            "EndTime": datetime.fromtimestamp(stats.end_ms / 1000, UTC),
+            "MetricDataQueries": self._queries(period_seconds(window.start_ms, window.end_ms)),
+            "StartTime": datetime.fromtimestamp(window.start_ms / 1000, UTC),
+            "EndTime": datetime.fromtimestamp(window.end_ms / 1000, UTC),
             "ScanBy": "TimestampAscending",
         }
         values: dict[str, list[float]] = {query_id: [] for query_id, _, _ in _QUERIES}

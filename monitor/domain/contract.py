@@ -1,4 +1,4 @@
-"""The backend's log-line contract: parse one message (JSON or logfmt) and add it to a `WindowStats`.
+"""The backend's log-line contract: parse one message (JSON or logfmt) and add it to a `WindowAggregate`.
 
 Shared by every engine that reads raw events (`scan`, `file:`), so they give identical results on the same events.
 A message that claims to be a request or a decision but breaks the contract is counted as malformed, with a sample
@@ -13,10 +13,10 @@ from typing import Any
 
 import orjson
 
-from monitor.window import DECISION_BITS, WindowStats
+from monitor.domain.aggregate import DECISION_BITS, WindowAggregate
 
 _LOGFMT = re.compile(r'([A-Za-z_][\w.\-]*)=("(?:[^"\\]|\\.)*"|\S*)')
-_HEX = re.compile(r"[0-9a-fA-F]+")
+HEX = re.compile(r"[0-9a-fA-F]+")  # a passenger_hash is a hex digest, in either case
 REQUEST_TYPE = "http_request"
 DECISION_TYPE = "feature_flag_decision"
 
@@ -67,20 +67,21 @@ def _num_field(value: Any, typed: bool) -> float | None:
     return number if number >= 0 and math.isfinite(number) else None
 
 
-def _hash_field(value: Any) -> str | None:
-    return value.lower() if isinstance(value, str) and _HEX.fullmatch(value) else None
+def passenger_hash(value: Any) -> str | None:
+    """A logged `passenger_hash` as the lower-case digest it stands for, or None when it is not a hex string."""
+    return value.lower() if isinstance(value, str) and HEX.fullmatch(value) else None
 
 
 def _describe(kind: str, problem: str, fields: dict[str, Any]) -> str:
     return f"{kind}: {problem} (fields: {','.join(sorted(str(k) for k in fields)[:12])})"
 
 
-def ingest(stats: WindowStats, ts_ms: int | None, message: str) -> None:
+def ingest(stats: WindowAggregate, ts_ms: int | None, message: str) -> None:
     """Add one raw event to `stats` (the caller has already checked its timestamp against the window)."""
     stats.seen(ts_ms)
     fields, typed = parse_message(message)
     if fields is None:
-        stats.other += 1
+        stats.counts.other += 1
         return
     kind = fields.get("type")
     if kind == REQUEST_TYPE:
@@ -88,10 +89,10 @@ def ingest(stats: WindowStats, ts_ms: int | None, message: str) -> None:
     elif kind == DECISION_TYPE:
         _ingest_decision(stats, ts_ms, fields)
     else:
-        stats.other += 1
+        stats.counts.other += 1
 
 
-def _ingest_request(stats: WindowStats, fields: dict[str, Any], typed: bool) -> None:
+def _ingest_request(stats: WindowAggregate, fields: dict[str, Any], typed: bool) -> None:
     method, path = fields.get("method"), fields.get("path")
     status = _int_field(fields.get("status"), typed)
     duration = _num_field(fields.get("duration_ms"), typed)
@@ -105,30 +106,30 @@ def _ingest_request(stats: WindowStats, fields: dict[str, Any], typed: bool) -> 
     elif duration is None:
         problem = "duration_ms missing or not a non-negative number"
     raw_hash = fields.get("passenger_hash")
-    passenger_hash = None
+    passenger = None
     if problem is None and raw_hash not in (None, ""):
-        passenger_hash = _hash_field(raw_hash)
-        if passenger_hash is None:
+        passenger = passenger_hash(raw_hash)
+        if passenger is None:
             problem = "passenger_hash not a hex digest"
     if problem is not None:
         stats.add_malformed(_describe(REQUEST_TYPE, problem, fields))
         return
     assert status is not None and duration is not None and isinstance(path, str)
-    stats.add_request(status, duration, stats.route_of(path), passenger_hash)
+    stats.add_request(status, duration, stats.window.route_of(path), passenger)
 
 
-def _ingest_decision(stats: WindowStats, ts_ms: int | None, fields: dict[str, Any]) -> None:
+def _ingest_decision(stats: WindowAggregate, ts_ms: int | None, fields: dict[str, Any]) -> None:
     feature, decision = fields.get("feature_key"), fields.get("decision")
-    passenger_hash = _hash_field(fields.get("passenger_hash"))
+    passenger = passenger_hash(fields.get("passenger_hash"))
     problem = None
     if not isinstance(feature, str) or not feature:
         problem = "feature_key missing or not a string"
     elif not isinstance(decision, str) or decision not in DECISION_BITS:
         problem = "decision not one of OFF, ALLOWLIST, ROLLOUT"
-    elif passenger_hash is None:
+    elif passenger is None:
         problem = "passenger_hash missing or not a hex digest"
     if problem is not None:
         stats.add_malformed(_describe(DECISION_TYPE, problem, fields))
         return
-    assert isinstance(feature, str) and isinstance(decision, str) and passenger_hash is not None
-    stats.add_decision(ts_ms, feature, decision, passenger_hash)
+    assert isinstance(feature, str) and isinstance(decision, str) and passenger is not None
+    stats.add_decision(ts_ms, feature, decision, passenger)

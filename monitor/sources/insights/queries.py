@@ -1,11 +1,12 @@
-"""The Logs Insights query texts of the insights engine: the log-line contract of `monitor.events`, server-side.
+"""The Logs Insights query texts of the insights engine: the log-line contract (`monitor.domain.contract`),
+server-side.
 
 Every query starts with the same prelude: an exact millisecond filter on @timestamp (StartQuery only takes whole,
 inclusive seconds), then one regex `parse` per logfmt key, then `coalesce(logfmt value, JSON field)` into `bm_*`
 fields. JSON messages use the fields Insights discovers; logfmt ones the `parse` regexes, which never match a
 message starting with `{` and take the key's last occurrence at the start of a whitespace-separated token.
 
-How the contract is mirrored (what `monitor.events` decides, and how these queries decide the same):
+How the contract is mirrored (what `monitor.domain.contract` decides, and how these queries decide the same):
 - JSON type checks (status an integer, duration a number, method/path/feature_key/passenger_hash strings) are
   regex guards on the raw @message, e.g. `"status"\\s*:\\s*[1-5][0-9][0-9]\\s*[,}]`: Insights has no typeof;
 - logfmt numbers must be plain: status exactly three digits 100..599, duration_ms `[0-9]+(.[0-9]+)?(e±N)?`;
@@ -29,10 +30,11 @@ specified, while these regexes make the semantics explicit and testable (`tests/
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
-from monitor.window import LatencySketch
+from monitor.domain.aggregate import LatencySketch
 
 REQUEST_KEYS = ("type", "method", "path", "status", "duration_ms", "passenger_hash")
 DECISION_KEYS = ("type", "feature_key", "decision", "passenger_hash")
@@ -169,11 +171,46 @@ class QueryBuilder:
         "malformed_samples": (NO_SPLIT, ALL_KEYS),
     }
 
-    def __init__(self, feature: str, route_groups: list[tuple[str, str]]) -> None:
+    def __init__(self, feature: str, route_groups: Sequence[tuple[str, str]]) -> None:
         self.feature = feature
         self.prefix_routes: dict[str, str] = {}
         for name, prefix in route_groups:
             self.prefix_routes.setdefault(prefix, name)
+        # measure -> the commands after the prelude (one entry per MEASURES key)
+        self._tails: dict[str, Callable[[QuerySpec], list[str]]] = {
+            "events": lambda _: ["stats count(*) as events, min(bm_ts) as first_ms, max(bm_ts) as last_ms"],
+            "claims": lambda _: [f"filter {CLAIMED}", "stats count(*) as n by bm_type"],
+            "requests_by_status": lambda _: [f"filter {VALID_REQUEST}", "stats count(*) as n by bm_status"],
+            "requests_by_route": lambda _: [
+                f"filter {VALID_REQUEST}",
+                *self._route(),
+                "stats count(*) as n by bm_route, bm_status",
+            ],
+            "latency_bins": lambda _: [*self._bins(), "stats count(*) as n by bm_bin"],
+            "latency_bins_by_route": lambda _: [
+                *self._bins(),
+                *self._route(),
+                "stats count(*) as n by bm_route, bm_bin",
+            ],
+            "cohort_requests": self._cohort_requests,
+            "anonymous_requests": lambda _: [
+                f"filter {_REQUEST_CORE} and ({_ANONYMOUS})",
+                "fields floor(bm_status / 500) as bm_err",
+                "stats count(*) as n by bm_err",
+            ],
+            "decisions": self._decisions,
+            "other_feature_decisions": lambda _: [
+                f"filter {VALID_DECISION} and bm_feature != {string_literal(self.feature)}",
+                "stats count(*) as n",
+            ],
+            "malformed_samples": lambda _: [
+                f"filter {CLAIMED}",
+                f"filter not (({VALID_REQUEST}) or ({VALID_DECISION}))",
+                "sort bm_ts asc",
+                f"limit {SAMPLE_LIMIT}",
+                "display @message",
+            ],
+        }
 
     def split_kind(self, measure: str) -> str:
         return self.MEASURES[measure][0]
@@ -187,41 +224,26 @@ class QueryBuilder:
         if keys:
             commands += [logfmt_parse(key) for key in keys]
             commands.append("fields " + ", ".join(f"coalesce(bm_q_{k}, bm_u_{k}, {k}) as {FIELD[k]}" for k in keys))
-        commands += getattr(self, "_" + spec.measure)(spec)
+        commands += self._tails[spec.measure](spec)
         return "\n| ".join(commands)
 
-    # -- the tail of each measure ---------------------------------------------------------------------------
-    def _events(self, spec: QuerySpec) -> list[str]:
-        return ["stats count(*) as events, min(bm_ts) as first_ms, max(bm_ts) as last_ms"]
-
-    def _claims(self, spec: QuerySpec) -> list[str]:
-        return [f"filter {CLAIMED}", "stats count(*) as n by bm_type"]
-
-    def _requests_by_status(self, spec: QuerySpec) -> list[str]:
-        return [f"filter {VALID_REQUEST}", "stats count(*) as n by bm_status"]
-
+    # -- pieces several tails share ----------------------------------------------------------------------------
     def _route(self) -> list[str]:
         alternatives = "|".join(regex_escape(prefix) for prefix in self.prefix_routes)
         return [f"parse bm_path /^(?<bm_route>{alternatives})/", "filter ispresent(bm_route)"]
 
-    def _requests_by_route(self, spec: QuerySpec) -> list[str]:
-        return [f"filter {VALID_REQUEST}", *self._route(), "stats count(*) as n by bm_route, bm_status"]
-
-    def _bins(self) -> list[str]:
+    @staticmethod
+    def _bins() -> list[str]:
         return [
             f"filter {VALID_REQUEST} and bm_duration > {LatencySketch.MIN_VALUE!r}",
             f"fields ceil(log(bm_duration) / {LatencySketch.LOG_GAMMA!r}) as bm_bin",
         ]
 
-    def _latency_bins(self, spec: QuerySpec) -> list[str]:
-        return [*self._bins(), "stats count(*) as n by bm_bin"]
-
-    def _latency_bins_by_route(self, spec: QuerySpec) -> list[str]:
-        return [*self._bins(), *self._route(), "stats count(*) as n by bm_route, bm_bin"]
-
-    def _prefix(self, spec: QuerySpec) -> list[str]:
+    @staticmethod
+    def _prefix(spec: QuerySpec) -> list[str]:
         return [f"filter bm_h like /^{spec.prefix}/"] if spec.prefix else []
 
+    # -- the per-passenger tails: split by hash prefix when truncated ------------------------------------------
     def _cohort_requests(self, spec: QuerySpec) -> list[str]:
         return [
             f"filter {_REQUEST_CORE} and {_HASHED}",
@@ -230,29 +252,10 @@ class QueryBuilder:
             "stats count(*) as n by bm_h, bm_err",
         ]
 
-    def _anonymous_requests(self, spec: QuerySpec) -> list[str]:
-        return [
-            f"filter {_REQUEST_CORE} and ({_ANONYMOUS})",
-            "fields floor(bm_status / 500) as bm_err",
-            "stats count(*) as n by bm_err",
-        ]
-
     def _decisions(self, spec: QuerySpec) -> list[str]:
         return [
             f"filter {VALID_DECISION} and bm_feature = {string_literal(self.feature)}",
             "fields tolower(bm_hash) as bm_h",
             *self._prefix(spec),
             "stats count(*) as n by bm_h, bm_decision",
-        ]
-
-    def _other_feature_decisions(self, spec: QuerySpec) -> list[str]:
-        return [f"filter {VALID_DECISION} and bm_feature != {string_literal(self.feature)}", "stats count(*) as n"]
-
-    def _malformed_samples(self, spec: QuerySpec) -> list[str]:
-        return [
-            f"filter {CLAIMED}",
-            f"filter not (({VALID_REQUEST}) or ({VALID_DECISION}))",
-            "sort bm_ts asc",
-            f"limit {SAMPLE_LIMIT}",
-            "display @message",
         ]
