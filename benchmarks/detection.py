@@ -32,9 +32,9 @@ from scipy.stats import binom
 from monitor.checks.base import CheckContext, Thresholds
 from monitor.checks.cohort import check_cohort_regression
 from monitor.checks.error_rate import check_error_rate
+from monitor.checks.verdict import checkpoint_status
 from monitor.domain import Bucketer, Checkpoint, ExpectedConfig, FlagConfig, LogWindow, SourceResult, Status, Window
 from monitor.gate import rollback_reasons
-from monitor.verdict import checkpoint_status
 
 ROLLOUTS = (1, 5, 10)
 RATES = (10, 50, 200)

@@ -11,7 +11,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from monitor.adapters import aws_client, build_adapters, rollout_writer
-from monitor.domain.status import GateAction
 from monitor.errors import ConfigError
 from monitor.output import checkpoint_lines, history_lines
 from monitor.planning import CheckpointRequest
@@ -21,7 +20,6 @@ from monitor.sources import open_source
 
 Progress = Callable[[str], None]
 log = logging.getLogger("beta_monitor")
-GATE_EXIT = {GateAction.ADVANCE: 0, GateAction.HOLD: 1, GateAction.ROLLBACK: 2}
 
 
 def progress(message: str) -> None:
@@ -134,7 +132,7 @@ def gate(args: argparse.Namespace, settings: Settings, say: Progress) -> int:
             print(f"Missing: {missing}")
         if decision.command:
             print(f"Command: {decision.command}")
-    return GATE_EXIT[decision.action]
+    return decision.action.exit_code
 
 
 def report(args: argparse.Namespace, settings: Settings, say: Progress) -> int:

@@ -162,7 +162,7 @@ def _story(args: argparse.Namespace, say: Callable[[str], None]) -> int:
         )
         cp = outcome.checkpoint
         gate = cp.gate
-        alerts = [f"{c.name} {c.status.value}" for c in cp.checks if c.status.value not in ("PASS", "SKIP")]
+        alerts = [f"{c.name} {c.status.value}" for c in cp.alerts]
         say(
             f"{step.phase:<17} {step.label:<26} {config.rollout_percentage:>3}%  {cp.status.value:<4}  "
             f"gate {gate.action.value if gate else 'n/a':<8} {'; '.join(alerts)}"

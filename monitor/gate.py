@@ -13,15 +13,17 @@ import re
 import shlex
 
 from monitor.domain.checkpoint import Checkpoint, GateDecision
+from monitor.domain.evidence import CohortEvidence, DeterminismEvidence, ErrorRateEvidence
+from monitor.domain.format import pct
 from monitor.domain.status import GateAction, Status
 
 PASS_STREAK = 2
+ROLLBACK_ON_FAIL = (DeterminismEvidence.check, CohortEvidence.check)  # any FAIL of these rolls back
 
 
 def _rate(cp: Checkpoint) -> float | None:
-    result = cp.check("error_rate")
-    value = result.evidence.get("rate") if result else None
-    return float(value) if isinstance(value, int | float) else None
+    evidence = cp.evidence(ErrorRateEvidence)
+    return evidence.rate if evidence else None
 
 
 def _status(cp: Checkpoint, name: str) -> Status | None:
@@ -29,13 +31,9 @@ def _status(cp: Checkpoint, name: str) -> Status | None:
     return result.status if result else None
 
 
-def _pct(value: float) -> str:
-    return f"{value * 100:.2f}%"
-
-
 def _over_limit(cp: Checkpoint, limit: float) -> bool:
     rate = _rate(cp)
-    return _status(cp, "error_rate") is Status.FAIL and rate is not None and rate > limit
+    return _status(cp, ErrorRateEvidence.check) is Status.FAIL and rate is not None and rate > limit
 
 
 def rollback_reasons(checkpoints: list[Checkpoint], limit: float) -> list[str]:
@@ -43,9 +41,9 @@ def rollback_reasons(checkpoints: list[Checkpoint], limit: float) -> list[str]:
     reasons: list[str] = []
     last_two = checkpoints[-2:]
     if len(last_two) == 2 and all(_over_limit(cp, limit) for cp in last_two):
-        figures = ", ".join(f"{_pct(_rate(cp) or 0.0)} at {cp.label}" for cp in last_two)
-        reasons.append(f"5xx above {_pct(limit)} on 2 consecutive checkpoints ({figures})")
-    for name in ("determinism", "cohort_regression"):
+        figures = ", ".join(f"{pct(_rate(cp) or 0.0)} at {cp.label}" for cp in last_two)
+        reasons.append(f"5xx above {pct(limit)} on 2 consecutive checkpoints ({figures})")
+    for name in ROLLBACK_ON_FAIL:
         result = latest.check(name)
         if result is not None and result.status is Status.FAIL:
             reasons.append(f"{name} FAIL at {latest.label}: {result.summary}")
@@ -64,17 +62,17 @@ def _pass_streak(checkpoints: list[Checkpoint]) -> int:
 def _traffic_missing(latest: Checkpoint) -> list[str]:
     """What more traffic the latest checkpoint's NODATA checks need."""
     missing: list[str] = []
-    cohort = latest.check("cohort_regression")
-    if cohort is not None and cohort.status is Status.NODATA:
-        hours, needed = cohort.evidence.get("needed_hours"), cohort.evidence.get("needed_requests")
-        if isinstance(hours, int | float):
+    cohort = latest.evidence(CohortEvidence)
+    if cohort is not None and _status(latest, CohortEvidence.check) is Status.NODATA:
+        hours, needed = cohort.needed_hours, cohort.needed_requests
+        if hours is not None:
             amount = f"≈{hours:.0f} h" if hours >= 1.5 else f"≈{max(1, round(hours * 60))} min"
             missing.append(f"{amount} more traffic at this rate (cohort_regression needs {needed} more requests)")
         elif needed:
             missing.append(f"{needed} more requests in the cohorts (no ON traffic yet to estimate the time)")
-    errors = latest.check("error_rate")
-    if errors is not None and errors.status is Status.NODATA:
-        short = int(errors.evidence.get("min_requests") or 0) - int(errors.evidence.get("requests") or 0)
+    errors = latest.evidence(ErrorRateEvidence)
+    if errors is not None and _status(latest, ErrorRateEvidence.check) is Status.NODATA:
+        short = (errors.min_requests or 0) - (errors.requests or 0)
         if short > 0:
             missing.append(f"{short} more requests for error_rate")
     return missing
@@ -99,9 +97,10 @@ def hold_findings(checkpoints: list[Checkpoint], limit: float) -> tuple[list[str
     if rate is None:
         reasons.append(f"no 5xx rate at {latest.label}")
     elif rate > limit:
-        reasons.append(f"5xx {_pct(rate)} above {_pct(limit)} at {latest.label}: a second one in a row rolls back")
-    if _status(latest, "determinism") is not Status.PASS:
-        reasons.append(f"determinism is {_status(latest, 'determinism') or 'missing'} at {latest.label}, not PASS")
+        reasons.append(f"5xx {pct(rate)} above {pct(limit)} at {latest.label}: a second one in a row rolls back")
+    determinism = _status(latest, DeterminismEvidence.check)
+    if determinism is not Status.PASS:
+        reasons.append(f"determinism is {determinism or 'missing'} at {latest.label}, not PASS")
     failed = [cp.label for cp in checkpoints if cp.status is Status.FAIL]
     if failed:
         reasons.append(f"FAIL since the phase began ({', '.join(failed[:5])}): advancing needs a phase without FAIL")
@@ -184,7 +183,7 @@ def decide_gate(
     command, note = advance_command(feature, phase, latest, live, phase_steps)
     streak = _pass_streak(checkpoints)
     advance = [f"{streak} consecutive PASS checkpoints (latest {latest.label})",
-               f"5xx {_pct(_rate(latest) or 0.0)} ≤ {_pct(max_5xx_rate)}", "determinism PASS",
+               f"5xx {pct(_rate(latest) or 0.0)} ≤ {pct(max_5xx_rate)}", "determinism PASS",
                "no FAIL since the phase began"]
     if note:
         advance.append(note)

@@ -4,21 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from monitor.checks.registry import title
 from monitor.domain.checkpoint import Checkpoint, GateDecision
-from monitor.domain.status import Status
-
-CHECK_TITLES = {
-    "error_rate": "Error rate",
-    "cohort_regression": "Cohort regression",
-    "determinism": "Determinism",
-    "config_drift": "Config drift",
-    "latency": "Latency",
-    "data_quality": "Data quality",
-}
-
-
-def _pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{value * 100:.2f}%"
+from monitor.domain.format import pct
 
 
 def _bool(value: Any) -> str:
@@ -50,7 +38,7 @@ def metrics_line(metrics: dict[str, Any]) -> str:
     requests, errors = status.get("requests", 0), status.get("5xx", 0)
     rate = errors / requests if requests else None
     return (
-        f"Metrics: 5xx_rate={_pct(rate)} ({errors}/{requests}), 2xx={status.get('2xx', 0)}, "
+        f"Metrics: 5xx_rate={pct(rate)} ({errors}/{requests}), 2xx={status.get('2xx', 0)}, "
         f"3xx={status.get('3xx', 0)}, 4xx={status.get('4xx', 0)}, events={metrics.get('events', 0)}, "
         f"malformed={metrics.get('malformed', 0)}"
     )
@@ -64,10 +52,6 @@ def gate_line(gate: GateDecision | None) -> str:
     return line + (f" → {gate.command}" if gate.command else "")
 
 
-def alerts(checkpoint: Checkpoint) -> int:
-    return sum(1 for c in checkpoint.checks if c.status not in (Status.PASS, Status.SKIP))
-
-
 def checkpoint_lines(checkpoint: Checkpoint) -> list[str]:
     data = checkpoint.public()
     w = checkpoint.window
@@ -79,10 +63,9 @@ def checkpoint_lines(checkpoint: Checkpoint) -> list[str]:
         metrics_line(checkpoint.metrics),
     ]
     for check in checkpoint.checks:
-        title = CHECK_TITLES.get(check.name, check.name)
-        lines.append(f"{title}: {check.status.value} — {check.summary}")
+        lines.append(f"{title(check.name)}: {check.status.value} — {check.summary}")
     lines.append(gate_line(checkpoint.gate))
-    lines.append(f"Status: {checkpoint.status.value}, Alerts: {alerts(checkpoint)}")
+    lines.append(f"Status: {checkpoint.status.value}, Alerts: {len(checkpoint.alerts)}")
     return lines
 
 
@@ -97,6 +80,6 @@ def history_lines(checkpoints: list[Checkpoint]) -> list[str]:
         gate = cp.gate.action.value if cp.gate else "n/a"
         out.append(
             f"{cp.created_at.isoformat()}  #{cp.id}  {cp.phase}  {cp.label}  {cp.status.value}  "
-            f"5xx={_pct(rate)} ({errors}/{requests})  gate={gate}"
+            f"5xx={pct(rate)} ({errors}/{requests})  gate={gate}"
         )
     return out

@@ -3,7 +3,8 @@
 Every entry is a pure function of one stored `Checkpoint`: no clock, no environment. `report --rebuild` therefore
 reproduces what successive appends wrote, byte for byte: `render_phase_log` = header + every entry.
 Outside text is escaped by the `md` filter (see `monitor.report_format`); dict keys are always sorted, because a
-checkpoint read back from PostgreSQL (JSONB) does not keep the key order it was stored with.
+checkpoint read back from PostgreSQL (JSONB) does not keep the key order it was stored with. Evidence is read by
+attribute from each check's model (`monitor.domain.evidence`).
 """
 
 from __future__ import annotations
@@ -19,9 +20,18 @@ import jinja2
 
 from monitor import report_format as fmt
 from monitor.domain.checkpoint import Checkpoint, CheckResult, GateDecision
+from monitor.domain.evidence import (
+    EVIDENCE_MODELS,
+    CohortEvidence,
+    DataQualityEvidence,
+    DeterminismEvidence,
+    ErrorRateEvidence,
+    LatencyEvidence,
+    Rate,
+    RouteLatency,
+)
 from monitor.domain.status import Status
 
-CHECK_NAMES = ("error_rate", "cohort_regression", "determinism", "config_drift", "latency", "data_quality")
 _FALLBACK_TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 _FILTERS = {
     "md": fmt.md, "code": fmt.code, "code_block": fmt.code_block, "pct": fmt.pct, "signed_pct": fmt.signed_pct,
@@ -30,7 +40,6 @@ _FILTERS = {
     "text": fmt.text, "when_ms": fmt.when_ms, "share": fmt.share,
 }
 _NOT_AUTOMATED = (Status.SKIP, Status.NODATA, Status.ERROR)
-_DIAGNOSTIC_KEYS = frozenset({"exception", "error"})  # what a check that raised carries instead of evidence
 
 
 def _template_source(name: str) -> str:
@@ -66,12 +75,13 @@ def _render(template: str, **context: Any) -> str:
 
 
 # -- view of one checkpoint ------------------------------------------------------------------------------------
-def _check_view(check: CheckResult | None) -> dict[str, Any]:
-    """A check as the template sees it; `measured` is False when there is no evidence to show."""
+def _check_view(name: str, check: CheckResult | None) -> dict[str, Any]:
+    """A check as the template sees it: `ev` is its evidence model (empty when the check was not run); `measured` is
+    False when there is no evidence to show."""
     if check is None:
-        return {"status": None, "summary": "not recorded in this checkpoint", "ev": {}, "measured": False}
-    measured = any(key not in _DIAGNOSTIC_KEYS for key in check.evidence)
-    return {"status": check.status, "summary": check.summary, "ev": check.evidence, "measured": measured}
+        return {"status": None, "summary": "not recorded in this checkpoint", "ev": EVIDENCE_MODELS[name](),
+                "measured": False}
+    return {"status": check.status, "summary": check.summary, "ev": check.evidence, "measured": check.evidence.measured}
 
 
 def _sorted_names(names: Any) -> list[str]:
@@ -83,14 +93,15 @@ def _as_dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _route_rows(checkpoint: Checkpoint, error_rate: dict[str, Any]) -> list[dict[str, Any]]:
-    """Per route group: the status breakdown (stored metrics) and the 5xx evidence (error_rate), by name."""
+def _route_rows(checkpoint: Checkpoint, error_rate: ErrorRateEvidence) -> list[dict[str, Any]]:
+    """Per route group: the status breakdown (stored metrics) and the 5xx evidence (error_rate, `judged` when the
+    check has the route), by name."""
     measured = _as_dict(checkpoint.metrics.get("routes"))
-    evidence = _as_dict(error_rate.get("routes"))
+    judged = error_rate.routes or {}
     rows = []
-    for name in _sorted_names(set(measured) | set(evidence)):
+    for name in _sorted_names(set(measured) | set(judged)):
         status = _as_dict(_as_dict(measured.get(name)).get("status"))
-        rows.append({"name": name, "status": status, "er": _as_dict(evidence.get(name))})
+        rows.append({"name": name, "status": status, "er": judged.get(name, Rate()), "judged": name in judged})
     return rows
 
 
@@ -104,35 +115,33 @@ def _manual_review(checks: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _entry_context(checkpoint: Checkpoint) -> dict[str, Any]:
-    checks = {name: _check_view(checkpoint.check(name)) for name in CHECK_NAMES}
-    alerts = [c for c in checkpoint.checks if c.status not in (Status.PASS, Status.SKIP)]
+    checks = {name: _check_view(name, checkpoint.check(name)) for name in EVIDENCE_MODELS}
+    error_rate: ErrorRateEvidence = checks[ErrorRateEvidence.check]["ev"]
+    latency: LatencyEvidence = checks[LatencyEvidence.check]["ev"]
+    quality: DataQualityEvidence = checks[DataQualityEvidence.check]["ev"]
+    determinism: DeterminismEvidence = checks[DeterminismEvidence.check]["ev"]
     return {
         "cp": checkpoint,
         "live": checkpoint.live_config,
         "checks": checks,
-        "routes": _route_rows(checkpoint, checks["error_rate"]["ev"]),
-        "latency_routes": _latency_routes(checks["latency"]["ev"]),
-        "aws_calls": _sorted_items(checks["data_quality"]["ev"].get("aws_calls")),
-        "queries": _queries(checks["data_quality"]["ev"].get("queries")),
-        "segments": _segments(checks["determinism"]["ev"].get("segments")),
-        "alerts": alerts,
+        "routes": _route_rows(checkpoint, error_rate),
+        "latency_routes": _latency_routes(latency),
+        "aws_calls": _sorted_items(quality.aws_calls),
+        "queries": _queries(quality.queries),
+        "segments": determinism.segments,
+        "alerts": checkpoint.alerts,
         "manual": _manual_review(checks),
         "engine": checkpoint.metrics.get("engine") or None,
     }
 
 
-def _latency_routes(evidence: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    routes = _as_dict(evidence.get("routes"))
-    return [(name, _as_dict(routes.get(name))) for name in _sorted_names(routes)]
+def _latency_routes(evidence: LatencyEvidence) -> list[tuple[str, RouteLatency]]:
+    routes = evidence.routes or {}
+    return [(name, routes[name]) for name in _sorted_names(routes)]
 
 
 def _sorted_items(value: Any) -> list[tuple[str, Any]]:
     return sorted(((str(k), v) for k, v in _as_dict(value).items()), key=lambda kv: kv[0])
-
-
-def _segments(value: Any) -> list[dict[str, Any]] | None:
-    """Determinism's config segments (one dict each), or None when the evidence holds no list."""
-    return [s for s in value if isinstance(s, dict)] if isinstance(value, list) else None
 
 
 def _queries(value: Any) -> list[dict[str, Any]]:
@@ -166,17 +175,15 @@ def render_phase_log(feature: str, phase: str, checkpoints: list[Checkpoint]) ->
 
 
 def _summary_row(checkpoint: Checkpoint, index: int) -> dict[str, Any]:
-    error_rate = checkpoint.check("error_rate")
-    cohort = checkpoint.check("cohort_regression")
-    on = _as_dict(cohort.evidence.get("on")) if cohort else {}
-    rate = error_rate.evidence.get("rate") if error_rate else None
+    error_rate = checkpoint.evidence(ErrorRateEvidence) or ErrorRateEvidence()
+    cohort = checkpoint.evidence(CohortEvidence) or CohortEvidence()
     return {
         "cp": checkpoint,
         "category": fmt.mermaid_category(checkpoint.label, index),
-        "requests": error_rate.evidence.get("requests") if error_rate else None,
-        "rate": rate,
-        "on_rate": on.get("rate"),
-        "limit": error_rate.evidence.get("limit") if error_rate else None,
+        "requests": error_rate.requests,
+        "rate": error_rate.rate,
+        "on_rate": cohort.on.rate,
+        "limit": error_rate.limit,
     }
 
 

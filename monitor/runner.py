@@ -14,12 +14,12 @@ from typing import Any, Protocol
 
 from monitor.checks.base import CheckContext, Thresholds
 from monitor.checks.registry import run_checks
+from monitor.checks.verdict import checkpoint_status, escalate_errors, mark_incomplete
 from monitor.domain.aggregate import LogWindow
 from monitor.domain.bucketing import Bucketer
-from monitor.domain.checkpoint import Checkpoint, CheckResult, GateDecision, Window
+from monitor.domain.checkpoint import Checkpoint, GateDecision, Window
 from monitor.domain.flag import ExpectedConfig, FlagConfig
 from monitor.domain.reading import SourceResult
-from monitor.domain.status import Status
 from monitor.errors import ConfigError, SinkError
 from monitor.gate import decide_gate
 from monitor.planning import (
@@ -36,12 +36,8 @@ from monitor.report import render_entry, render_header
 from monitor.settings import Settings
 from monitor.sources.base import LogSource, MetricsSource
 from monitor.store.base import CheckpointStore, FlagSource
-from monitor.verdict import checkpoint_status, escalate_errors
 
 log = logging.getLogger("beta_monitor")
-
-LOG_CHECKS = ("error_rate", "cohort_regression", "determinism", "latency")
-
 
 class PhaseLogSink(Protocol):
     def append(self, entry: str, header: str) -> None: ...
@@ -82,21 +78,6 @@ class CheckpointOutcome:
     @property
     def exit_code(self) -> int:
         return self.checkpoint.status.exit_code
-
-
-def _mark_incomplete(checks: list[CheckResult], problems: list[str]) -> list[CheckResult]:
-    """Log-based checks never PASS (nor claim "no data") on logs that were not fully read."""
-    if not problems:
-        return checks
-    reason = problems[0] + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else "")
-    out = []
-    for check in checks:
-        if check.name in LOG_CHECKS and check.status in (Status.PASS, Status.NODATA, Status.WARN, Status.SKIP):
-            check = check.model_copy(
-                update={"status": Status.ERROR, "summary": f"logs incomplete: {reason}; measured: {check.summary}"}
-            )
-        out.append(check)
-    return out
 
 
 class CheckpointRunner:
@@ -194,7 +175,7 @@ class CheckpointRunner:
             previous=history[0] if history else None,
             window_ends_now=ends_now,
         )
-        checks = _mark_incomplete(run_checks(ctx), reading.problems)
+        checks = mark_incomplete(run_checks(ctx), reading.problems)
         checks = escalate_errors(checks, history, self.thresholds.error_escalation)
         checkpoint = Checkpoint(
             feature=request.feature,

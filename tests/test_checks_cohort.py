@@ -67,30 +67,30 @@ def test_cohort_status(c, expected: Status) -> None:
 def test_zero_errors_off_evidence() -> None:
     got = check_cohort_regression(traffic(5, on=(200, 4), off=(3800, 0)))
     ev = got.evidence
-    assert ev["on"]["requests"] == 200 and ev["on"]["errors_5xx"] == 4 and ev["on"]["rate"] == 0.02
-    assert (ev["off"]["requests"], ev["off"]["errors_5xx"], ev["off"]["rate"]) == (3800, 0, 0.0)
-    assert ev["off"]["interval"][0] == 0.0 and 0 < ev["off"]["interval"][1] < 0.002
-    assert ev["effect"] == pytest.approx(0.02)
-    assert ev["p_value"] < 0.01
-    assert ev["alpha"] == 0.01 and ev["min_effect"] == 0.005
-    assert ev["needed_requests"] is None and ev["needed_hours"] is None
+    assert ev.on.requests == 200 and ev.on.errors_5xx == 4 and ev.on.rate == 0.02
+    assert (ev.off.requests, ev.off.errors_5xx, ev.off.rate) == (3800, 0, 0.0)
+    assert ev.off.interval[0] == 0.0 and 0 < ev.off.interval[1] < 0.002
+    assert ev.effect == pytest.approx(0.02)
+    assert ev.p_value < 0.01
+    assert ev.alpha == 0.01 and ev.min_effect == 0.005
+    assert ev.needed_requests is None and ev.needed_hours is None
     assert "ON 2.00% (4/200" in got.summary and "OFF 0.00% (0/3800)" in got.summary
 
 
 def test_tiny_on_cohort_says_how_much_more_traffic() -> None:
     got = check_cohort_regression(traffic(5, on=(30, 3), off=(3000, 0)))
     ev = got.evidence
-    assert ev["needed_requests"] == 70
+    assert ev.needed_requests == 70
     # 30 ON requests in a 1 h window: 70 more take 70 / 30 h.
-    assert ev["needed_hours"] == pytest.approx(70 / 30)
+    assert ev.needed_hours == pytest.approx(70 / 30)
     assert "needs 70 more" in got.summary and "≈2.3 h" in got.summary
-    assert ev["p_value"] is None
+    assert ev.p_value is None
 
 
 def test_no_on_traffic_cannot_estimate_hours() -> None:
     got = check_cohort_regression(traffic(5, on=(0, 0), off=(3000, 0)))
-    assert got.evidence["needed_requests"] == 100
-    assert got.evidence["needed_hours"] is None
+    assert got.evidence.needed_requests == 100
+    assert got.evidence.needed_hours is None
     assert "hours unknown" in got.summary
 
 
@@ -100,8 +100,8 @@ def test_cohort_split_follows_the_resolver() -> None:
     assert split_cohorts(cohorts, True, 5) == ((150, 7), (900, 1))
     assert split_cohorts(cohorts, False, 5) == ((0, 0), (1050, 8))  # disabled: everyone OFF, allowlist included
     ev = check_cohort_regression(c).evidence
-    assert ev["anonymous"] == {"requests": 70, "errors_5xx": 7}
-    assert ev["on"]["requests"] == 150 and ev["off"]["requests"] == 900
+    assert ev.anonymous.model_dump() == {"requests": 70, "errors_5xx": 7}
+    assert ev.on.requests == 150 and ev.off.requests == 900
 
 
 @pytest.mark.parametrize(

@@ -59,13 +59,15 @@ def test_config_drift(cfg: dict[str, Any], exp: ExpectedConfig, status: Status, 
 def test_evidence_shape() -> None:
     c = config(rollout=5, allow=allowlist_ids(2), updated_at=JUST_NOW, mirror={"rollout_percentage": 1})
     ev = check_config_drift(ctx(stats(c), c, expected=expected(10, True), now=NOW)).evidence
-    assert ev["live"] == {"enabled": True, "rollout_percentage": 5, "allowlist_size": 2,
+    assert ev.live is not None
+    assert ev.live.model_dump() == {"enabled": True, "rollout_percentage": 5, "allowlist_size": 2,
                           "updated_at": JUST_NOW.isoformat()}
-    assert ev["expected"] == {"enabled": True, "rollout_percentage": 10, "source": "flags"}
-    assert ev["mismatches"] == ["rollout: live 5%, expected 10%"]
-    assert ev["changed_ago_s"] == 180.0
-    assert ev["mirror_disagreements"] == ["config_json rollout_percentage=1 but column rollout_percentage=5"]
-    assert ev["allowlist_added"] is None and ev["allowlist_removed"] is None and ev["allowlist_examples"] == []
+    assert ev.expected is not None
+    assert ev.expected.model_dump() == {"enabled": True, "rollout_percentage": 10, "source": "flags"}
+    assert ev.mismatches == ["rollout: live 5%, expected 10%"]
+    assert ev.changed_ago_s == 180.0
+    assert ev.mirror_disagreements == ["config_json rollout_percentage=1 but column rollout_percentage=5"]
+    assert ev.allowlist_added is None and ev.allowlist_removed is None and ev.allowlist_examples == []
 
 
 def test_allowlist_changes_since_previous_checkpoint() -> None:
@@ -75,10 +77,10 @@ def test_allowlist_changes_since_previous_checkpoint() -> None:
     got = check_config_drift(ctx(stats(c), c, expected=expected(5), now=NOW, previous=previous))
     ev = got.evidence
     assert got.status is Status.PASS  # reported, not judged
-    assert ev["allowlist_added"] == 2 and ev["allowlist_removed"] == 1
+    assert ev.allowlist_added == 2 and ev.allowlist_removed == 1
     added = sorted(allowlist_hashes(("allow-2", "allow-3")))
     removed = allowlist_hashes(("gone-0",))
-    assert sorted(ev["allowlist_examples"]) == sorted([f"+{short_hash(h)}" for h in added]
+    assert sorted(ev.allowlist_examples) == sorted([f"+{short_hash(h)}" for h in added]
                                                       + [f"-{short_hash(h)}" for h in removed])
     assert "allowlist since previous checkpoint: +2 −1" in got.summary
     assert not any(h in got.summary for h in added)  # full hashes never printed

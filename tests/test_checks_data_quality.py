@@ -69,11 +69,11 @@ def test_evidence_shape() -> None:
     s.count_call("FilterLogEvents", 4)
     s.queries.append({"query": "stats count()", "rows": 1})
     ev = check_data_quality(ctx(s)).evidence
-    assert ev["events"] == 1003 and ev["malformed"] == 20 and ev["other"] == 3
-    assert ev["malformed_share"] == pytest.approx(20 / 1003)
-    assert len(ev["samples"]) == 5 and ev["samples"][0].startswith("http_request without status")
-    assert ev["last_event_age_s"] == 120.0 and ev["freshness_s"] == 900.0
-    assert ev["problems"] == [] and ev["aws_calls"] == {"FilterLogEvents": 4}
-    assert ev["queries"] == [{"query": "stats count()", "rows": 1}]
-    assert ev["load_balancer"]["requests"] == 1000 and ev["load_balancer"]["log_requests"] == 980
-    assert ev["load_balancer"]["difference"] == pytest.approx(0.02)
+    assert ev.events == 1003 and ev.malformed == 20 and ev.other == 3
+    assert ev.malformed_share == pytest.approx(20 / 1003)
+    assert len(ev.samples) == 5 and ev.samples[0].startswith("http_request without status")
+    assert ev.last_event_age_s == 120.0 and ev.freshness_s == 900.0
+    assert ev.problems == [] and ev.aws_calls == {"FilterLogEvents": 4}
+    assert ev.queries == [{"query": "stats count()", "rows": 1}]
+    assert ev.load_balancer["requests"] == 1000 and ev.load_balancer["log_requests"] == 980
+    assert ev.load_balancer["difference"] == pytest.approx(0.02)

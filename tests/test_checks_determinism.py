@@ -138,18 +138,18 @@ def test_allowlisted_logged_off_evidence() -> None:
     cfg = config(allow=allowlist_ids(3))
     victim = allow_of(cfg)[0]
     ev = got.evidence
-    assert ev["allowlist_violations"] == 1
-    assert ev["conflicting_passengers"] == 1  # ALLOWLIST and OFF for one passenger
-    assert ev["wrong_decision_passengers"] == 1
-    assert ev["examples"] == [short_hash(victim)]
+    assert ev.allowlist_violations == 1
+    assert ev.conflicting_passengers == 1  # ALLOWLIST and OFF for one passenger
+    assert ev.wrong_decision_passengers == 1
+    assert ev.examples == [short_hash(victim)]
     assert victim not in got.summary and short_hash(victim) in got.summary
-    assert ev["allowlist_size"] == 3
+    assert ev.allowlist_size == 3
 
 
 def test_disabled_flag_allowlist_is_not_a_violation() -> None:
     ev = run(healthy, enabled=False).evidence
-    assert ev["allowlist_violations"] == 0 and ev["wrong_decision_passengers"] == 0
-    assert ev["exposure"]["expected"] == 0.0 and ev["exposure"]["seen_on"] == 0
+    assert ev.allowlist_violations == 0 and ev.wrong_decision_passengers == 0
+    assert ev.exposure.expected == 0.0 and ev.exposure.seen_on == 0
 
 
 def test_examples_are_at_most_five_short_hashes() -> None:
@@ -158,29 +158,29 @@ def test_examples_are_at_most_five_short_hashes() -> None:
             s.add_decision(None, FEATURE, "ROLLOUT", p)
 
     ev = run(many_wrong).evidence
-    assert ev["wrong_decision_passengers"] == 8
-    assert len(ev["examples"]) == 5
-    assert all(len(e) == 12 for e in ev["examples"])
-    assert set(ev["examples"]) <= {short_hash(p) for p in OFF[:8]}
+    assert ev.wrong_decision_passengers == 8
+    assert len(ev.examples) == 5
+    assert all(len(e) == 12 for e in ev.examples)
+    assert set(ev.examples) <= {short_hash(p) for p in OFF[:8]}
 
 
 def test_change_within_window_segments() -> None:
     got = run(change_honoured, bounds=BOUNDS, previous=PREV_1PCT)
-    segments = got.evidence["segments"]
-    assert [seg["judged_against"] for seg in segments] == ["previous", "grace", "live"]
-    assert segments[0]["passengers"] == len(LOW + MID) + 100
-    assert segments[1]["passengers"] == len(MID) and segments[1]["conflicting_passengers"] == 0
-    assert all(seg["wrong_decision_passengers"] == 0 for seg in segments)
-    assert got.evidence["unverifiable_passengers"] == 0
+    segments = got.evidence.segments
+    assert [seg.judged_against for seg in segments] == ["previous", "grace", "live"]
+    assert segments[0].passengers == len(LOW + MID) + 100
+    assert segments[1].passengers == len(MID) and segments[1].conflicting_passengers == 0
+    assert all(seg.wrong_decision_passengers == 0 for seg in segments)
+    assert got.evidence.unverifiable_passengers == 0
 
 
 def test_change_with_unknown_previous_config_is_unverifiable_not_failed() -> None:
     got = run(change_honoured, bounds=BOUNDS)
     ev = got.evidence
-    assert ev["segments"][0]["judged_against"] == "unverifiable"
+    assert ev.segments[0].judged_against == "unverifiable"
     # before the change everyone; in the grace segment the MID passengers' OFF may be the unknown earlier config
-    assert ev["unverifiable_passengers"] == len(LOW + MID) + 100
-    assert ev["wrong_decision_passengers"] == 0
+    assert ev.unverifiable_passengers == len(LOW + MID) + 100
+    assert ev.wrong_decision_passengers == 0
     assert "unverifiable" in got.summary
 
 
@@ -205,10 +205,10 @@ def test_exposure_interval(on: int, off: int, inside: bool) -> None:
         correct(s, cfg, ON[:on] + OFF[:off] + allow_of(cfg))
 
     got = run(build)
-    exposure = got.evidence["exposure"]
-    assert exposure["seen"] == on + off  # allowlisted passengers are left out
-    assert exposure["seen_on"] == on
-    assert exposure["expected"] == 0.05
-    lo, hi = exposure["interval"]
-    assert (lo <= exposure["share"] <= hi) is inside
+    exposure = got.evidence.exposure
+    assert exposure.seen == on + off  # allowlisted passengers are left out
+    assert exposure.seen_on == on
+    assert exposure.expected == 0.05
+    lo, hi = exposure.interval
+    assert (lo <= exposure.share <= hi) is inside
     assert got.status is (Status.PASS if inside else Status.WARN)

@@ -31,8 +31,8 @@ def test_error_rate_status(total: int, errors: int, expected: Status) -> None:
     got = check_error_rate(ctx(s))
     assert got.name == "error_rate"
     assert got.status is expected
-    assert got.evidence["requests"] == total
-    assert got.evidence["errors_5xx"] == errors
+    assert got.evidence.requests == total
+    assert got.evidence.errors_5xx == errors
 
 
 def test_error_rate_evidence_and_summary() -> None:
@@ -42,17 +42,17 @@ def test_error_rate_evidence_and_summary() -> None:
     s.add_request(429, 10.0, "other", None)
     got = check_error_rate(ctx(s))
     ev = got.evidence
-    assert ev["requests"] == 2001 and ev["errors_5xx"] == 7
-    assert ev["rate"] == pytest.approx(7 / 2001)
-    assert ev["interval"] == pytest.approx(wilson_interval(7, 2001))
-    assert ev["interval"][0] < ev["rate"] < ev["interval"][1]
-    assert ev["limit"] == 0.01 and ev["min_requests"] == 100
-    assert ev["breakdown"]["5xx"] == 7 and ev["breakdown"]["429"] == 1 and ev["breakdown"]["4xx"] == 1
-    assert ev["routes"]["feature_flag"] == {
+    assert ev.requests == 2001 and ev.errors_5xx == 7
+    assert ev.rate == pytest.approx(7 / 2001)
+    assert ev.interval == pytest.approx(wilson_interval(7, 2001))
+    assert ev.interval[0] < ev.rate < ev.interval[1]
+    assert ev.limit == 0.01 and ev.min_requests == 100
+    assert ev.breakdown["5xx"] == 7 and ev.breakdown["429"] == 1 and ev.breakdown["4xx"] == 1
+    assert ev.routes["feature_flag"].model_dump() == {
         "requests": 500, "errors_5xx": 2, "rate": 0.004, "interval": pytest.approx(wilson_interval(2, 500)),
     }
-    assert ev["routes"]["matching"]["errors_5xx"] == 5
-    assert ev["baseline"] is None
+    assert ev.routes["matching"].errors_5xx == 5
+    assert ev.baseline is None
     assert got.summary == "5xx 0.35% (7/2001), 95% CI 0.17–0.72%, limit 1.00%"
 
 
@@ -71,4 +71,5 @@ def test_error_rate_reports_the_baseline_rate() -> None:
     s = stats()
     requests(s, 200, 1)
     ev = check_error_rate(ctx(s, baseline=base)).evidence
-    assert ev["baseline"] == {"label": "h1", "created_at": base.created_at.isoformat(), "rate": 0.002}
+    assert ev.baseline is not None
+    assert ev.baseline.model_dump() == {"label": "h1", "created_at": base.created_at.isoformat(), "rate": 0.002}

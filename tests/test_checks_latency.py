@@ -52,18 +52,18 @@ def test_latency_status(s: WindowAggregate, base: Checkpoint | None, status: Sta
 def test_no_baseline_still_records_p95() -> None:
     got = check_latency(ctx(traffic(100.0, flags_ms=50.0)))
     ev = got.evidence
-    assert ev["p95_ms"] == pytest.approx(100.0, rel=0.01)
-    assert ev["routes"]["matching"]["p95_ms"] == pytest.approx(100.0, rel=0.01)
-    assert ev["routes"]["feature_flag"]["p95_ms"] == pytest.approx(50.0, rel=0.01)
-    assert ev["baseline_p95_ms"] is None and ev["baseline_label"] is None
+    assert ev.p95_ms == pytest.approx(100.0, rel=0.01)
+    assert ev.routes["matching"].p95_ms == pytest.approx(100.0, rel=0.01)
+    assert ev.routes["feature_flag"].p95_ms == pytest.approx(50.0, rel=0.01)
+    assert ev.baseline_p95_ms is None and ev.baseline_label is None
     assert got.summary.startswith("no baseline yet: this checkpoint's p95")
 
 
 def test_route_regression_is_named_in_the_summary() -> None:
     base = baseline(100.0, {"feature_flag": 100.0})
     got = check_latency(ctx(traffic(100.0, 160.0, n=2000, flags_n=100), baseline=base))
-    assert got.evidence["change"] == pytest.approx(0.0, abs=0.015)
-    assert got.evidence["routes"]["feature_flag"]["status"] == "FAIL"
+    assert got.evidence.change == pytest.approx(0.0, abs=0.015)
+    assert got.evidence.routes["feature_flag"].status == "FAIL"
     assert "; feature_flag p95 " in got.summary
 
 
@@ -71,11 +71,11 @@ def test_evidence_against_baseline() -> None:
     base = baseline(100.0, {"matching": 100.0, "feature_flag": 50.0})
     got = check_latency(ctx(traffic(130.0, flags_ms=50.0), baseline=base))
     ev = got.evidence
-    assert ev["baseline_p95_ms"] == 100.0 and ev["baseline_label"] == "h1"
-    assert ev["baseline_created_at"] == base.created_at.isoformat()
-    assert ev["change"] == pytest.approx(0.30, abs=0.015)
-    assert ev["routes"]["matching"]["status"] == "WARN"
-    assert ev["routes"]["feature_flag"]["status"] == "PASS"
-    assert ev["routes"]["feature_flag"]["change"] == pytest.approx(0.0, abs=0.015)
-    assert ev["routes"]["other"]["status"] == "NODATA"
+    assert ev.baseline_p95_ms == 100.0 and ev.baseline_label == "h1"
+    assert ev.baseline_created_at == base.created_at.isoformat()
+    assert ev.change == pytest.approx(0.30, abs=0.015)
+    assert ev.routes["matching"].status == "WARN"
+    assert ev.routes["feature_flag"].status == "PASS"
+    assert ev.routes["feature_flag"].change == pytest.approx(0.0, abs=0.015)
+    assert ev.routes["other"].status == "NODATA"
     assert "vs baseline 100.0 ms (h1) +30" in got.summary

@@ -1,4 +1,4 @@
-"""The judging code is pure: domain/, checks/, verdict.py and gate.py import no boto3, psycopg or jinja2 —
+"""The judging code is pure: domain/, checks/ and gate.py import no boto3, psycopg or jinja2 —
 neither directly nor through another monitor module they import."""
 
 from __future__ import annotations
@@ -12,8 +12,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "monitor"
 FORBIDDEN = {"boto3", "botocore", "psycopg", "psycopg_pool", "jinja2", "aiobotocore", "s3transfer"}
-PURE = [*sorted(PACKAGE.glob("domain/*.py")), *sorted(PACKAGE.glob("checks/*.py")), PACKAGE / "verdict.py",
-        PACKAGE / "gate.py"]
+PURE = [*sorted(PACKAGE.glob("domain/*.py")), *sorted(PACKAGE.glob("checks/*.py")), PACKAGE / "gate.py"]
 
 
 def imports_of(source: str, package: str) -> set[str]:
@@ -59,7 +58,7 @@ def reachable(start: Path) -> dict[Path, set[str]]:
 
 def test_the_pure_set_is_what_it_claims() -> None:
     names = {p.relative_to(PACKAGE).as_posix() for p in PURE}
-    assert {"checks/registry.py", "checks/determinism.py", "verdict.py", "gate.py", "domain/bucketing.py"} <= names
+    assert {"checks/registry.py", "checks/verdict.py", "gate.py", "domain/bucketing.py", "domain/evidence.py"} <= names
 
 
 @pytest.mark.parametrize("path", PURE, ids=lambda p: p.relative_to(PACKAGE).as_posix())
@@ -83,7 +82,7 @@ def test_forbidden_import_is_detected() -> None:
 def test_importing_the_judges_loads_no_io_library() -> None:
     code = (
         "import sys\n"
-        "import monitor.domain, monitor.checks.registry, monitor.verdict, monitor.gate\n"
+        "import monitor.domain, monitor.checks.registry, monitor.checks.verdict, monitor.gate\n"
         f"bad = sorted(m for m in sys.modules if m.split('.')[0] in {sorted(FORBIDDEN)!r})\n"
         "print(','.join(bad))\n"
     )

@@ -255,8 +255,8 @@ HOSTILE = [
 
 
 def _hostile_checkpoint(text: str) -> Checkpoint:
-    checks = _checks()
-    ev = {c.name: c.evidence for c in checks}
+    """Outside text in every place evidence holds text (typed evidence keeps it out of the numeric fields)."""
+    ev = {c.name: c.model_dump()["evidence"] for c in _checks()}
     ev["data_quality"]["samples"] = [f"http_request: bad status (fields: {text},path)", text]
     ev["data_quality"]["problems"] = [f"GetQueryResults on /ecs/{text} truncated"]
     ev["data_quality"]["aws_calls"][text] = 1
@@ -265,8 +265,9 @@ def _hostile_checkpoint(text: str) -> Checkpoint:
     ev["error_rate"]["baseline"]["label"] = text
     ev["config_drift"]["mismatches"] = [text]
     ev["config_drift"]["allowlist_examples"] = [text]
-    ev["determinism"]["examples"] = [text, {"hash": text}]
-    ev["latency"]["routes"][text] = {"p95_ms": text, "status": text}
+    ev["determinism"]["examples"] = [text, f"hash={text}"]
+    ev["latency"]["routes"][text] = {"p95_ms": 1.0, "status": "WARN"}
+    checks = [c.model_copy(update={"evidence": type(c.evidence).model_validate(ev[c.name])}) for c in _checks()]
     checks.append(CheckResult(name=text, status=Status.ERROR, summary=text))
     gate = GateDecision(action=GateAction.HOLD, reasons=[text], missing=[text], command=f"beta-monitor x `{text}`")
     checkpoint = make_checkpoint(text, checks=checks, gate=gate)

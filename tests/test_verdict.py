@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from helpers_checks import checkpoint, result
 
+from monitor.checks.verdict import checkpoint_status, escalate_errors
 from monitor.domain import Status
-from monitor.verdict import checkpoint_status, escalate_errors
 
 P, W, F, N, E, S = Status.PASS, Status.WARN, Status.FAIL, Status.NODATA, Status.ERROR, Status.SKIP
 
@@ -55,7 +55,7 @@ def test_escalate_errors(now: Status, previous: list[Status], k: int, expected: 
     assert got[1].status is expected
     if expected is F:
         assert got[1].summary.startswith(f"ERROR on {k} consecutive checkpoints, escalated to FAIL: ")
-        assert got[1].evidence["problems"] == ["timed out"]  # evidence kept
+        assert got[1].evidence.problems == ["timed out"]  # evidence kept
 
 
 def test_escalated_fail_continues_the_streak() -> None:

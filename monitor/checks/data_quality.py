@@ -13,10 +13,11 @@ from typing import Any
 
 from monitor.checks.base import CheckContext
 from monitor.domain.checkpoint import CheckResult
+from monitor.domain.evidence import DataQualityEvidence
 from monitor.domain.format import pct
 from monitor.domain.status import Status
 
-NAME = "data_quality"
+NAME = DataQualityEvidence.check
 LB_TOLERANCE = 0.20
 
 
@@ -60,22 +61,22 @@ def check_data_quality(ctx: CheckContext) -> CheckResult:
     age = (end_ms - counts.last_event_ms) / 1000 if counts.last_event_ms is not None else None
     freshness = th.freshness.total_seconds()
     lb, lb_warning = _load_balancer(ctx)
-    evidence: dict[str, Any] = {
-        "events": counts.events,
-        "malformed": counts.malformed,
-        "malformed_share": share,
-        "max_malformed_share": th.max_malformed_share,
-        "samples": list(counts.malformed_samples),
-        "other": counts.other,
-        "last_event_age_s": age,
-        "freshness_s": freshness,
-        "window_ends_now": ctx.window_ends_now,
-        "problems": list(reading.problems),
-        "aws_calls": dict(reading.aws_calls),
-        "queries": list(reading.queries),
-        "load_balancer": lb,
-        "engine": reading.engine,
-    }
+    evidence = DataQualityEvidence(
+        events=counts.events,
+        malformed=counts.malformed,
+        malformed_share=share,
+        max_malformed_share=th.max_malformed_share,
+        samples=list(counts.malformed_samples),
+        other=counts.other,
+        last_event_age_s=age,
+        freshness_s=freshness,
+        window_ends_now=ctx.window_ends_now,
+        problems=list(reading.problems),
+        aws_calls=dict(reading.aws_calls),
+        queries=list(reading.queries),
+        load_balancer=lb,
+        engine=reading.engine,
+    )
     warnings = _warnings(ctx, share, age, lb_warning)
     if reading.problems:
         more = f" (+{len(reading.problems) - 1} more)" if len(reading.problems) > 1 else ""

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, FieldSerializationInfo, field_serializer, model_validator
 
+from monitor.domain.evidence import Evidence, evidence_model
 from monitor.domain.flag import ExpectedConfig
 from monitor.domain.status import GateAction, Status
+
+E = TypeVar("E", bound=Evidence)
 
 
 class Window(BaseModel):
@@ -21,10 +24,37 @@ class Window(BaseModel):
 
 
 class CheckResult(BaseModel):
+    """One check's verdict: its status, a one-line summary and its evidence, typed by the check's name
+    (`monitor.domain.evidence`): a stored or hand-written dict loads into the check's model."""
+
     name: str
     status: Status
     summary: str
-    evidence: dict[str, Any] = Field(default_factory=dict)
+    evidence: Evidence = Field(default_factory=Evidence)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _typed_evidence(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        model = evidence_model(str(data.get("name", "")))
+        evidence = data.get("evidence")
+        if isinstance(evidence, model):
+            return data
+        if evidence is None:
+            typed = model()
+        elif isinstance(evidence, Evidence):
+            typed = model.model_validate(evidence.model_dump(exclude_unset=True))
+        elif isinstance(evidence, dict):
+            typed = model.model_validate(evidence)
+        else:
+            return data  # not evidence at all: field validation says so
+        return {**data, "evidence": typed}
+
+    @field_serializer("evidence")
+    def _keys_set(self, evidence: Evidence, info: FieldSerializationInfo) -> dict[str, Any]:
+        """Only the keys the check wrote (or the stored row held): a round trip gives back the same JSON."""
+        return evidence.model_dump(mode=info.mode, exclude_unset=True)
 
 
 class GateDecision(BaseModel):
@@ -60,6 +90,12 @@ class Checkpoint(BaseModel):
 
     def check(self, name: str) -> CheckResult | None:
         return next((c for c in self.checks if c.name == name), None)
+
+    def evidence(self, model: type[E]) -> E | None:
+        """The evidence of the check `model` belongs to (`checkpoint.evidence(ErrorRateEvidence)`), None when that
+        check is not in this checkpoint."""
+        result = self.check(model.check)
+        return result.evidence if result is not None and isinstance(result.evidence, model) else None
 
     @property
     def alerts(self) -> list[CheckResult]:

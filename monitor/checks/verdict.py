@@ -1,14 +1,34 @@
-"""Checks → checkpoint status, and the escalation of a check that keeps failing to measure. Pure."""
+"""Checks → checkpoint status: an incomplete read, a check that keeps failing to measure, and the roll-up. Pure."""
 
 from __future__ import annotations
 
+from monitor.checks.registry import BY_NAME
 from monitor.domain.checkpoint import Checkpoint, CheckResult
 from monitor.domain.status import Status
+
+_MEASURED = (Status.PASS, Status.NODATA, Status.WARN, Status.SKIP)
 
 
 def checkpoint_status(checks: list[CheckResult]) -> Status:
     """FAIL if any check FAILs; WARN if any WARN, NODATA or ERROR; else PASS. SKIP counts for nothing."""
     return Status.worst(*(c.status.verdict for c in checks))
+
+
+def mark_incomplete(checks: list[CheckResult], problems: list[str]) -> list[CheckResult]:
+    """Checks that read the logs never PASS (nor claim "no data") on logs that were not fully read: they are ERROR,
+    with what they measured still in the summary."""
+    if not problems:
+        return checks
+    reason = problems[0] + (f" (+{len(problems) - 1} more)" if len(problems) > 1 else "")
+    out = []
+    for check in checks:
+        spec = BY_NAME.get(check.name)
+        if spec is not None and spec.reads_logs and check.status in _MEASURED:
+            check = check.model_copy(
+                update={"status": Status.ERROR, "summary": f"logs incomplete: {reason}; measured: {check.summary}"}
+            )
+        out.append(check)
+    return out
 
 
 def escalate_errors(checks: list[CheckResult], history: list[Checkpoint], k: int) -> list[CheckResult]:
@@ -25,17 +45,15 @@ def escalate_errors(checks: list[CheckResult], history: list[Checkpoint], k: int
             check = check.model_copy(update={
                 "status": Status.FAIL,
                 "summary": f"ERROR on {k} consecutive checkpoints, escalated to FAIL: {check.summary}",
-                "evidence": {**check.evidence, "escalated_from": Status.ERROR.value, "consecutive_errors": k},
+                "evidence": check.evidence.escalate(k),
             })
         out.append(check)
     return out
 
 
 def _was_error(checkpoint: Checkpoint, name: str) -> bool:
-    result = checkpoint.check(name)
-    return result is not None and result.status in (Status.ERROR, Status.FAIL) and _error_origin(result)
-
-
-def _error_origin(result: CheckResult) -> bool:
     """ERROR, or a FAIL that was itself an escalated ERROR (the streak goes on)."""
-    return result.status is Status.ERROR or result.evidence.get("escalated_from") == Status.ERROR.value
+    result = checkpoint.check(name)
+    if result is None:
+        return False
+    return result.status is Status.ERROR or (result.status is Status.FAIL and result.evidence.escalated)
