@@ -4,7 +4,7 @@
     python benchmarks/throughput.py --sizes 20000   # a quick look
 
 For each size it writes N exported events (`{"timestamp": ms, "message": "<json body>"}` per line, the traffic model
-of monitor.traffic), then times in the same run:
+of monitor.cli.demo.traffic), then times in the same run:
   (a) `beta-monitor checkpoint … --source file:PATH --dry-run --json` (a whole checkpoint: flags from PostgreSQL,
       every check), with its peak RSS;
   (b) jq computing the same count of requests and 5xx over the file (`fromjson` on each message);
@@ -27,8 +27,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from monitor.cli.demo.traffic import TrafficModel, export_line, generate, passenger_ids
 from monitor.domain import FlagConfig
-from monitor.traffic import TrafficModel, export_line, generate, passenger_ids
 
 FEATURE = "passenger_favorites_matching"
 JQ_PROGRAM = (

@@ -14,8 +14,11 @@ import shlex
 
 from monitor.domain.checkpoint import Checkpoint, GateDecision
 from monitor.domain.evidence import CohortEvidence, DeterminismEvidence, ErrorRateEvidence
+from monitor.domain.flag import FlagConfig
 from monitor.domain.format import pct
 from monitor.domain.status import GateAction, Status
+from monitor.errors import ConfigError
+from monitor.settings import Settings
 
 PASS_STREAK = 2
 ROLLBACK_ON_FAIL = (DeterminismEvidence.check, CohortEvidence.check)  # any FAIL of these rolls back
@@ -188,3 +191,32 @@ def decide_gate(
     if note:
         advance.append(note)
     return GateDecision(action=GateAction.ADVANCE, reasons=advance, command=command)
+
+
+def phase_gate(
+    feature: str, phase: str, checkpoints: list[Checkpoint], settings: Settings, config: FlagConfig | None
+) -> GateDecision:
+    """`decide_gate` with the configured 5xx limit and phase plan; the live rollout when the config is known."""
+    return decide_gate(
+        feature,
+        phase,
+        checkpoints,
+        max_5xx_rate=settings.max_5xx_rate,
+        phase_steps=settings.phase_steps,
+        live_rollout=config.rollout_percentage if config else None,
+    )
+
+
+def check_phase_plan(current: int, target: int, steps: list[int], force: bool) -> None:
+    """`rollout set`'s guard, the other half of the plan the gate's commands follow: refuse an increase that skips a
+    step of the plan (decreases — rollbacks — are always allowed). Raises ConfigError."""
+    if force or target <= current:
+        return
+    if target not in steps:
+        raise ConfigError(f"{target}% is not a step of the phase plan {steps}: pick one or pass --force")
+    skipped = [s for s in steps if current < s < target]
+    if skipped:
+        raise ConfigError(
+            f"{current}% → {target}% skips {', '.join(f'{s}%' for s in skipped)} of the phase plan: "
+            "step through them or pass --force"
+        )

@@ -14,7 +14,7 @@ from monitor.domain.flag import ConfigChange, ExpectedConfig, FlagConfig
 from monitor.domain.status import Status
 from monitor.errors import ConfigError
 from monitor.settings import Settings, parse_duration
-from monitor.store.base import CheckpointStore
+from monitor.store.base import Expectations
 
 AUTO_PHASE = "auto"
 
@@ -44,6 +44,21 @@ class CheckpointRequest:
     baseline_label: str | None = None
 
 
+@dataclass(frozen=True)
+class CheckpointPlan:
+    """A request made concrete before any log is read: its phase resolved (`auto`), run key, window (and whether it
+    ends now), the time, the live config, the expectation and the phase log's destination."""
+
+    request: CheckpointRequest
+    run_key: str
+    window: Window
+    ends_now: bool
+    now: datetime
+    config: FlagConfig
+    expected: ExpectedConfig
+    destination: str
+
+
 def compute_window(settings: Settings, request: CheckpointRequest, now: datetime) -> tuple[Window, bool]:
     """The window and whether it ends "now" (within ingestion lag), which is when freshness applies."""
     length = parse_duration(request.window or settings.window)
@@ -67,7 +82,7 @@ def run_key_of(request: CheckpointRequest, window: Window) -> str:
     return f"{scope}{request.label}|{window.end.isoformat()}"
 
 
-def resolve_expected(request: CheckpointRequest, store: CheckpointStore) -> ExpectedConfig:
+def resolve_expected(request: CheckpointRequest, store: Expectations) -> ExpectedConfig:
     if request.expected_rollout is not None or request.expected_enabled is not None:
         enabled = request.expected_enabled
         if enabled is None and request.expected_rollout:

@@ -138,8 +138,8 @@ class World:
         seed: int = 11,
         log_group: str = "/ecs/kaviar-backend",
     ) -> int:
+        from monitor.cli.demo.traffic import TrafficModel, generate
         from monitor.domain import FlagConfig
-        from monitor.traffic import TrafficModel, generate
 
         end = end or self.end
         config = FlagConfig(key=FEATURE, enabled=True, rollout_percentage=rollout, allowlist=tuple(self.allowlist))
@@ -165,7 +165,7 @@ class World:
 
 
 def make_world(tmp_path: Path, pg_url: str, endpoint: str, *, rollout: int = 5) -> World:
-    from monitor.traffic import passenger_ids
+    from monitor.cli.demo.traffic import passenger_ids
 
     end = (datetime.now(UTC) - timedelta(minutes=10)).replace(second=0, microsecond=0)
     allowlist = passenger_ids(12, seed=1234)

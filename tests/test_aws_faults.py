@@ -18,8 +18,8 @@ from botocore.exceptions import ClientError, EndpointConnectionError, NoCredenti
 from botocore.retries import bucket, standard
 from helpers_events import LOG_GROUP, make_window, mixed_events, put_events, recent_window, reference_stats, snapshot
 
+from monitor.aws import aws_error, make_client
 from monitor.errors import ConfigError, LogGroupNotFoundError, SourceError
-from monitor.sources.aws import aws_error, make_client
 from monitor.sources.scan import ScanLogSource
 
 

@@ -198,7 +198,7 @@ def ignored(path: str, rules: list[str]) -> bool:
     [
         pytest.param("pyproject.toml", False, id="pyproject-sent"),
         pytest.param("README.md", False, id="readme-sent"),
-        pytest.param("monitor/cli.py", False, id="package-sent"),
+        pytest.param("monitor/cli/main.py", False, id="package-sent"),
         pytest.param("templates/checkpoint.md.j2", False, id="templates-sent"),
         pytest.param(".git", True, id="git-kept-out"),
         pytest.param("tests", True, id="tests-kept-out"),

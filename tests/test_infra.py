@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from helpers_cfn import TEMPLATE_PATH, load_template
 
-from monitor.cli import build_parser
+from monitor.cli.parser import build_parser
 from monitor.settings import Settings
 
 CONTAINER = "beta-monitor"

@@ -17,8 +17,8 @@ from e2e_support import FEATURE, World, make_world
 from fake_insights import FakeInsightsClient
 from fault_proxy import fault_proxy
 
+from monitor.cli.demo.traffic import TrafficModel, generate
 from monitor.domain import FlagConfig
-from monitor.traffic import TrafficModel, generate
 
 pytestmark = pytest.mark.e2e
 NOT_COMPARED = ("engine", "aws_calls", "queries", "problems")

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from monitor.domain import Checkpoint, CheckResult, ExpectedConfig, GateAction, GateDecision, Status, Window
-from monitor.report import render_entry, render_header, render_phase_log, render_summary
-from monitor.report_format import code, code_block, md, mermaid_category, pct, pvalue
+from monitor.phaselog.markdown import code, code_block, md, mermaid_category, pct, pvalue
+from monitor.phaselog.render import render_entry, render_header, render_phase_log, render_summary
 
 EXPECTED = Path(__file__).parent / "expected"
 T0 = datetime(2024, 5, 1, 10, 0, tzinfo=UTC)

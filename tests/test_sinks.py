@@ -10,7 +10,7 @@ import boto3
 import pytest
 
 from monitor.errors import ConfigError, SinkError
-from monitor.sinks import CONTENT_TYPE, FilePhaseLog, S3PhaseLog, open_sink, phase_log_destination
+from monitor.phaselog.sinks import CONTENT_TYPE, FilePhaseLog, S3PhaseLog, open_sink, phase_log_destination
 
 HEADER = "# Phase log: f / p\n\nStarted 2024-05-01T10:00:00Z.\n"
 BUCKET = "phase-logs"

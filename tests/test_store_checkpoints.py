@@ -249,14 +249,19 @@ def _held_advisory_locks(url: str) -> int:
     return int(row[0])
 
 
-def test_adapters_satisfy_the_store_protocols(pg_url: str) -> None:
-    # mypy checks these assignments against monitor.store.base; the asserts keep the test honest at runtime.
-    from monitor.store.base import CheckpointStore, FlagSource, RolloutWriter
+def test_adapters_satisfy_the_store_interfaces(pg_url: str) -> None:
+    # The assignments type-check against monitor.store.base; the asserts keep the test honest at runtime.
+    from monitor.store.base import AppendLedger, Checkpoints, Expectations, FlagSource, Migrations, RolloutAudit
     from monitor.store.flags import PostgresFlagSource
-    from monitor.store.rollout import PostgresRolloutWriter
 
-    store: CheckpointStore = PostgresCheckpointStore(pg_url)
+    store = PostgresCheckpointStore(pg_url)
+    migrations: Migrations = store
+    checkpoints: Checkpoints = store
+    ledger: AppendLedger = store
+    expectations: Expectations = store
+    audit: RolloutAudit = store
     flags: FlagSource = PostgresFlagSource(pg_url)
-    writer: RolloutWriter = PostgresRolloutWriter(pg_url, pg_url)
-    assert store.migrate() == ["0001_checkpoints", "0002_expectations", "0003_rollout_audit"]
-    assert callable(flags.get) and callable(writer.set_rollout)
+    assert migrations.migrate() == ["0001_checkpoints", "0002_expectations", "0003_rollout_audit"]
+    assert checkpoints.history("f") == list(ledger.iter_unappended("f", "p")) == []
+    assert expectations.expectation("f") is None and audit.rollout_audit("f") == []
+    assert callable(flags.get)

@@ -1,4 +1,4 @@
-"""The watchdog's own tables: checkpoints, expectations and the rollout audit (monitor.store.base.CheckpointStore).
+"""The watchdog's own tables: checkpoints, expectations and the rollout audit (the interfaces of monitor.store.base).
 
 Migrations are applied on first use (and by `migrate()` / `beta-monitor db init`). Every operation opens its own
 short connection; `lock()` holds a dedicated one for as long as the advisory lock is held.
@@ -99,7 +99,8 @@ def record_rollout(
 
 
 class PostgresCheckpointStore:
-    """monitor.store.base.CheckpointStore on the watchdog's PostgreSQL."""
+    """Checkpoints, AppendLedger, Expectations, RolloutAudit and Migrations (monitor.store.base) on the watchdog's
+    PostgreSQL."""
 
     def __init__(self, url: str, *, lock_timeout: float | None = DEFAULT_LOCK_TIMEOUT_SECONDS) -> None:
         self.url = url

@@ -1,4 +1,4 @@
-"""`rollout set`: change a flag, audit the change and store the new expectation (monitor.store.base.RolloutWriter).
+"""`rollout set`: change a flag, audit the change and store the new expectation.
 
 Same database for flags and watchdog tables: one transaction does all three.
 

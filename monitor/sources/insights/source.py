@@ -26,10 +26,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from monitor.aws import AWS_FAILURES, LazyClient, aws_error, client_region, counting
 from monitor.domain.aggregate import LogWindow
 from monitor.domain.reading import SourceResult
 from monitor.errors import LogGroupNotFoundError, MonitorError, SourceError
-from monitor.sources.aws import AWS_FAILURES, LazyClient, aws_error, client_region, counting
 from monitor.sources.insights.fold import Results, Row, add_samples, fold_results
 from monitor.sources.insights.queries import HASH_SPLIT, TIME_SPLIT, QueryBuilder, QuerySpec
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from monitor.aws import AWS_FAILURES, LazyClient, aws_error, counting
 from monitor.domain.aggregate import LogWindow
 from monitor.errors import MonitorError, SourceError
-from monitor.sources.aws import AWS_FAILURES, LazyClient, aws_error, counting
 from monitor.sources.base import CrossCheck
 
 NAMESPACE = "AWS/ApplicationELB"

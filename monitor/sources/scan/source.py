@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from monitor.aws import AWS_FAILURES, LazyClient, aws_error, client_region, counting, log_group_not_found
 from monitor.domain.aggregate import LogWindow
 from monitor.domain.contract import ingest
 from monitor.domain.reading import SourceResult
 from monitor.errors import MonitorError, SourceError
-from monitor.sources.aws import AWS_FAILURES, LazyClient, aws_error, client_region, counting, log_group_not_found
 
 DEFAULT_PAGE_SIZE = 10_000  # the FilterLogEvents maximum
 

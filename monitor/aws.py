@@ -1,4 +1,6 @@
-"""AWS plumbing shared by every source: one way to build a client and one way to turn a botocore failure into ours.
+"""AWS plumbing shared by every adapter (log sources, the S3 phase log, notifications, `rollout set`'s caller
+identity): one way to build a client and one way to turn a botocore failure into ours. boto3 is imported here only,
+when the first client is built.
 
 Retries are botocore's own (`adaptive` mode: exponential backoff plus client-side rate limiting on throttling),
 never a hand loop. Every HTTP attempt is counted into the caller's `calls` dict under the operation name
@@ -25,6 +27,7 @@ from botocore.exceptions import (
 )
 
 from monitor.errors import ConfigError, LogGroupNotFoundError, MonitorError, SourceError
+from monitor.settings import Settings
 
 AWS_FAILURES = (ClientError, BotoCoreError)  # what a boto3 call raises when AWS or the network fails
 CONNECT_TIMEOUT_S = 10
@@ -67,6 +70,17 @@ def make_client(
     if calls is not None:
         count_calls(client, calls)
     return client
+
+
+def client_for(settings: Settings, service: str, calls: dict[str, int] | None = None) -> Any:
+    """`make_client` with the settings' region, endpoint and attempts."""
+    return make_client(
+        service,
+        region=settings.aws_region,
+        endpoint_url=settings.aws_endpoint_url,
+        max_attempts=settings.aws_max_attempts,
+        calls=calls,
+    )
 
 
 def count_calls(client: Any, calls: dict[str, int]) -> Callable[[], None]:

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from monitor.aws import make_client
 from monitor.errors import ConfigError, SinkError
 
 CONTENT_TYPE = "text/markdown; charset=utf-8"
@@ -76,8 +77,6 @@ def open_sink(dest: str, *, s3_client: Any = None) -> PhaseLogSink:
         if not bucket or not key or key.endswith("/"):
             raise ConfigError(f"phase log {dest[:80]!r} must look like s3://bucket/path/to/log.md")
         if s3_client is None:
-            from monitor.sources.aws import make_client
-
             s3_client = make_client("s3", region=None, endpoint_url=None, max_attempts=8)
         return S3PhaseLog(bucket, key, s3_client)
     path = dest.removeprefix("file://")

@@ -1,27 +1,18 @@
-"""The command line: parse → settings → runner; map the result or the error to an exit code.
-
-Exit codes follow the monitoring-plugin convention: 0 PASS, 1 WARN, 2 FAIL, 3 UNKNOWN (no checkpoint could be
-produced: bad arguments, missing config, a dependency down — one line saying what to fix, nothing written).
-"""
+"""The command line's grammar: every command and option, and the argument types that refuse bad input with one
+line and exit code 3 (UNKNOWN), never argparse's 2 (which means FAIL here)."""
 
 from __future__ import annotations
 
 import argparse
-import json
-import logging
 import re
-import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import NoReturn
 
 from monitor import __version__
-from monitor.errors import MonitorError
-from monitor.settings import Settings, load_settings
 
 EXIT_UNKNOWN = 3
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
-log = logging.getLogger("beta_monitor")
 
 
 def _name(kind: str) -> Callable[[str], str]:
@@ -71,7 +62,7 @@ def _instant(value: str) -> datetime:
 class _Parser(argparse.ArgumentParser):
     """argparse that exits 3 (UNKNOWN) with one line, not 2 (which means FAIL here)."""
 
-    def error(self, message: str) -> Any:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         self.exit(EXIT_UNKNOWN, f"beta-monitor: error: {message} (see `{self.prog} --help`)\n")
 
 
@@ -200,56 +191,3 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--json", action="store_true", help="print the verdict sequence as JSON")
     return p
 
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    json_logs = False
-    try:
-        settings = load_settings(log_format=args.log_format)
-        json_logs = settings.log_format == "json"
-        from monitor.joblog import configure_logging
-
-        configure_logging(settings.log_format)
-        return _dispatch(args, settings)
-    except MonitorError as exc:
-        _fail(f"beta-monitor: error: {exc}", json_logs)
-        return EXIT_UNKNOWN
-    except KeyboardInterrupt:
-        _fail("beta-monitor: interrupted", json_logs)
-        return EXIT_UNKNOWN
-
-
-def _fail(message: str, json_logs: bool) -> None:
-    """The one line that says what to fix: plain on stderr, or one JSON object in containers."""
-    if json_logs:
-        log.error(message, extra={"exit_code": EXIT_UNKNOWN})
-    else:
-        print(message, file=sys.stderr)
-
-
-def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
-    from monitor import commands
-
-    progress: Callable[[str], None] = commands.progress
-    if args.quiet:
-        progress = lambda message: None  # noqa: E731
-    elif settings.log_format == "json":
-        progress = log.info  # containers: every stderr line is one JSON object
-    handlers: dict[str, Callable[[argparse.Namespace, Settings, Callable[[str], None]], int]] = {
-        "checkpoint": commands.checkpoint,
-        "history": commands.history,
-        "gate": commands.gate,
-        "report": commands.report,
-        "rollout": commands.rollout_set,
-        "db": commands.db_init,
-        "demo": commands.demo,
-    }
-    return handlers[args.command](args, settings, progress)
-
-
-def print_json(data: Any) -> None:
-    print(json.dumps(data, indent=2, sort_keys=False, default=str))
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())

@@ -1,4 +1,5 @@
-"""Regenerate the README's generated blocks: `python -m monitor.docs` (tests/test_docs.py checks they are current)."""
+"""Regenerate the README's generated blocks: `python tests/readme_blocks.py` (tests/test_docs.py checks they are
+current). A development tool: it does not ship in the package."""
 
 from __future__ import annotations
 

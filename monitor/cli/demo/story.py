@@ -11,12 +11,27 @@ import contextlib
 import json
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from monitor.aws import make_client
+from monitor.cli.databases import Databases
+from monitor.cli.demo.traffic import TrafficModel, generate, passenger_ids
+from monitor.cli.wiring import build_adapters
 from monitor.errors import ConfigError
+from monitor.gate import check_phase_plan, phase_gate
+from monitor.phaselog.render import render_summary
+from monitor.planning import CheckpointRequest
+from monitor.runner import CheckpointRunner
+from monitor.settings import Settings, load_settings
+from monitor.sources.base import LogSource
+from monitor.sources.factory import open_source
+from monitor.store.admin import recreate_database
+from monitor.store.embedded import embedded_database_url, stop_embedded_server
+from monitor.store.flags import create_flag_tables, upsert_flag
+from monitor.store.rollout import PostgresRolloutWriter
 
 FEATURE = "passenger_favorites_matching"
 LOG_GROUP = "/ecs/kaviar-backend"
@@ -52,9 +67,10 @@ STORY = [
 ]
 
 
-def _settings(url: str, out_dir: Path) -> Any:
-    from monitor.settings import load_settings
+Say = Callable[[str], None]
 
+
+def _settings(url: str, out_dir: Path) -> Settings:
     return load_settings(
         database_url=url,
         flags_database_url=url,
@@ -78,8 +94,9 @@ def _put_events(logs: Any, events: list[tuple[int, str]], streams: int = 3) -> N
             logs.put_log_events(logGroupName=LOG_GROUP, logStreamName=name, logEvents=batch[i : i + 5000])
 
 
-def run_demo(args: argparse.Namespace, say: Callable[[str], None]) -> int:
+def run_demo(args: argparse.Namespace, say: Say) -> int:
     try:
+        # Imported here: moto is the optional `demo` extra, which production images do not install.
         from moto import mock_aws
     except ImportError:
         raise ConfigError("the demo emulates AWS with moto: pip install 'beta-monitor[demo]'") from None
@@ -96,28 +113,28 @@ def run_demo(args: argparse.Namespace, say: Callable[[str], None]) -> int:
         return _story(args, say)
 
 
-def _story(args: argparse.Namespace, say: Callable[[str], None]) -> int:
-    import boto3
+@dataclass
+class _Tour:
+    """The demo's world: settings, the emulated log group, the runner and the rollout writer."""
 
-    from monitor.adapters import build_adapters, rollout_writer
-    from monitor.commands import check_phase_plan
-    from monitor.planning import CheckpointRequest
-    from monitor.runner import CheckpointRunner
-    from monitor.sources import open_source
-    from monitor.store.admin import recreate_database
-    from monitor.store.embedded import embedded_database_url
-    from monitor.store.flags import create_flag_tables, upsert_flag
-    from monitor.traffic import TrafficModel, generate, passenger_ids
+    settings: Settings
+    databases: Databases
+    runner: CheckpointRunner
+    writer: PostgresRolloutWriter
+    source: LogSource
+    logs: Any
+    results: list[dict[str, Any]] = field(default_factory=list)
 
+
+def _setup(args: argparse.Namespace, say: Say) -> _Tour:
     out_dir = Path(args.dir).resolve()
     say("Starting embedded PostgreSQL")
     url = recreate_database(embedded_database_url(), "beta_monitor_demo")
     settings = _settings(url, out_dir)
-    logs = boto3.client("logs")
+    logs = make_client("logs", region=None, endpoint_url=None, max_attempts=settings.aws_max_attempts)
     logs.create_log_group(logGroupName=LOG_GROUP)
-    sns = boto3.client("sns")
+    sns = make_client("sns", region=None, endpoint_url=None, max_attempts=settings.aws_max_attempts)
     settings.sns_topic_arn = sns.create_topic(Name="beta-monitor-alerts")["TopicArn"]
-    allowlist = passenger_ids(12, seed=1234)
     create_flag_tables(url, schema="columns")
     upsert_flag(
         url,
@@ -125,72 +142,83 @@ def _story(args: argparse.Namespace, say: Callable[[str], None]) -> int:
         FEATURE,
         enabled=True,
         rollout=0,
-        allowlist=allowlist,
+        allowlist=passenger_ids(12, seed=1234),
         updated_at=datetime.now(UTC) - timedelta(hours=8),
     )
-    adapters = build_adapters(settings, say=lambda m: None)
-    adapters.store.migrate()
-    runner = CheckpointRunner(settings, adapters, progress=lambda m: None)
-    writer = rollout_writer(settings, say=lambda m: None)
-    source = open_source(settings.source, settings)
+    databases = Databases.open(settings, lambda _m: None)
+    databases.store.migrate()
+    return _Tour(
+        settings=settings,
+        databases=databases,
+        runner=CheckpointRunner(settings, build_adapters(settings, databases), progress=lambda _m: None),
+        writer=databases.rollout_writer(),
+        source=open_source(settings.source, settings),
+        logs=logs,
+    )
+
+
+def _story(args: argparse.Namespace, say: Say) -> int:
+    tour = _setup(args, say)
     top = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
-    results: list[dict[str, Any]] = []
     say(f"Simulating {args.requests_per_hour} requests/hour of backend traffic into CloudWatch Logs (emulated)")
     for step in STORY:
-        end = top - timedelta(hours=step.hour)
-        if step.set_before:
-            # The change is made (and audited) just before the simulated hour it governs, as an operator would.
-            live = adapters.flags.get(FEATURE)
-            check_phase_plan(live.rollout_percentage, step.rollout, settings.phase_steps, force=False)
-            changed = end - timedelta(hours=1, minutes=5)
-            writer.set_rollout(FEATURE, step.rollout, True, reason=step.reason, actor="demo-operator", now=changed)
-            say(f"rollout set {FEATURE} {step.rollout}% --reason {step.reason!r} (at {changed:%H:%M} UTC)")
-        config = adapters.flags.get(FEATURE)
-        model = TrafficModel(
-            requests=args.requests_per_hour,
-            start_ms=int((end - timedelta(hours=1)).timestamp() * 1000),
-            end_ms=int(end.timestamp() * 1000),
-            config=config,
-            on_error_rate=step.on_error_rate,
-            seed=step.hour,
-            feature=FEATURE,
-            malformed_share=0.001,
-        )
-        _put_events(logs, list(generate(model)))
-        outcome = runner.run(
-            CheckpointRequest(feature=FEATURE, phase=step.phase, label=step.label, end=end, window="1h"), source
-        )
-        cp = outcome.checkpoint
-        gate = cp.gate
-        alerts = [f"{c.name} {c.status.value}" for c in cp.alerts]
-        say(
-            f"{step.phase:<17} {step.label:<26} {config.rollout_percentage:>3}%  {cp.status.value:<4}  "
-            f"gate {gate.action.value if gate else 'n/a':<8} {'; '.join(alerts)}"
-        )
-        results.append(
-            {
-                "phase": step.phase,
-                "label": step.label,
-                "rollout": config.rollout_percentage,
-                "status": cp.status.value,
-                "gate": gate.action.value if gate else None,
-                "gate_command": gate.command if gate else None,
-                "checks": {c.name: c.status.value for c in cp.checks},
-                "phase_log": outcome.phase_log,
-            }
-        )
-    summary = _write_summaries(adapters, runner, out_dir)
-    _finish(args, results, summary, url)
+        _step(tour, step, top - timedelta(hours=step.hour), args.requests_per_hour, say)
+    summary = _write_summaries(tour, Path(args.dir).resolve())
+    _finish(args, tour.results, summary, tour.databases.store_url)
     return 0
 
 
-def _write_summaries(adapters: Any, runner: Any, out_dir: Path) -> Path:
-    from monitor.report import render_summary
+def _step(tour: _Tour, step: Step, end: datetime, requests_per_hour: int, say: Say) -> None:
+    """One simulated hour: the rollout change before it (if any), its traffic, and its checkpoint."""
+    flags = tour.runner.adapters.flags
+    if step.set_before:
+        # The change is made (and audited) just before the simulated hour it governs, as an operator would.
+        live = flags.get(FEATURE)
+        check_phase_plan(live.rollout_percentage, step.rollout, tour.settings.phase_steps, force=False)
+        changed = end - timedelta(hours=1, minutes=5)
+        tour.writer.set_rollout(FEATURE, step.rollout, True, reason=step.reason, actor="demo-operator", now=changed)
+        say(f"rollout set {FEATURE} {step.rollout}% --reason {step.reason!r} (at {changed:%H:%M} UTC)")
+    config = flags.get(FEATURE)
+    model = TrafficModel(
+        requests=requests_per_hour,
+        start_ms=int((end - timedelta(hours=1)).timestamp() * 1000),
+        end_ms=int(end.timestamp() * 1000),
+        config=config,
+        on_error_rate=step.on_error_rate,
+        seed=step.hour,
+        feature=FEATURE,
+        malformed_share=0.001,
+    )
+    _put_events(tour.logs, list(generate(model)))
+    request = CheckpointRequest(feature=FEATURE, phase=step.phase, label=step.label, end=end, window="1h")
+    outcome = tour.runner.run(request, tour.source)
+    cp = outcome.checkpoint
+    gate = cp.gate
+    alerts = [f"{c.name} {c.status.value}" for c in cp.alerts]
+    say(
+        f"{step.phase:<17} {step.label:<26} {config.rollout_percentage:>3}%  {cp.status.value:<4}  "
+        f"gate {gate.action.value if gate else 'n/a':<8} {'; '.join(alerts)}"
+    )
+    tour.results.append(
+        {
+            "phase": step.phase,
+            "label": step.label,
+            "rollout": config.rollout_percentage,
+            "status": cp.status.value,
+            "gate": gate.action.value if gate else None,
+            "gate_command": gate.command if gate else None,
+            "checks": {c.name: c.status.value for c in cp.checks},
+            "phase_log": outcome.phase_log,
+        }
+    )
 
+
+def _write_summaries(tour: _Tour, out_dir: Path) -> Path:
     parts = []
     for phase in dict.fromkeys(step.phase for step in STORY):
-        checkpoints = list(reversed(adapters.store.history(FEATURE, phase)))
-        parts.append(render_summary(FEATURE, phase, checkpoints, runner.gate(FEATURE, phase, checkpoints, None)))
+        checkpoints = list(reversed(tour.databases.store.history(FEATURE, phase)))
+        decision = phase_gate(FEATURE, phase, checkpoints, tour.settings, None)
+        parts.append(render_summary(FEATURE, phase, checkpoints, decision))
     path = out_dir / FEATURE / "SUMMARY.md"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(parts), encoding="utf-8")
@@ -218,7 +246,5 @@ def _finish(args: argparse.Namespace, results: list[dict[str, Any]], summary: Pa
             f"Embedded database kept running. Explore: BETA_MONITOR_DATABASE_URL='{url}' beta-monitor history {FEATURE}"
         )
     else:
-        from monitor.store.embedded import stop_embedded_server
-
         stop_embedded_server()
         print("Embedded database stopped (run with --keep to explore it afterwards)")

@@ -2,7 +2,7 @@
 
 Every entry is a pure function of one stored `Checkpoint`: no clock, no environment. `report --rebuild` therefore
 reproduces what successive appends wrote, byte for byte: `render_phase_log` = header + every entry.
-Outside text is escaped by the `md` filter (see `monitor.report_format`); dict keys are always sorted, because a
+Outside text is escaped by the `md` filter (see `monitor.phaselog.markdown`); dict keys are always sorted, because a
 checkpoint read back from PostgreSQL (JSONB) does not keep the key order it was stored with. Evidence is read by
 attribute from each check's model (`monitor.domain.evidence`).
 """
@@ -14,11 +14,8 @@ from collections import Counter
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jinja2
-
-from monitor import report_format as fmt
 from monitor.domain.checkpoint import Checkpoint, CheckResult, GateDecision
 from monitor.domain.evidence import (
     EVIDENCE_MODELS,
@@ -31,8 +28,12 @@ from monitor.domain.evidence import (
     RouteLatency,
 )
 from monitor.domain.status import Status
+from monitor.phaselog import markdown as fmt
 
-_FALLBACK_TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
+if TYPE_CHECKING:
+    import jinja2
+
+_FALLBACK_TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 _FILTERS = {
     "md": fmt.md, "code": fmt.code, "code_block": fmt.code_block, "pct": fmt.pct, "signed_pct": fmt.signed_pct,
     "pp": fmt.pp, "percent": fmt.percent, "interval": fmt.interval, "pvalue": fmt.pvalue, "count": fmt.count,
@@ -42,8 +43,9 @@ _FILTERS = {
 _NOT_AUTOMATED = (Status.SKIP, Status.NODATA, Status.ERROR)
 
 
-def _template_source(name: str) -> str:
-    """The template's text from the installed package `monitor.templates`, else from the source tree."""
+def _template_source(name: str) -> str | None:
+    """The template's text from the installed package `monitor.templates`, else from the source tree; None when
+    there is no such template (Jinja2 then raises TemplateNotFound)."""
     try:
         resource = importlib.resources.files("monitor.templates").joinpath(name)
         if resource.is_file():
@@ -51,13 +53,15 @@ def _template_source(name: str) -> str:
     except ModuleNotFoundError:
         pass
     path = _FALLBACK_TEMPLATES / name
-    if not path.is_file():
-        raise jinja2.TemplateNotFound(name)
-    return path.read_text(encoding="utf-8")
+    return path.read_text(encoding="utf-8") if path.is_file() else None
 
 
 @lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
+    """The Jinja2 environment (built once). jinja2 is imported here, when the first entry is rendered: the commands
+    that render nothing (`history`, `gate`, `db init`) do not pay for it."""
+    import jinja2
+
     env = jinja2.Environment(
         loader=jinja2.FunctionLoader(_template_source),
         undefined=jinja2.StrictUndefined,

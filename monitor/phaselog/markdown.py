@@ -1,4 +1,4 @@
-"""Formatting and escaping for the phase log: pure functions, registered as Jinja2 filters by `monitor.report`.
+"""Formatting and escaping for the phase log: pure functions, registered as Jinja2 filters by `monitor.phaselog.render`.
 
 Anything that comes from outside (labels, phases, features, paths, log samples, evidence strings, hashes) goes
 through `md`, which makes it inert text: no heading, list, link, table cell, emphasis or HTML can start from it.
@@ -13,7 +13,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-NA = "n/a"
+from monitor.domain import format as plain
+from monitor.domain.format import NA
+
 # Escaped wherever they stand: they open emphasis, code, links, HTML, entities, table cells or autolinks.
 _MD_SPECIAL = frozenset("\\`*_{}[]!|<>&~@")
 # Structural only at the start of a line (headings, lists, quotes, setext underlines, ordered lists).
@@ -83,7 +85,7 @@ def _number(value: Any, render: Callable[[float], str]) -> str:
 
 def pct(value: Any) -> str:
     """A share (0.0015) as a percentage with 2 decimals ("0.15%")."""
-    return _number(value, lambda n: f"{n * 100:.2f}%")
+    return _number(value, plain.pct)
 
 
 def signed_pct(value: Any) -> str:
