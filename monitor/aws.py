@@ -53,8 +53,8 @@ def make_client(
     Raises ConfigError when no region can be found.
     """
     # Imported here, not at the top: boto3 costs ≈0.2 s and a `file:` replay or `history` never builds a client.
-    import boto3
-    from botocore.config import Config
+    import boto3  # noqa: PLC0415
+    from botocore.config import Config  # noqa: PLC0415
 
     config = Config(
         retries={"mode": "adaptive", "total_max_attempts": max_attempts},  # attempts in all, the first included

@@ -21,6 +21,7 @@ from monitor.errors import ConfigError
 from monitor.settings import Settings
 
 PASS_STREAK = 2
+MINUTES_BELOW_HOURS = 1.5  # traffic still missing is said in minutes below this many hours, in hours above
 ROLLBACK_ON_FAIL = (DeterminismEvidence.check, CohortEvidence.check)  # any FAIL of these rolls back
 
 
@@ -69,7 +70,7 @@ def _traffic_missing(latest: Checkpoint) -> list[str]:
     if cohort is not None and _status(latest, CohortEvidence.check) is Status.NODATA:
         hours, needed = cohort.needed_hours, cohort.needed_requests
         if hours is not None:
-            amount = f"≈{hours:.0f} h" if hours >= 1.5 else f"≈{max(1, round(hours * 60))} min"
+            amount = f"≈{hours:.0f} h" if hours >= MINUTES_BELOW_HOURS else f"≈{max(1, round(hours * 60))} min"
             missing.append(f"{amount} more traffic at this rate (cohort_regression needs {needed} more requests)")
         elif needed:
             missing.append(f"{needed} more requests in the cohorts (no ON traffic yet to estimate the time)")
@@ -170,24 +171,34 @@ def decide_gate(
 ) -> GateDecision:
     """The gate over the phase's checkpoints, oldest → newest."""
     if not checkpoints:
-        return GateDecision(action=GateAction.HOLD, reasons=["no checkpoint yet"],
-                            missing=[f"{PASS_STREAK} more PASS checkpoints"],
-                            command=hold_command(feature, phase, None))
+        return GateDecision(
+            action=GateAction.HOLD,
+            reasons=["no checkpoint yet"],
+            missing=[f"{PASS_STREAK} more PASS checkpoints"],
+            command=hold_command(feature, phase, None),
+        )
     latest = checkpoints[-1]
     live = _live(checkpoints, live_rollout)
     rollback = rollback_reasons(checkpoints, max_5xx_rate)
     if rollback:
-        return GateDecision(action=GateAction.ROLLBACK, reasons=rollback,
-                            command=rollback_command(feature, live, phase_steps, rollback[0]))
+        return GateDecision(
+            action=GateAction.ROLLBACK,
+            reasons=rollback,
+            command=rollback_command(feature, live, phase_steps, rollback[0]),
+        )
     reasons, missing = hold_findings(checkpoints, max_5xx_rate)
     if reasons or missing:
-        return GateDecision(action=GateAction.HOLD, reasons=reasons, missing=missing,
-                            command=hold_command(feature, phase, latest))
+        return GateDecision(
+            action=GateAction.HOLD, reasons=reasons, missing=missing, command=hold_command(feature, phase, latest)
+        )
     command, note = advance_command(feature, phase, latest, live, phase_steps)
     streak = _pass_streak(checkpoints)
-    advance = [f"{streak} consecutive PASS checkpoints (latest {latest.label})",
-               f"5xx {pct(_rate(latest) or 0.0)} ≤ {pct(max_5xx_rate)}", "determinism PASS",
-               "no FAIL since the phase began"]
+    advance = [
+        f"{streak} consecutive PASS checkpoints (latest {latest.label})",
+        f"5xx {pct(_rate(latest) or 0.0)} ≤ {pct(max_5xx_rate)}",
+        "determinism PASS",
+        "no FAIL since the phase began",
+    ]
     if note:
         advance.append(note)
     return GateDecision(action=GateAction.ADVANCE, reasons=advance, command=command)

@@ -13,6 +13,7 @@ from monitor.domain.status import GateAction, Status
 
 log = logging.getLogger("beta_monitor")
 
+
 def transition(previous: Checkpoint | None, current: Checkpoint) -> str | None:
     """The transition worth telling someone about, or None."""
     before = previous.status if previous else None

@@ -108,6 +108,7 @@ def config_segments(
     window: Window,
     thresholds: Thresholds,
     history: list[Checkpoint],
+    *,
     audit: list[dict[str, Any]] | None = None,
     allowlist_hashes: frozenset[str] = frozenset(),
 ) -> tuple[list[int], ConfigChange | None]:

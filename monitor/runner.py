@@ -83,7 +83,7 @@ class CheckpointRunner:
         self.adapters = adapters
         self.thresholds = Thresholds.from_settings(settings)
         self.bucketer = Bucketer(settings.bucket_hash, settings.bucket_hex_chars)
-        self.progress = progress or (lambda message: None)
+        self.progress = progress or (lambda _message: None)
 
     def run(self, request: CheckpointRequest, source: LogSource) -> CheckpointOutcome:
         """One checkpoint of `request`, its logs read by `source` (built once by the caller, from `--source`)."""
@@ -149,7 +149,9 @@ class CheckpointRunner:
         baseline = pick_baseline(history, request.baseline_label)
         allowlist_hashes = frozenset(self.bucketer.hash_id(p) for p in config.allowlist)
         audit = self.adapters.audit.rollout_audit(request.feature, 5)
-        bounds, previous_config = config_segments(config, window, self.thresholds, history, audit, allowlist_hashes)
+        bounds, previous_config = config_segments(
+            config, window, self.thresholds, history, audit=audit, allowlist_hashes=allowlist_hashes
+        )
         log_window = LogWindow(
             feature=request.feature,
             start_ms=int(window.start.timestamp() * 1000),

@@ -108,7 +108,9 @@ class Run:
 def run_cli(args: Sequence[str], env: dict[str, str], timeout: float = 180) -> Run:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("BETA_MONITOR_")}
     full_env.update(env)
-    proc = subprocess.run([beta_monitor_bin(), *args], env=full_env, capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(
+        [beta_monitor_bin(), *args], env=full_env, capture_output=True, text=True, timeout=timeout, check=False
+    )
     return Run(proc.returncode, proc.stdout, proc.stderr)
 
 

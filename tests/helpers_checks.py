@@ -57,8 +57,13 @@ def config(enabled: bool = True, rollout: int = 5, allow: tuple[str, ...] = (), 
 def stats(cfg: FlagConfig | None = None, segment_bounds: list[int] | None = None) -> WindowAggregate:
     allow = allowlist_hashes(cfg.allowlist) if cfg else frozenset()
     return LogWindow(
-        feature=FEATURE, start_ms=START_MS, end_ms=END_MS, route_groups=ROUTE_GROUPS, bucketer=BUCKETER,
-        allowlist_hashes=allow, segment_bounds=segment_bounds or (),
+        feature=FEATURE,
+        start_ms=START_MS,
+        end_ms=END_MS,
+        route_groups=ROUTE_GROUPS,
+        bucketer=BUCKETER,
+        allowlist_hashes=allow,
+        segment_bounds=segment_bounds or (),
     ).aggregate()
 
 
@@ -67,8 +72,16 @@ def reading(s: WindowAggregate) -> SourceResult:
     return SourceResult(s, engine="test")
 
 
-def requests(s: WindowAggregate, total: int, errors: int, *, duration: float = 100.0, route: str = "matching",
-             passenger: str | None = None, at_ms: int | None = None) -> None:
+def requests(
+    s: WindowAggregate,
+    total: int,
+    errors: int,
+    *,
+    duration: float = 100.0,
+    route: str = "matching",
+    passenger: str | None = None,
+    at_ms: int | None = None,
+) -> None:
     """`total` requests of which `errors` are 500s, each counted as a seen event."""
     if errors:
         s.add_request(500, duration, route, passenger, errors)
@@ -83,21 +96,39 @@ def ctx(s: WindowAggregate | SourceResult, cfg: FlagConfig | None = None, **kw: 
     kw.setdefault("now", END + timedelta(minutes=5))
     kw.setdefault("thresholds", Thresholds())
     return CheckContext(
-        feature=FEATURE, config=cfg, allowlist_hashes=allowlist_hashes(cfg.allowlist),
-        reading=s if isinstance(s, SourceResult) else reading(s), window=WINDOW,
-        bucketer=BUCKETER, **kw,
+        feature=FEATURE,
+        config=cfg,
+        allowlist_hashes=allowlist_hashes(cfg.allowlist),
+        reading=s if isinstance(s, SourceResult) else reading(s),
+        window=WINDOW,
+        bucketer=BUCKETER,
+        **kw,
     )
 
 
-def checkpoint(label: str, status: Status, checks: list[CheckResult] | None = None, *,
-               rollout: int = 5, enabled: bool = True, allowlist: list[str] | None = None,
-               hours_ago: int = 0) -> Checkpoint:
+def checkpoint(
+    label: str,
+    status: Status,
+    checks: list[CheckResult] | None = None,
+    *,
+    rollout: int = 5,
+    enabled: bool = True,
+    allowlist: list[str] | None = None,
+    hours_ago: int = 0,
+) -> Checkpoint:
     created = END - timedelta(hours=hours_ago)
     return Checkpoint(
-        feature=FEATURE, phase="p5", label=label, run_key=f"{FEATURE}|p5|{label}", status=status,
+        feature=FEATURE,
+        phase="p5",
+        label=label,
+        run_key=f"{FEATURE}|p5|{label}",
+        status=status,
         window=Window(start=created - timedelta(hours=1), end=created),
         live_config={"key": FEATURE, "enabled": enabled, "rollout_percentage": rollout, "allowlist_size": 0},
-        expected=ExpectedConfig(), checks=checks or [], created_at=created, allowlist_hashes=allowlist or [],
+        expected=ExpectedConfig(),
+        checks=checks or [],
+        created_at=created,
+        allowlist_hashes=allowlist or [],
     )
 
 

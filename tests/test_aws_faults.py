@@ -113,7 +113,8 @@ def test_describe_log_groups_failure_is_the_reads_failure(window: Any) -> None:
     start, end, _ = window
     client = logs_client(max_attempts=2)
     client.meta.events.register_first(
-        "before-send.cloudwatch-logs.DescribeLogGroups", fault(400, "AccessDeniedException", times=99))
+        "before-send.cloudwatch-logs.DescribeLogGroups", fault(400, "AccessDeniedException", times=99)
+    )
     result = ScanLogSource(LOG_GROUP, client=client).read(make_window(start, end))
     assert result.failure is not None and result.failure.code == "AccessDeniedException"
     assert result.aws_calls == {"DescribeLogGroups": 1}  # not retryable: one attempt
@@ -122,8 +123,9 @@ def test_describe_log_groups_failure_is_the_reads_failure(window: Any) -> None:
 def test_calls_dict_counts_every_attempt(window: Any) -> None:
     calls: dict[str, int] = {}
     client = logs_client(max_attempts=4, calls=calls)
-    client.meta.events.register_first("before-send.cloudwatch-logs.DescribeLogGroups",
-                                      fault(400, "ThrottlingException", times=3))
+    client.meta.events.register_first(
+        "before-send.cloudwatch-logs.DescribeLogGroups", fault(400, "ThrottlingException", times=3)
+    )
     client.describe_log_groups()
     assert calls == {"DescribeLogGroups": 4}
 
@@ -136,8 +138,9 @@ def _closed_port() -> int:
 
 def test_unreachable_endpoint_is_a_source_error(aws_env: None) -> None:
     start, end = recent_window()
-    source = ScanLogSource(LOG_GROUP, region="eu-west-1", endpoint_url=f"http://127.0.0.1:{_closed_port()}",
-                           max_attempts=2)
+    source = ScanLogSource(
+        LOG_GROUP, region="eu-west-1", endpoint_url=f"http://127.0.0.1:{_closed_port()}", max_attempts=2
+    )
     result = source.read(make_window(start, end))
     assert result.failure is not None and result.failure.code == "EndpointConnectionError"
     assert "AWS_ENDPOINT_URL" in str(result.failure)
@@ -160,28 +163,63 @@ def _client_error(code: str, message: str = "boom", attempts: int = 0) -> Client
 @pytest.mark.parametrize(
     ("exc", "kwargs", "kind", "code", "text"),
     [
-        pytest.param(_client_error("ThrottlingException", "Rate exceeded", 7), {}, SourceError, "ThrottlingException",
-                     "FilterLogEvents on /x failed: ThrottlingException: Rate exceeded (after 8 attempts)",
-                     id="client-error"),
-        pytest.param(_client_error("ResourceNotFoundException"), {"log_group": "/x", "region": "eu-west-1"},
-                     LogGroupNotFoundError, None,
-                     "log group '/x' not found in eu-west-1: check BETA_MONITOR_LOG_GROUP", id="missing-group"),
-        pytest.param(_client_error("ResourceNotFoundException", "no query"), {}, SourceError,
-                     "ResourceNotFoundException", "FilterLogEvents on /x failed: ResourceNotFoundException: no query",
-                     id="not-found-without-group"),
-        pytest.param(_client_error("AccessDenied", "line one\nline two"), {}, SourceError, "AccessDenied",
-                     "FilterLogEvents on /x failed: AccessDenied: line one line two", id="one-line"),
-        pytest.param(EndpointConnectionError(endpoint_url="http://h"), {}, SourceError, "EndpointConnectionError",
-                     None, id="endpoint"),
-        pytest.param(ReadTimeoutError(endpoint_url="http://h"), {}, SourceError, "ReadTimeoutError", None,
-                     id="read-timeout"),
+        pytest.param(
+            _client_error("ThrottlingException", "Rate exceeded", 7),
+            {},
+            SourceError,
+            "ThrottlingException",
+            "FilterLogEvents on /x failed: ThrottlingException: Rate exceeded (after 8 attempts)",
+            id="client-error",
+        ),
+        pytest.param(
+            _client_error("ResourceNotFoundException"),
+            {"log_group": "/x", "region": "eu-west-1"},
+            LogGroupNotFoundError,
+            None,
+            "log group '/x' not found in eu-west-1: check BETA_MONITOR_LOG_GROUP",
+            id="missing-group",
+        ),
+        pytest.param(
+            _client_error("ResourceNotFoundException", "no query"),
+            {},
+            SourceError,
+            "ResourceNotFoundException",
+            "FilterLogEvents on /x failed: ResourceNotFoundException: no query",
+            id="not-found-without-group",
+        ),
+        pytest.param(
+            _client_error("AccessDenied", "line one\nline two"),
+            {},
+            SourceError,
+            "AccessDenied",
+            "FilterLogEvents on /x failed: AccessDenied: line one line two",
+            id="one-line",
+        ),
+        pytest.param(
+            EndpointConnectionError(endpoint_url="http://h"),
+            {},
+            SourceError,
+            "EndpointConnectionError",
+            None,
+            id="endpoint",
+        ),
+        pytest.param(
+            ReadTimeoutError(endpoint_url="http://h"), {}, SourceError, "ReadTimeoutError", None, id="read-timeout"
+        ),
         pytest.param(NoCredentialsError(), {}, SourceError, "NoCredentialsError", None, id="no-credentials"),
-        pytest.param(RuntimeError("odd"), {}, SourceError, "RuntimeError",
-                     "FilterLogEvents on /x failed: RuntimeError: odd", id="anything-else"),
+        pytest.param(
+            RuntimeError("odd"),
+            {},
+            SourceError,
+            "RuntimeError",
+            "FilterLogEvents on /x failed: RuntimeError: odd",
+            id="anything-else",
+        ),
     ],
 )
-def test_aws_error_mapping(exc: BaseException, kwargs: dict[str, Any], kind: type, code: str | None,
-                           text: str | None) -> None:
+def test_aws_error_mapping(
+    exc: BaseException, kwargs: dict[str, Any], kind: type, code: str | None, text: str | None
+) -> None:
     error = aws_error(exc, "FilterLogEvents on /x", **kwargs)
     assert type(error) is kind
     assert getattr(error, "code", None) == code

@@ -20,8 +20,16 @@ def spread(s: WindowAggregate, passengers: list[str], total: int, errors: int) -
             requests(s, n, e, passenger=p)
 
 
-def traffic(rollout: int, on: tuple[int, int], off: tuple[int, int], *, enabled: bool = True,
-            allowlisted: tuple[int, int] = (0, 0), allow: int = 0, anonymous: tuple[int, int] = (0, 0)):
+def traffic(
+    rollout: int,
+    on: tuple[int, int],
+    off: tuple[int, int],
+    *,
+    enabled: bool = True,
+    allowlisted: tuple[int, int] = (0, 0),
+    allow: int = 0,
+    anonymous: tuple[int, int] = (0, 0),
+):
     cfg = config(enabled=enabled, rollout=rollout, allow=allowlist_ids(allow))
     s = stats(cfg)
     if on[0]:
@@ -43,19 +51,29 @@ def traffic(rollout: int, on: tuple[int, int], off: tuple[int, int], *, enabled:
         pytest.param(traffic(5, on=(1000, 30), off=(19000, 95)), Status.FAIL, id="clear-regression"),
         pytest.param(traffic(5, on=(1000, 0), off=(19000, 95)), Status.PASS, id="on-better"),
         pytest.param(traffic(5, on=(100, 1), off=(1000, 0)), Status.PASS, id="large-effect-not-significant"),
-        pytest.param(traffic(50, on=(100000, 1400), off=(100000, 1000)), Status.PASS,
-                     id="significant-but-below-min-effect"),
+        pytest.param(
+            traffic(50, on=(100000, 1400), off=(100000, 1000)), Status.PASS, id="significant-but-below-min-effect"
+        ),
         pytest.param(traffic(5, on=(30, 3), off=(3000, 0)), Status.NODATA, id="tiny-on-cohort"),
         pytest.param(traffic(5, on=(0, 0), off=(3000, 0)), Status.NODATA, id="no-on-traffic"),
         pytest.param(traffic(5, on=(0, 0), off=(0, 0)), Status.NODATA, id="zero-traffic-never-pass"),
         pytest.param(traffic(0, on=(0, 0), off=(3000, 30)), Status.SKIP, id="rollout-0-no-allowlist"),
-        pytest.param(traffic(5, on=(500, 50), off=(3000, 0), enabled=False, allow=3, allowlisted=(300, 30)),
-                     Status.SKIP, id="disabled-with-allowlist"),
+        pytest.param(
+            traffic(5, on=(500, 50), off=(3000, 0), enabled=False, allow=3, allowlisted=(300, 30)),
+            Status.SKIP,
+            id="disabled-with-allowlist",
+        ),
         pytest.param(traffic(100, on=(5000, 0), off=(0, 0)), Status.SKIP, id="rollout-100-no-off-cohort"),
-        pytest.param(traffic(0, on=(0, 0), off=(3000, 0), allow=4, allowlisted=(200, 10)), Status.FAIL,
-                     id="allowlist-phase-regression"),
-        pytest.param(traffic(5, on=(1000, 5), off=(19000, 95), anonymous=(5000, 2500)), Status.PASS,
-                     id="anonymous-errors-belong-to-no-cohort"),
+        pytest.param(
+            traffic(0, on=(0, 0), off=(3000, 0), allow=4, allowlisted=(200, 10)),
+            Status.FAIL,
+            id="allowlist-phase-regression",
+        ),
+        pytest.param(
+            traffic(5, on=(1000, 5), off=(19000, 95), anonymous=(5000, 2500)),
+            Status.PASS,
+            id="anonymous-errors-belong-to-no-cohort",
+        ),
     ],
 )
 def test_cohort_status(c, expected: Status) -> None:

@@ -13,8 +13,15 @@ from monitor.domain import SourceResult, Status
 MIN = 60_000
 
 
-def window(*, reqs: int = 1000, other: int = 0, malformed: int = 0, last_min_ago: float | None = 1,
-           problems: tuple[str, ...] = (), lb: dict[str, Any] | None = None) -> SourceResult:
+def window(
+    *,
+    reqs: int = 1000,
+    other: int = 0,
+    malformed: int = 0,
+    last_min_ago: float | None = 1,
+    problems: tuple[str, ...] = (),
+    lb: dict[str, Any] | None = None,
+) -> SourceResult:
     s = stats()
     at = END_MS - int(last_min_ago * MIN) if last_min_ago is not None else END_MS - 50 * MIN
     if reqs:
@@ -36,22 +43,41 @@ def window(*, reqs: int = 1000, other: int = 0, malformed: int = 0, last_min_ago
     [
         pytest.param(window(), True, Status.PASS, "1000 requests", id="healthy"),
         pytest.param(window(reqs=0, other=40), True, Status.PASS, "no traffic", id="no-traffic-but-fresh-logs"),
-        pytest.param(window(last_min_ago=20), True, Status.WARN, "logs stale: no event in the last 15 min",
-                     id="stale"),
+        pytest.param(window(last_min_ago=20), True, Status.WARN, "logs stale: no event in the last 15 min", id="stale"),
         pytest.param(window(last_min_ago=14), True, Status.PASS, "", id="fresh-enough"),
         pytest.param(window(last_min_ago=20), False, Status.PASS, "", id="stale-ok-for-a-past-window"),
         pytest.param(window(reqs=0), True, Status.WARN, "logs stale", id="no-events-at-all"),
         pytest.param(window(reqs=0), False, Status.NODATA, "no events", id="no-events-past-window"),
-        pytest.param(window(reqs=980, malformed=20), True, Status.WARN, "malformed 2.00% of events (20/1000)",
-                     id="malformed-above"),
+        pytest.param(
+            window(reqs=980, malformed=20),
+            True,
+            Status.WARN,
+            "malformed 2.00% of events (20/1000)",
+            id="malformed-above",
+        ),
         pytest.param(window(reqs=990, malformed=10), True, Status.PASS, "", id="malformed-exactly-at-limit"),
-        pytest.param(window(problems=("insights query 2 of 3 timed out",)), True, Status.ERROR,
-                     "incomplete read: insights query 2 of 3 timed out", id="problem-is-error-never-pass"),
-        pytest.param(window(reqs=0, problems=("scan truncated", "second")), True, Status.ERROR, "(+1 more); logs stale",
-                     id="problem-and-stale"),
+        pytest.param(
+            window(problems=("insights query 2 of 3 timed out",)),
+            True,
+            Status.ERROR,
+            "incomplete read: insights query 2 of 3 timed out",
+            id="problem-is-error-never-pass",
+        ),
+        pytest.param(
+            window(reqs=0, problems=("scan truncated", "second")),
+            True,
+            Status.ERROR,
+            "(+1 more); logs stale",
+            id="problem-and-stale",
+        ),
         pytest.param(window(lb={"requests": 1100}), True, Status.PASS, "", id="lb-within-20pct"),
-        pytest.param(window(lb={"requests": 1500}), True, Status.WARN, "load balancer counted 1500 requests, logs 1000",
-                     id="lb-disagrees"),
+        pytest.param(
+            window(lb={"requests": 1500}),
+            True,
+            Status.WARN,
+            "load balancer counted 1500 requests, logs 1000",
+            id="lb-disagrees",
+        ),
         pytest.param(window(reqs=0, other=5, lb={"requests": 0}), True, Status.PASS, "", id="lb-zero-both"),
         pytest.param(window(lb={"requests": 0}), True, Status.WARN, "load balancer", id="lb-zero-logs-some"),
         pytest.param(window(lb={"error": "no datapoints"}), True, Status.PASS, "", id="lb-without-count"),

@@ -35,8 +35,15 @@ def correct(s: WindowAggregate, cfg: FlagConfig, passengers: list[str], ts: int 
         s.add_decision(ts, FEATURE, decision, p)
 
 
-def scenario(build: Callable[[WindowAggregate, FlagConfig], None], *, enabled: bool = True, rollout: int = 5,
-             allow: int = 3, bounds: list[int] | None = None, previous: ConfigChange | None = None) -> CheckContext:
+def scenario(
+    build: Callable[[WindowAggregate, FlagConfig], None],
+    *,
+    enabled: bool = True,
+    rollout: int = 5,
+    allow: int = 3,
+    bounds: list[int] | None = None,
+    previous: ConfigChange | None = None,
+) -> CheckContext:
     cfg = config(enabled=enabled, rollout=rollout, allow=allowlist_ids(allow))
     s = stats(cfg, segment_bounds=bounds)
     build(s, cfg)
@@ -114,10 +121,12 @@ CASES = [
     pytest.param(scenario(other_feature_only), Status.NODATA, id="other-feature-only"),
     pytest.param(scenario(skewed_exposure), Status.WARN, id="exposure-outside-interval"),
     pytest.param(scenario(change_honoured, bounds=BOUNDS, previous=PREV_1PCT), Status.PASS, id="change-honoured"),
-    pytest.param(scenario(old_config_after_grace, bounds=BOUNDS, previous=PREV_1PCT), Status.FAIL,
-                 id="old-config-after-grace"),
-    pytest.param(scenario(flip_before_change, bounds=BOUNDS, previous=PREV_1PCT), Status.FAIL,
-                 id="flip-under-previous-config"),
+    pytest.param(
+        scenario(old_config_after_grace, bounds=BOUNDS, previous=PREV_1PCT), Status.FAIL, id="old-config-after-grace"
+    ),
+    pytest.param(
+        scenario(flip_before_change, bounds=BOUNDS, previous=PREV_1PCT), Status.FAIL, id="flip-under-previous-config"
+    ),
     pytest.param(scenario(change_honoured, bounds=BOUNDS), Status.PASS, id="change-previous-unknown"),
 ]
 

@@ -49,7 +49,10 @@ def test_error_rate_evidence_and_summary() -> None:
     assert ev.limit == 0.01 and ev.min_requests == 100
     assert ev.breakdown["5xx"] == 7 and ev.breakdown["429"] == 1 and ev.breakdown["4xx"] == 1
     assert ev.routes["feature_flag"].model_dump() == {
-        "requests": 500, "errors_5xx": 2, "rate": 0.004, "interval": pytest.approx(wilson_interval(2, 500)),
+        "requests": 500,
+        "errors_5xx": 2,
+        "rate": 0.004,
+        "interval": pytest.approx(wilson_interval(2, 500)),
     }
     assert ev.routes["matching"].errors_5xx == 5
     assert ev.baseline is None

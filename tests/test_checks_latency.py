@@ -11,8 +11,9 @@ from monitor.domain import Checkpoint, Status, WindowAggregate
 
 def baseline(p95: float | None = 100.0, routes: dict[str, float] | None = None) -> Checkpoint:
     route_evidence = {g: {"p95_ms": v} for g, v in (routes or {}).items()}
-    return checkpoint("h1", Status.PASS, [result("latency", Status.SKIP, p95_ms=p95, routes=route_evidence)],
-                      hours_ago=5)
+    return checkpoint(
+        "h1", Status.PASS, [result("latency", Status.SKIP, p95_ms=p95, routes=route_evidence)], hours_ago=5
+    )
 
 
 def traffic(matching_ms: float, flags_ms: float = 50.0, n: int = 500, flags_n: int | None = None) -> WindowAggregate:
@@ -35,12 +36,24 @@ def traffic(matching_ms: float, flags_ms: float = 50.0, n: int = 500, flags_n: i
         pytest.param(traffic(60.0), baseline(100.0), Status.PASS, id="faster"),
         pytest.param(traffic(300.0, n=40), baseline(100.0), Status.NODATA, id="too-few-requests-to-judge"),
         # overall p95 unchanged (the slow group is under 5% of the traffic), one route group regressed
-        pytest.param(traffic(100.0, 160.0, n=2000, flags_n=100), baseline(100.0, {"feature_flag": 100.0}),
-                     Status.FAIL, id="route-group-regression"),
-        pytest.param(traffic(100.0, 130.0, n=2000, flags_n=100), baseline(100.0, {"feature_flag": 100.0}),
-                     Status.WARN, id="route-group-warn"),
-        pytest.param(traffic(100.0, 300.0, n=2000, flags_n=50), baseline(100.0, {"feature_flag": 100.0}),
-                     Status.PASS, id="route-group-too-small-to-judge"),
+        pytest.param(
+            traffic(100.0, 160.0, n=2000, flags_n=100),
+            baseline(100.0, {"feature_flag": 100.0}),
+            Status.FAIL,
+            id="route-group-regression",
+        ),
+        pytest.param(
+            traffic(100.0, 130.0, n=2000, flags_n=100),
+            baseline(100.0, {"feature_flag": 100.0}),
+            Status.WARN,
+            id="route-group-warn",
+        ),
+        pytest.param(
+            traffic(100.0, 300.0, n=2000, flags_n=50),
+            baseline(100.0, {"feature_flag": 100.0}),
+            Status.PASS,
+            id="route-group-too-small-to-judge",
+        ),
     ],
 )
 def test_latency_status(s: WindowAggregate, base: Checkpoint | None, status: Status) -> None:

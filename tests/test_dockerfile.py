@@ -28,7 +28,12 @@ def hadolint_binary() -> str:
 
 def hadolint(text: str) -> list[dict[str, object]]:
     done = subprocess.run(
-        [hadolint_binary(), "--no-color", "-f", "json", "-"], input=text, capture_output=True, text=True, timeout=60,
+        [hadolint_binary(), "--no-color", "-f", "json", "-"],
+        input=text,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert done.stdout.strip(), f"hadolint printed nothing (exit {done.returncode}): {done.stderr[:300]}"
     findings: list[dict[str, object]] = json.loads(done.stdout)

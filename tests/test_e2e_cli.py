@@ -115,8 +115,17 @@ def test_json_job_logs_for_containers(world: World) -> None:
     done = next(r for r in records if r["message"] == "checkpoint done")
     assert done["status"] == "PASS" and done["exit_code"] == 0 and done["feature"] == FEATURE
     assert run.line("Status:") == "Status: PASS, Alerts: 0"  # stdout keeps the facts for people
-    bad = world.cli("checkpoint", FEATURE, PHASE, "x", "--expected-rollout", "5", "--end", "nope",
-                    env={"BETA_MONITOR_LOG_FORMAT": "json"})
+    bad = world.cli(
+        "checkpoint",
+        FEATURE,
+        PHASE,
+        "x",
+        "--expected-rollout",
+        "5",
+        "--end",
+        "nope",
+        env={"BETA_MONITOR_LOG_FORMAT": "json"},
+    )
     assert bad.code == 3
 
 

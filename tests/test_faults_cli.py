@@ -21,23 +21,36 @@ def world(tmp_path: Path, pg_url: str, moto_reset: str) -> World:
 def test_throttled_twice_then_succeeds(world: World) -> None:
     plan = FaultPlan("FilterLogEvents", failures=2)
     with fault_proxy(world.endpoint, plan) as proxy:
-        run = world.checkpoint("h1", "--expected-rollout", "5", "--json",
-                               env={"AWS_ENDPOINT_URL": proxy, "BETA_MONITOR_AWS_MAX_ATTEMPTS": "5"})
+        run = world.checkpoint(
+            "h1",
+            "--expected-rollout",
+            "5",
+            "--json",
+            env={"AWS_ENDPOINT_URL": proxy, "BETA_MONITOR_AWS_MAX_ATTEMPTS": "5"},
+        )
     assert run.code == 0, run.stdout[-3000:] + run.stderr
     doc = run.json()
     assert doc["status"] == "PASS" and plan.failed == 2
     assert doc["metrics"]["aws_calls"]["FilterLogEvents"] >= 3  # the retries are counted and reported
 
 
-@pytest.mark.parametrize(("status", "code"), [
-    pytest.param(400, "ThrottlingException", id="throttled"),
-    pytest.param(500, "ServiceUnavailableException", id="aws-5xx"),
-])
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [
+        pytest.param(400, "ThrottlingException", id="throttled"),
+        pytest.param(500, "ServiceUnavailableException", id="aws-5xx"),
+    ],
+)
 def test_failing_beyond_retries_is_error_never_pass(world: World, status: int, code: str) -> None:
     plan = FaultPlan("FilterLogEvents", failures=-1, status=status, code=code)
     with fault_proxy(world.endpoint, plan) as proxy:
-        run = world.checkpoint("h1", "--expected-rollout", "5", "--json",
-                               env={"AWS_ENDPOINT_URL": proxy, "BETA_MONITOR_AWS_MAX_ATTEMPTS": "3"})
+        run = world.checkpoint(
+            "h1",
+            "--expected-rollout",
+            "5",
+            "--json",
+            env={"AWS_ENDPOINT_URL": proxy, "BETA_MONITOR_AWS_MAX_ATTEMPTS": "3"},
+        )
     assert run.code in (1, 2), run.stdout[-3000:] + run.stderr
     doc = run.json()
     checks = {c["name"]: c for c in doc["checks"]}

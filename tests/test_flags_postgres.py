@@ -40,8 +40,9 @@ def test_empty_allowlist_and_disabled_flag(pg_url: str, schema: str) -> None:
     ("mirror", "expected"),
     [
         pytest.param(True, {"enabled": True, "rollout_percentage": 10}, id="agreeing"),
-        pytest.param({"enabled": True, "rollout_percentage": 5}, {"enabled": True, "rollout_percentage": 5},
-                     id="disagreeing"),
+        pytest.param(
+            {"enabled": True, "rollout_percentage": 5}, {"enabled": True, "rollout_percentage": 5}, id="disagreeing"
+        ),
         pytest.param(False, None, id="null"),
     ],
 )

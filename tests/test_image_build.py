@@ -29,13 +29,27 @@ CACHE = Path(tempfile.gettempdir()) / "beta-monitor-image-test"
 BASE_TAG = "localhost/beta-monitor-test-base:bookworm"
 IMAGE_TAG = "localhost/beta-monitor:image-test"
 PODMAN = ["podman", "--storage-driver", "vfs"]
-RUN = [*PODMAN, "run", "--rm", "--runtime", "runc", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024",
-       "--read-only", "--tmpfs", "/tmp", "--network", "none"]
+RUN = [
+    *PODMAN,
+    "run",
+    "--rm",
+    "--runtime",
+    "runc",
+    "--ulimit",
+    "nofile=1024:1024",
+    "--ulimit",
+    "nproc=1024:1024",
+    "--read-only",
+    "--tmpfs",
+    "/tmp",
+    "--network",
+    "none",
+]
 BUILD_INPUTS = ("pyproject.toml", "README.md", "monitor", "templates")
 
 
 def _run(args: list[str], timeout: float = 900) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(args, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(args, capture_output=True, text=True, timeout=timeout, check=False)
 
 
 def _last_line(done: subprocess.CompletedProcess[str]) -> str:
@@ -63,19 +77,32 @@ def _base_image() -> str:
         return BASE_TAG
     CACHE.mkdir(parents=True, exist_ok=True)
     tarball = CACHE / "base.tar"
-    made = _run([
-        "mmdebstrap", "--variant=minbase", "--include=python3,python3-pip,ca-certificates,passwd",
-        "--customize-hook=chroot \"$1\" ln -sf /usr/bin/python3 /usr/local/bin/python",
-        "--customize-hook=chroot \"$1\" ln -sf /usr/bin/pip3 /usr/local/bin/pip",
-        "--customize-hook=rm -f \"$1\"/usr/lib/python3.11/EXTERNALLY-MANAGED",
-        "bookworm", str(tarball),
-    ])
+    made = _run(
+        [
+            "mmdebstrap",
+            "--variant=minbase",
+            "--include=python3,python3-pip,ca-certificates,passwd",
+            '--customize-hook=chroot "$1" ln -sf /usr/bin/python3 /usr/local/bin/python',
+            '--customize-hook=chroot "$1" ln -sf /usr/bin/pip3 /usr/local/bin/pip',
+            '--customize-hook=rm -f "$1"/usr/lib/python3.11/EXTERNALLY-MANAGED',
+            "bookworm",
+            str(tarball),
+        ]
+    )
     if made.returncode != 0:
         pytest.skip(f"a local base image could not be made (mmdebstrap): {_last_line(made)}")
-    imported = _run([
-        *PODMAN, "import", "--change", "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-        "--change", 'CMD ["python3"]', str(tarball), BASE_TAG,
-    ])
+    imported = _run(
+        [
+            *PODMAN,
+            "import",
+            "--change",
+            "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "--change",
+            'CMD ["python3"]',
+            str(tarball),
+            BASE_TAG,
+        ]
+    )
     tarball.unlink(missing_ok=True)
     if imported.returncode != 0:
         pytest.skip(f"a local base image could not be made (podman import): {_last_line(imported)}")
@@ -93,13 +120,25 @@ def _context(root: Path) -> Path:
         elif path.exists():
             shutil.copy2(path, source / name)
     wheels = root / "context" / "wheels"
-    built = _run([sys.executable, "-m", "pip", "wheel", "--quiet", "--wheel-dir", str(wheels),
-                  "--find-links", str(CACHE / "wheels"), str(source)])
+    built = _run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--wheel-dir",
+            str(wheels),
+            "--find-links",
+            str(CACHE / "wheels"),
+            str(source),
+        ]
+    )
     if built.returncode != 0:
         pytest.skip(f"dependency wheels could not be built on the host: {_last_line(built)}")
     shutil.copytree(wheels, CACHE / "wheels", dirs_exist_ok=True)  # reused by the next run
     text = (REPO / "Dockerfile").read_text()
-    runtime = text[text.index("FROM ${PYTHON_IMAGE} AS runtime"):]
+    runtime = text[text.index("FROM ${PYTHON_IMAGE} AS runtime") :]
     (root / "context" / "Dockerfile").write_text(
         "ARG PYTHON_IMAGE\nFROM scratch AS builder\nCOPY wheels/ /wheels/\n" + runtime
     )
@@ -112,8 +151,22 @@ def image() -> Iterator[str]:
     base = _base_image()
     with tempfile.TemporaryDirectory(prefix="beta-monitor-image-") as tmp:
         context = _context(Path(tmp))
-        built = _run([*PODMAN, "build", "--pull=never", "--isolation=chroot", "--runtime", "runc",
-                      "--build-arg", f"PYTHON_IMAGE={base}", "-t", IMAGE_TAG, str(context)], timeout=1800)
+        built = _run(
+            [
+                *PODMAN,
+                "build",
+                "--pull=never",
+                "--isolation=chroot",
+                "--runtime",
+                "runc",
+                "--build-arg",
+                f"PYTHON_IMAGE={base}",
+                "-t",
+                IMAGE_TAG,
+                str(context),
+            ],
+            timeout=1800,
+        )
         assert built.returncode == 0, f"podman build failed: {_last_line(built)}"
     yield IMAGE_TAG
     _run([*PODMAN, "rmi", "--force", IMAGE_TAG])

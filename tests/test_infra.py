@@ -17,7 +17,11 @@ from monitor.settings import Settings
 CONTAINER = "beta-monitor"
 SAMPLE = {"FeatureKey": "passenger_favorites_matching", "PhaseName": "5pct", "CheckpointLabel": "hourly"}
 TASK_LOGS_ACTIONS = {
-    "logs:StartQuery", "logs:GetQueryResults", "logs:StopQuery", "logs:FilterLogEvents", "logs:DescribeLogGroups",
+    "logs:StartQuery",
+    "logs:GetQueryResults",
+    "logs:StopQuery",
+    "logs:FilterLogEvents",
+    "logs:DescribeLogGroups",
 }
 
 
@@ -155,7 +159,8 @@ def test_trigger_role_starts_only_this_task_with_these_roles(template: dict[str,
     statements = {s["Sid"]: s for s in role_statements(template, "TriggerRole")}
     assert statements["RunCheckpointTask"]["Resource"] == {"Ref": "TaskDefinition"}
     assert statements["PassTaskRoles"]["Resource"] == [
-        {"Fn::GetAtt": ["ExecutionRole", "Arn"]}, {"Fn::GetAtt": ["TaskRole", "Arn"]},
+        {"Fn::GetAtt": ["ExecutionRole", "Arn"]},
+        {"Fn::GetAtt": ["TaskRole", "Arn"]},
     ]
     assert statements["SchedulerDeadLetters"]["Resource"] == {"Fn::GetAtt": ["TriggerDeadLetterQueue", "Arn"]}
     trust = resource(template, "TriggerRole")["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]
@@ -243,7 +248,11 @@ def test_both_triggers_send_the_same_command_with_a_per_feature_run_key(template
     assert commands["scheduler"] == commands["events-rule"]
     args = build_parser().parse_args(commands["scheduler"])
     assert (args.command, args.feature, args.phase, args.label, args.source) == (
-        "checkpoint", "passenger_favorites_matching", "5pct", "hourly", "insights",
+        "checkpoint",
+        "passenger_favorites_matching",
+        "5pct",
+        "hourly",
+        "insights",
     )
     # Run keys are unique across features and phases: two stacks firing at the same minute never collide.
     assert args.run_key == "passenger_favorites_matching|5pct|hourly|2026-11-22T14:05:00Z"
@@ -254,7 +263,7 @@ def test_default_task_command_is_the_scheduled_one_without_run_key(template: dic
     command = [fill(part, SAMPLE) if isinstance(part, str) else SAMPLE[part["Ref"]] for part in parts]
     scheduled = scheduled_commands(template)["scheduler"]
     at = scheduled.index("--run-key")
-    assert command == scheduled[:at] + scheduled[at + 2:]
+    assert command == scheduled[:at] + scheduled[at + 2 :]
 
 
 @pytest.mark.parametrize(
@@ -286,9 +295,12 @@ def test_alarm_watches_the_metric_of_this_feature_and_phase(template: dict[str, 
     namespace = Settings.model_fields["metric_namespace"].default
     assert (alarm["Namespace"], alarm["MetricName"]) == (namespace, "CheckpointStatus")
     assert alarm["Dimensions"] == [
-        {"Name": "feature", "Value": {"Ref": "FeatureKey"}}, {"Name": "phase", "Value": {"Ref": "PhaseName"}},
+        {"Name": "feature", "Value": {"Ref": "FeatureKey"}},
+        {"Name": "phase", "Value": {"Ref": "PhaseName"}},
     ]
     assert (alarm["Statistic"], alarm["Threshold"], alarm["ComparisonOperator"]) == (
-        "Maximum", 2, "GreaterThanOrEqualToThreshold",
+        "Maximum",
+        2,
+        "GreaterThanOrEqualToThreshold",
     )
     assert alarm["AlarmActions"] == [{"Ref": "AlertTopic"}]

@@ -33,17 +33,23 @@ def _events(world: World) -> list[tuple[int, str]]:
     from datetime import timedelta
 
     config = FlagConfig(key=FEATURE, enabled=True, rollout_percentage=5, allowlist=tuple(world.allowlist))
-    model = TrafficModel(requests=3000, start_ms=int((world.end - timedelta(hours=1)).timestamp() * 1000),
-                         end_ms=int(world.end.timestamp() * 1000), config=config, on_error_rate=0.03,
-                         feature=FEATURE, seed=5, malformed_share=0.01)
+    model = TrafficModel(
+        requests=3000,
+        start_ms=int((world.end - timedelta(hours=1)).timestamp() * 1000),
+        end_ms=int(world.end.timestamp() * 1000),
+        config=config,
+        on_error_rate=0.03,
+        feature=FEATURE,
+        seed=5,
+        malformed_share=0.01,
+    )
     return list(generate(model))
 
 
 def _insights_front(events: list[tuple[int, str]]) -> Any:
     fake = FakeInsightsClient(events, statuses=lambda _q: ("Running", "Complete"))
     lock = threading.Lock()
-    handlers = {"StartQuery": fake.start_query, "GetQueryResults": fake.get_query_results,
-                "StopQuery": fake.stop_query}
+    handlers = {"StartQuery": fake.start_query, "GetQueryResults": fake.get_query_results, "StopQuery": fake.stop_query}
 
     def intercept(operation: str, body: dict[str, Any]) -> dict[str, Any] | None:
         handler = handlers.get(operation)
@@ -62,8 +68,13 @@ def test_insights_equals_scan_through_the_cli(world: World) -> None:
     put_events(world.endpoint, "/ecs/kaviar-backend", events)
     scan = world.checkpoint("via-scan", "--expected-rollout", "5", "--source", "scan", "--dry-run", "--json")
     with fault_proxy(world.endpoint, intercept=_insights_front(events)) as proxy:
-        insights = world.checkpoint("via-insights", "--expected-rollout", "5", "--json",
-                                    env={"AWS_ENDPOINT_URL": proxy, "BETA_MONITOR_SOURCE": "insights"})
+        insights = world.checkpoint(
+            "via-insights",
+            "--expected-rollout",
+            "5",
+            "--json",
+            env={"AWS_ENDPOINT_URL": proxy, "BETA_MONITOR_SOURCE": "insights"},
+        )
     assert insights.code == scan.code, insights.stdout[-3000:] + insights.stderr[-2000:]
     a, b = scan.json(), insights.json()
     assert b["metrics"]["engine"] == "insights" and not b["metrics"]["problems"]

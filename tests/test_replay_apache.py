@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from collections import Counter
 from datetime import datetime
@@ -20,12 +21,15 @@ from monitor.sources.scan import ScanLogSource
 
 # The shared data sit beside the checkout (`../shared/data`), which is further up for a git worktree.
 SAMPLE = next(
-    (found for found in (p / "shared" / "data" / "apache_access_sample.log" for p in Path(__file__).resolve().parents)
-     if found.is_file()),
+    (
+        found
+        for found in (p / "shared" / "data" / "apache_access_sample.log" for p in Path(__file__).resolve().parents)
+        if found.is_file()
+    ),
     Path("shared/data/apache_access_sample.log"),
 )
 COMBINED = re.compile(
-    r'^(?P<ip>\S+) \S+ \S+ \[(?P<time>[^\]]+)\] '
+    r"^(?P<ip>\S+) \S+ \S+ \[(?P<time>[^\]]+)\] "
     r'"(?P<method>[A-Z]+) (?P<path>\S+)[^"]*" (?P<status>\d{3}) (?P<bytes>\d+|-)'
 )
 STATUS = re.compile(r'" (\d{3}) ')  # the independent count: just the status after the quoted request
@@ -52,18 +56,22 @@ def convert(lines: list[str], start_ms: int, end_ms: int) -> tuple[list[tuple[in
             continue
         when = datetime.strptime(m["time"], "%d/%b/%Y:%H:%M:%S %z").timestamp()
         message = {
-            "type": "http_request", "method": m["method"], "path": m["path"], "status": int(m["status"]),
+            "type": "http_request",
+            "method": m["method"],
+            "path": m["path"],
+            "status": int(m["status"]),
             "duration_ms": 0.0 if m["bytes"] == "-" else int(m["bytes"]) / 1000,
             "passenger_hash": hashlib.sha256(m["ip"].encode()).hexdigest(),
         }
         parsed.append((when, json.dumps(message)))
-    times = [t for t, _ in parsed if t == t]
+    times = [t for t, _ in parsed if not math.isnan(t)]
     first, span = min(times), (max(times) - min(times)) or 1.0
     events = []
     for i, (when, message) in enumerate(parsed):
-        if when != when:  # unreadable: placed after the line before it
-            when = parsed[i - 1][0] if i and parsed[i - 1][0] == parsed[i - 1][0] else first
-        events.append((start_ms + int((when - first) / span * (end_ms - start_ms - 1)), message))
+        at = when
+        if math.isnan(when):  # unreadable: placed after the line before it
+            at = parsed[i - 1][0] if i and not math.isnan(parsed[i - 1][0]) else first
+        events.append((start_ms + int((at - first) / span * (end_ms - start_ms - 1)), message))
     return events, unreadable
 
 

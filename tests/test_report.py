@@ -22,10 +22,23 @@ T0 = datetime(2024, 5, 1, 10, 0, tzinfo=UTC)
 def _checks(rate: float = 0.0015, errors: int = 3) -> list[CheckResult]:
     """One realistic checkpoint at 5% rollout: every check measured, latency WARN on the matching routes."""
     error_rate = {
-        "requests": 2000, "errors_5xx": errors, "rate": rate, "interval": [0.00051, 0.00441],
-        "limit": 0.01, "min_requests": 100,
-        "breakdown": {"requests": 2000, "2xx": 1902, "3xx": 14, "4xx": 81, "5xx": errors, "other": 0,
-                      "401": 40, "403": 6, "429": 11},
+        "requests": 2000,
+        "errors_5xx": errors,
+        "rate": rate,
+        "interval": [0.00051, 0.00441],
+        "limit": 0.01,
+        "min_requests": 100,
+        "breakdown": {
+            "requests": 2000,
+            "2xx": 1902,
+            "3xx": 14,
+            "4xx": 81,
+            "5xx": errors,
+            "other": 0,
+            "401": 40,
+            "403": 6,
+            "429": 11,
+        },
         "routes": {
             "matching": {"requests": 1500, "errors_5xx": 3, "rate": 0.002, "interval": [0.00068, 0.00587]},
             "feature_flag": {"requests": 450, "errors_5xx": 0, "rate": 0.0, "interval": [0.0, 0.00845]},
@@ -37,30 +50,68 @@ def _checks(rate: float = 0.0015, errors: int = 3) -> list[CheckResult]:
         "on": {"requests": 400, "errors_5xx": 1, "rate": 0.0025, "interval": [0.00044, 0.01401]},
         "off": {"requests": 1550, "errors_5xx": 2, "rate": 0.00129, "interval": [0.00035, 0.0047]},
         "anonymous": {"requests": 50, "errors_5xx": 0},
-        "p_value": 0.4127, "effect": 0.00121, "alpha": 0.01, "min_effect": 0.005,
-        "needed_requests": None, "needed_hours": None,
+        "p_value": 0.4127,
+        "effect": 0.00121,
+        "alpha": 0.01,
+        "min_effect": 0.005,
+        "needed_requests": None,
+        "needed_hours": None,
     }
     determinism = {
-        "allowlist_size": 12, "allowlist_violations": 0, "decisions": 5400, "passengers": 830,
-        "wrong_decision_passengers": 0, "conflicting_passengers": 0, "unverifiable_passengers": 0,
+        "allowlist_size": 12,
+        "allowlist_violations": 0,
+        "decisions": 5400,
+        "passengers": 830,
+        "wrong_decision_passengers": 0,
+        "conflicting_passengers": 0,
+        "unverifiable_passengers": 0,
         "examples": [],
-        "exposure": {"seen_on": 41, "seen": 818, "share": 0.0501, "expected": 0.05, "interval": [0.0311, 0.0716],
-                     "inside": True, "confidence": 0.99},
-        "segments": [{"index": 0, "judged_against": "live", "from_ms": 1714550400000, "until_ms": 1714554000000,
-                      "passengers": 830, "wrong_decision_passengers": 0, "conflicting_passengers": 0,
-                      "unverifiable_passengers": 0, "allowlist_violations": 0}],
+        "exposure": {
+            "seen_on": 41,
+            "seen": 818,
+            "share": 0.0501,
+            "expected": 0.05,
+            "interval": [0.0311, 0.0716],
+            "inside": True,
+            "confidence": 0.99,
+        },
+        "segments": [
+            {
+                "index": 0,
+                "judged_against": "live",
+                "from_ms": 1714550400000,
+                "until_ms": 1714554000000,
+                "passengers": 830,
+                "wrong_decision_passengers": 0,
+                "conflicting_passengers": 0,
+                "unverifiable_passengers": 0,
+                "allowlist_violations": 0,
+            }
+        ],
         "by_decision": {"OFF": 5047, "ALLOWLIST": 96, "ROLLOUT": 257},
     }
     drift = {
-        "live": {"enabled": True, "rollout_percentage": 5, "allowlist_size": 12,
-                 "updated_at": "2024-05-01T07:54:48+00:00"},
+        "live": {
+            "enabled": True,
+            "rollout_percentage": 5,
+            "allowlist_size": 12,
+            "updated_at": "2024-05-01T07:54:48+00:00",
+        },
         "expected": {"enabled": True, "rollout_percentage": 5, "source": "stored"},
-        "mismatches": [], "changed_ago_s": 7512.0, "drift_grace_s": 600.0, "mirror_disagreements": [],
-        "allowlist_added": 2, "allowlist_removed": 1, "allowlist_examples": ["+3fa2c1d0", "+9b07e4aa", "-51c0d2e7"],
+        "mismatches": [],
+        "changed_ago_s": 7512.0,
+        "drift_grace_s": 600.0,
+        "mirror_disagreements": [],
+        "allowlist_added": 2,
+        "allowlist_removed": 1,
+        "allowlist_examples": ["+3fa2c1d0", "+9b07e4aa", "-51c0d2e7"],
     }
     latency = {
-        "p95_ms": 131.2, "baseline_p95_ms": 118.0, "baseline_label": "h01",
-        "baseline_created_at": "2024-05-01T08:00:00+00:00", "change": 0.1119,
+        "p95_ms": 131.2,
+        "baseline_p95_ms": 118.0,
+        "baseline_label": "h01",
+        "baseline_created_at": "2024-05-01T08:00:00+00:00",
+        "change": 0.1119,
         "routes": {
             "matching": {"p95_ms": 163.5, "baseline_p95_ms": 128.3, "change": 0.274, "status": "WARN"},
             "feature_flag": {"p95_ms": 22.4, "baseline_p95_ms": 21.9, "change": 0.0228, "status": "PASS"},
@@ -68,50 +119,107 @@ def _checks(rate: float = 0.0015, errors: int = 3) -> list[CheckResult]:
     }
     query = 'fields status, duration_ms\n| filter type = "http_request"\n| stats count(*) by bin'
     data_quality = {
-        "events": 7450, "malformed": 2, "malformed_share": 0.000268, "max_malformed_share": 0.01,
-        "samples": ["http_request: status is not an integer (fields: duration_ms,method,path,status,type)",
-                    "feature_flag_decision: missing decision (fields: feature_key,passenger_hash,type)"],
-        "other": 48, "last_event_age_s": 42.0, "freshness_s": 900.0, "window_ends_now": True, "problems": [],
+        "events": 7450,
+        "malformed": 2,
+        "malformed_share": 0.000268,
+        "max_malformed_share": 0.01,
+        "samples": [
+            "http_request: status is not an integer (fields: duration_ms,method,path,status,type)",
+            "feature_flag_decision: missing decision (fields: feature_key,passenger_hash,type)",
+        ],
+        "other": 48,
+        "last_event_age_s": 42.0,
+        "freshness_s": 900.0,
+        "window_ends_now": True,
+        "problems": [],
         "aws_calls": {"StartQuery": 4, "GetQueryResults": 9},
         "queries": [{"name": "requests", "status": "Complete", "records_matched": 7450, "query": query}],
-        "load_balancer": None, "engine": "insights",
+        "load_balancer": None,
+        "engine": "insights",
     }
     return [
-        CheckResult(name="error_rate", status=Status.PASS, evidence=error_rate,
-                    summary=f"5xx {rate:.2%} ({errors}/2000), limit 1.00%"),
-        CheckResult(name="cohort_regression", status=Status.PASS, evidence=cohort,
-                    summary="ON 0.25% vs OFF 0.13%: no significant regression"),
-        CheckResult(name="determinism", status=Status.PASS, evidence=determinism,
-                    summary="5400 decisions by 830 passengers match the config"),
-        CheckResult(name="config_drift", status=Status.PASS, evidence=drift,
-                    summary="live config matches the expected rollout=5%, enabled=true"),
-        CheckResult(name="latency", status=Status.WARN, evidence=latency,
-                    summary="matching p95 +27.40% over baseline h01"),
-        CheckResult(name="data_quality", status=Status.PASS, evidence=data_quality,
-                    summary="7450 events, 2 malformed (0.03%), fresh"),
+        CheckResult(
+            name="error_rate",
+            status=Status.PASS,
+            evidence=error_rate,
+            summary=f"5xx {rate:.2%} ({errors}/2000), limit 1.00%",
+        ),
+        CheckResult(
+            name="cohort_regression",
+            status=Status.PASS,
+            evidence=cohort,
+            summary="ON 0.25% vs OFF 0.13%: no significant regression",
+        ),
+        CheckResult(
+            name="determinism",
+            status=Status.PASS,
+            evidence=determinism,
+            summary="5400 decisions by 830 passengers match the config",
+        ),
+        CheckResult(
+            name="config_drift",
+            status=Status.PASS,
+            evidence=drift,
+            summary="live config matches the expected rollout=5%, enabled=true",
+        ),
+        CheckResult(
+            name="latency", status=Status.WARN, evidence=latency, summary="matching p95 +27.40% over baseline h01"
+        ),
+        CheckResult(
+            name="data_quality",
+            status=Status.PASS,
+            evidence=data_quality,
+            summary="7450 events, 2 malformed (0.03%), fresh",
+        ),
     ]
 
 
-def make_checkpoint(label: str = "h03", *, at: datetime = T0, checks: list[CheckResult] | None = None,
-                    status: Status = Status.WARN, gate: GateDecision | None = None, **extra: Any) -> Checkpoint:
+def make_checkpoint(
+    label: str = "h03",
+    *,
+    at: datetime = T0,
+    checks: list[CheckResult] | None = None,
+    status: Status = Status.WARN,
+    gate: GateDecision | None = None,
+    **extra: Any,
+) -> Checkpoint:
     return Checkpoint(
-        id=3, feature="passenger_favorites_matching", phase="rollout-5", label=label,
-        run_key=f"passenger_favorites_matching:rollout-5:{label}", status=status,
+        id=3,
+        feature="passenger_favorites_matching",
+        phase="rollout-5",
+        label=label,
+        run_key=f"passenger_favorites_matching:rollout-5:{label}",
+        status=status,
         window=Window(start=at - timedelta(hours=1), end=at),
-        live_config={"key": "passenger_favorites_matching", "enabled": True, "rollout_percentage": 5,
-                     "allowlist_size": 12, "updated_at": "2024-05-01T07:54:48+00:00",
-                     "mirror": {"enabled": True, "rollout_percentage": 5}},
+        live_config={
+            "key": "passenger_favorites_matching",
+            "enabled": True,
+            "rollout_percentage": 5,
+            "allowlist_size": 12,
+            "updated_at": "2024-05-01T07:54:48+00:00",
+            "mirror": {"enabled": True, "rollout_percentage": 5},
+        },
         expected=ExpectedConfig(rollout_percentage=5, enabled=True, source="stored"),
         checks=_checks() if checks is None else checks,
-        metrics={"engine": "insights", "routes": {
-            "matching": {"status": {"requests": 1500, "2xx": 1420, "3xx": 0, "4xx": 77, "5xx": 3}},
-            "feature_flag": {"status": {"requests": 450, "2xx": 436, "3xx": 10, "4xx": 4, "5xx": 0}},
-            "other": {"status": {"requests": 50, "2xx": 46, "3xx": 4, "4xx": 0, "5xx": 0}},
-        }},
-        gate=gate if gate is not None else GateDecision(
-            action=GateAction.HOLD, reasons=["latency WARN at h03"], missing=["1 more PASS checkpoint"],
-            command="beta-monitor checkpoint passenger_favorites_matching rollout-5 h04"),
-        created_at=at, allowlist_hashes=["f" * 64], **extra,
+        metrics={
+            "engine": "insights",
+            "routes": {
+                "matching": {"status": {"requests": 1500, "2xx": 1420, "3xx": 0, "4xx": 77, "5xx": 3}},
+                "feature_flag": {"status": {"requests": 450, "2xx": 436, "3xx": 10, "4xx": 4, "5xx": 0}},
+                "other": {"status": {"requests": 50, "2xx": 46, "3xx": 4, "4xx": 0, "5xx": 0}},
+            },
+        },
+        gate=gate
+        if gate is not None
+        else GateDecision(
+            action=GateAction.HOLD,
+            reasons=["latency WARN at h03"],
+            missing=["1 more PASS checkpoint"],
+            command="beta-monitor checkpoint passenger_favorites_matching rollout-5 h04",
+        ),
+        created_at=at,
+        allowlist_hashes=["f" * 64],
+        **extra,
     )
 
 
@@ -194,7 +302,9 @@ def test_templates_load_from_the_installed_package(name: str, tmp_path: Path) ->
         "import importlib.resources, sys; "
         f"sys.stdout.write(importlib.resources.files('monitor.templates').joinpath({name!r}).read_text('utf-8'))"
     )
-    run = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    run = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False
+    )
     assert run.returncode == 0, run.stderr
     assert run.stdout == (Path(__file__).parents[1] / "templates" / name).read_text(encoding="utf-8")
 
@@ -208,9 +318,19 @@ def test_entry_matches_the_frozen_expected_markdown() -> None:
 def test_entry_sections_come_in_the_documented_order() -> None:
     headings = [line for line in render_entry(make_checkpoint()).split("\n") if line.startswith("#")]
     assert headings == [
-        "## Checkpoint: h03 (2024-05-01T10:00:00Z)", "### Flag state", "### Expected config", "### Request metrics",
-        "### Error rates", "### Baseline & cohort comparison", "### Determinism", "### Latency", "### Data quality",
-        "### Alerts", "### Decision", "### Gate", "### Manual review",
+        "## Checkpoint: h03 (2024-05-01T10:00:00Z)",
+        "### Flag state",
+        "### Expected config",
+        "### Request metrics",
+        "### Error rates",
+        "### Baseline & cohort comparison",
+        "### Determinism",
+        "### Latency",
+        "### Data quality",
+        "### Alerts",
+        "### Decision",
+        "### Gate",
+        "### Manual review",
     ]
 
 
@@ -292,32 +412,38 @@ def test_a_hostile_label_shows_as_text() -> None:
     assert entry.split("\n")[1] == r"## Checkpoint: x ## Fake \<b\>\[l\](u)\</b\> \| a \| (2024-05-01T10:00:00Z)"
 
 
-@pytest.mark.parametrize(("value", "expected"), [
-    pytest.param("plain words", "plain words", id="plain"),
-    pytest.param("a\nb\r\nc\u2028d", "a b  c d", id="line-breaks"),
-    pytest.param("#1 [x](y) <i> a|b", r"#1 \[x\](y) \<i\> a\|b", id="structure"),
-    pytest.param("# heading", r"\# heading", id="heading-at-start"),
-    pytest.param("- item", r"\- item", id="list-at-start"),
-    pytest.param("3. item", r"3\. item", id="ordered-list-at-start"),
-    pytest.param("> quote", r"\> quote", id="quote-at-start"),
-    pytest.param("=== underline", r"\=== underline", id="setext-at-start"),
-    pytest.param("0.75% (88/11773), rollout-5pct", "0.75% (88/11773), rollout-5pct", id="prose-stays-readable"),
-    pytest.param("*_`~!&+-.{}", r"\*\_\`\~\!\&+-.\{\}", id="inline-marks"),
-    pytest.param("http://a.b www.c.d e@f.g", r"http:/\/a.b www\.c.d e\@f.g", id="autolinks"),
-    pytest.param("back\\slash", "back\\\\slash", id="backslash"),
-    pytest.param("bell\x07 esc\x1b del\x7f rtl\u202e", "bell esc del rtl", id="controls"),
-    pytest.param(None, "n/a", id="none"),
-])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        pytest.param("plain words", "plain words", id="plain"),
+        pytest.param("a\nb\r\nc\u2028d", "a b  c d", id="line-breaks"),
+        pytest.param("#1 [x](y) <i> a|b", r"#1 \[x\](y) \<i\> a\|b", id="structure"),
+        pytest.param("# heading", r"\# heading", id="heading-at-start"),
+        pytest.param("- item", r"\- item", id="list-at-start"),
+        pytest.param("3. item", r"3\. item", id="ordered-list-at-start"),
+        pytest.param("> quote", r"\> quote", id="quote-at-start"),
+        pytest.param("=== underline", r"\=== underline", id="setext-at-start"),
+        pytest.param("0.75% (88/11773), rollout-5pct", "0.75% (88/11773), rollout-5pct", id="prose-stays-readable"),
+        pytest.param("*_`~!&+-.{}", r"\*\_\`\~\!\&+-.\{\}", id="inline-marks"),
+        pytest.param("http://a.b www.c.d e@f.g", r"http:/\/a.b www\.c.d e\@f.g", id="autolinks"),
+        pytest.param("back\\slash", "back\\\\slash", id="backslash"),
+        pytest.param("bell\x07 esc\x1b del\x7f rtl\u202e", "bell esc del rtl", id="controls"),
+        pytest.param(None, "n/a", id="none"),
+    ],
+)
 def test_md_escapes_outside_text(value: Any, expected: str) -> None:
     assert md(value) == expected
 
 
-@pytest.mark.parametrize(("value", "expected"), [
-    pytest.param("beta-monitor gate f p", "`beta-monitor gate f p`", id="plain"),
-    pytest.param("say `hi`", "`` say `hi` ``", id="backtick-inside"),
-    pytest.param("a ``` b", "````a ``` b````", id="long-run"),
-    pytest.param("two\nlines", "`two lines`", id="newline"),
-])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        pytest.param("beta-monitor gate f p", "`beta-monitor gate f p`", id="plain"),
+        pytest.param("say `hi`", "`` say `hi` ``", id="backtick-inside"),
+        pytest.param("a ``` b", "````a ``` b````", id="long-run"),
+        pytest.param("two\nlines", "`two lines`", id="newline"),
+    ],
+)
 def test_code_span_cannot_be_closed_by_its_text(value: str, expected: str) -> None:
     assert code(value) == expected
 
@@ -328,16 +454,19 @@ def test_code_block_fence_is_longer_than_any_backtick_run() -> None:
     assert structure(block) == ["fence", "fence-end"]
 
 
-@pytest.mark.parametrize(("fn", "value", "expected"), [
-    pytest.param(pct, 0.0015, "0.15%", id="pct"),
-    pytest.param(pct, None, "n/a", id="pct-none"),
-    pytest.param(pct, float("nan"), "n/a", id="pct-nan"),
-    pytest.param(pct, "<b>", r"\<b\>", id="pct-text"),
-    pytest.param(pvalue, 0.41274, "0.413", id="p"),
-    pytest.param(pvalue, 1.0, "1.00", id="p-one"),
-    pytest.param(pvalue, 0.0000123456, "1.23e-05", id="p-tiny"),
-    pytest.param(pvalue, None, "n/a", id="p-none"),
-])
+@pytest.mark.parametrize(
+    ("fn", "value", "expected"),
+    [
+        pytest.param(pct, 0.0015, "0.15%", id="pct"),
+        pytest.param(pct, None, "n/a", id="pct-none"),
+        pytest.param(pct, float("nan"), "n/a", id="pct-nan"),
+        pytest.param(pct, "<b>", r"\<b\>", id="pct-text"),
+        pytest.param(pvalue, 0.41274, "0.413", id="p"),
+        pytest.param(pvalue, 1.0, "1.00", id="p-one"),
+        pytest.param(pvalue, 0.0000123456, "1.23e-05", id="p-tiny"),
+        pytest.param(pvalue, None, "n/a", id="p-none"),
+    ],
+)
 def test_numbers_are_formatted_and_none_is_na(fn: Any, value: Any, expected: str) -> None:
     assert fn(value) == expected
 
@@ -345,10 +474,20 @@ def test_numbers_are_formatted_and_none_is_na(fn: Any, value: Any, expected: str
 # -- missing and broken checks --------------------------------------------------------------------------------------
 def test_missing_and_error_checks_render_as_not_measured() -> None:
     checks = [c for c in _checks() if c.name not in ("latency", "cohort_regression", "determinism")]
-    checks.append(CheckResult(name="determinism", status=Status.ERROR, evidence={"exception": "KeyError"},
-                              summary="check raised KeyError: 'segments'"))
-    checks = [CheckResult(name="data_quality", status=Status.ERROR, summary="Insights query timed out after 300 s")
-              if c.name == "data_quality" else c for c in checks]
+    checks.append(
+        CheckResult(
+            name="determinism",
+            status=Status.ERROR,
+            evidence={"exception": "KeyError"},
+            summary="check raised KeyError: 'segments'",
+        )
+    )
+    checks = [
+        CheckResult(name="data_quality", status=Status.ERROR, summary="Insights query timed out after 300 s")
+        if c.name == "data_quality"
+        else c
+        for c in checks
+    ]
     entry = render_entry(make_checkpoint(checks=checks))
     structure(entry)
     assert "Cohorts: not measured: not recorded in this checkpoint" in entry
@@ -368,8 +507,9 @@ def test_missing_and_error_checks_render_as_not_measured() -> None:
 
 
 def test_evidence_missing_keys_render_na() -> None:
-    checks = [CheckResult(name=c.name, status=c.status, summary=c.summary, evidence={"unexpected": 1})
-              for c in _checks()]
+    checks = [
+        CheckResult(name=c.name, status=c.status, summary=c.summary, evidence={"unexpected": 1}) for c in _checks()
+    ]
     entry = render_entry(make_checkpoint(checks=checks, gate=GateDecision(action=GateAction.HOLD)))
     structure(entry)
     assert "- 5xx rate: **n/a** (n/a of n/a requests), 95% interval n/a" in entry
@@ -378,9 +518,15 @@ def test_evidence_missing_keys_render_na() -> None:
 
 
 def test_skipped_and_nodata_checks_are_listed_for_manual_review_only() -> None:
-    checks = [CheckResult(name="config_drift", status=Status.SKIP, summary="no expected config"),
-              CheckResult(name="cohort_regression", status=Status.NODATA, summary="40 ON requests, need 100",
-                          evidence={"on": {"requests": 40}, "needed_requests": 60, "needed_hours": 1.5})]
+    checks = [
+        CheckResult(name="config_drift", status=Status.SKIP, summary="no expected config"),
+        CheckResult(
+            name="cohort_regression",
+            status=Status.NODATA,
+            summary="40 ON requests, need 100",
+            evidence={"on": {"requests": 40}, "needed_requests": 60, "needed_hours": 1.5},
+        ),
+    ]
     entry = render_entry(make_checkpoint(checks=checks, status=Status.WARN))
     alerts = entry.split("### Alerts\n\n")[1].split("\n\n")[0]
     assert "config" not in alerts and "cohort" in alerts
@@ -390,12 +536,16 @@ def test_skipped_and_nodata_checks_are_listed_for_manual_review_only() -> None:
     assert r"cohort\_regression was NODATA" in manual
 
 
-@pytest.mark.parametrize(("status", "meaning"), [
-    pytest.param(Status.PASS, "**PASS**: every check passed. The rollout may advance when the gate says ADVANCE.",
-                 id="pass"),
-    pytest.param(Status.WARN, "**WARN**: hold at the current step and look at the alerts above", id="warn"),
-    pytest.param(Status.FAIL, "**FAIL**: roll back as the gate says", id="fail"),
-])
+@pytest.mark.parametrize(
+    ("status", "meaning"),
+    [
+        pytest.param(
+            Status.PASS, "**PASS**: every check passed. The rollout may advance when the gate says ADVANCE.", id="pass"
+        ),
+        pytest.param(Status.WARN, "**WARN**: hold at the current step and look at the alerts above", id="warn"),
+        pytest.param(Status.FAIL, "**FAIL**: roll back as the gate says", id="fail"),
+    ],
+)
 def test_decision_says_what_the_status_means(status: Status, meaning: str) -> None:
     decision = render_entry(make_checkpoint(status=status)).split("### Decision\n\n")[1]
     assert decision.startswith(meaning)
@@ -406,20 +556,42 @@ def test_determinism_failure_shows_examples_and_config_segments() -> None:
     change_ms = start_ms + 1_800_000
 
     def segment(index: int, mode: str, start: int, end: int, wrong: int) -> dict[str, Any]:
-        return {"index": index, "judged_against": mode, "from_ms": start, "until_ms": end, "passengers": 300,
-                "wrong_decision_passengers": wrong, "conflicting_passengers": 0, "unverifiable_passengers": 0,
-                "allowlist_violations": 0}
+        return {
+            "index": index,
+            "judged_against": mode,
+            "from_ms": start,
+            "until_ms": end,
+            "passengers": 300,
+            "wrong_decision_passengers": wrong,
+            "conflicting_passengers": 0,
+            "unverifiable_passengers": 0,
+            "allowlist_violations": 0,
+        }
 
     evidence = {
-        "allowlist_size": 12, "allowlist_violations": 0, "decisions": 5400, "passengers": 830,
-        "wrong_decision_passengers": 3, "conflicting_passengers": 0, "unverifiable_passengers": 0,
-        "examples": ["a1b2c3d4", "e5f60718", "99aa00bb"], "exposure": None,
-        "segments": [segment(0, "previous", start_ms, change_ms, 0),
-                     segment(1, "grace", change_ms, change_ms + 60_000, 0),
-                     segment(2, "live", change_ms + 60_000, start_ms + 3_600_000, 3)],
+        "allowlist_size": 12,
+        "allowlist_violations": 0,
+        "decisions": 5400,
+        "passengers": 830,
+        "wrong_decision_passengers": 3,
+        "conflicting_passengers": 0,
+        "unverifiable_passengers": 0,
+        "examples": ["a1b2c3d4", "e5f60718", "99aa00bb"],
+        "exposure": None,
+        "segments": [
+            segment(0, "previous", start_ms, change_ms, 0),
+            segment(1, "grace", change_ms, change_ms + 60_000, 0),
+            segment(2, "live", change_ms + 60_000, start_ms + 3_600_000, 3),
+        ],
     }
-    checks = [CheckResult(name="determinism", status=Status.FAIL, evidence=evidence,
-                          summary="3 passengers got a decision the config does not predict, e.g. a1b2c3d4")]
+    checks = [
+        CheckResult(
+            name="determinism",
+            status=Status.FAIL,
+            evidence=evidence,
+            summary="3 passengers got a decision the config does not predict, e.g. a1b2c3d4",
+        )
+    ]
     entry = render_entry(make_checkpoint(checks=checks, status=Status.FAIL))
     structure(entry)
     assert "| Config segments judged | 3 |" in entry
@@ -433,12 +605,24 @@ def test_determinism_failure_shows_examples_and_config_segments() -> None:
 # -- summary -------------------------------------------------------------------------------------------------------
 def test_summary_has_table_counts_and_mermaid_chart() -> None:
     runs = [(Status.PASS, 0.001, 2), (Status.PASS, 0.0015, 3), (Status.FAIL, 0.0125, 25)]
-    cps = [make_checkpoint(f"h0{i}", at=T0 + timedelta(hours=i), status=s, checks=_checks(rate, e))
-           for i, (s, rate, e) in enumerate(runs)]
-    cps.append(make_checkpoint("odd label/with spaces", at=T0 + timedelta(hours=5), checks=[], status=Status.WARN,
-                               gate=GateDecision(action=GateAction.HOLD)))
-    gate = GateDecision(action=GateAction.ROLLBACK, reasons=["5xx above 1.00% on 2 consecutive checkpoints"],
-                        command="beta-monitor rollout set passenger_favorites_matching 0 --reason 'cp h02 FAIL'")
+    cps = [
+        make_checkpoint(f"h0{i}", at=T0 + timedelta(hours=i), status=s, checks=_checks(rate, e))
+        for i, (s, rate, e) in enumerate(runs)
+    ]
+    cps.append(
+        make_checkpoint(
+            "odd label/with spaces",
+            at=T0 + timedelta(hours=5),
+            checks=[],
+            status=Status.WARN,
+            gate=GateDecision(action=GateAction.HOLD),
+        )
+    )
+    gate = GateDecision(
+        action=GateAction.ROLLBACK,
+        reasons=["5xx above 1.00% on 2 consecutive checkpoints"],
+        command="beta-monitor rollout set passenger_favorites_matching 0 --reason 'cp h02 FAIL'",
+    )
     summary = render_summary("passenger_favorites_matching", "rollout-5", cps, gate)
     structure(summary)
     assert "Status counts: PASS 2, WARN 1, FAIL 1" in summary
@@ -448,8 +632,11 @@ def test_summary_has_table_counts_and_mermaid_chart() -> None:
     assert chart[0] == "xychart-beta"
     assert chart[2] == '    x-axis ["1-h00", "2-h01", "3-h02", "4-oddlabelwith"]'
     assert chart[3] == '    y-axis "5xx rate (%)" 0 --> 1.56'
-    assert chart[4:] == ["    line [0.10, 0.15, 1.25, 0.00]", "    line [0.25, 0.25, 0.25, 0.00]",
-                         "    line [1.00, 1.00, 1.00, 1.00]"]
+    assert chart[4:] == [
+        "    line [0.10, 0.15, 1.25, 0.00]",
+        "    line [0.25, 0.25, 0.25, 0.00]",
+        "    line [1.00, 1.00, 1.00, 1.00]",
+    ]
     assert "**ROLLBACK**" in summary and "`beta-monitor rollout set passenger_favorites_matching 0" in summary
 
 
@@ -458,11 +645,14 @@ def test_summary_without_checkpoints() -> None:
     assert "No checkpoints yet." in summary and "mermaid" not in summary and "Not evaluated." in summary
 
 
-@pytest.mark.parametrize(("label", "expected"), [
-    pytest.param("h01", "1-h01", id="plain"),
-    pytest.param('a"]\n--> b', "1-a--b", id="quotes-and-arrows"),
-    pytest.param("###", "1", id="nothing-left"),
-    pytest.param("a" * 40, "1-" + "a" * 12, id="long"),
-])
+@pytest.mark.parametrize(
+    ("label", "expected"),
+    [
+        pytest.param("h01", "1-h01", id="plain"),
+        pytest.param('a"]\n--> b', "1-a--b", id="quotes-and-arrows"),
+        pytest.param("###", "1", id="nothing-left"),
+        pytest.param("a" * 40, "1-" + "a" * 12, id="long"),
+    ],
+)
 def test_mermaid_categories_keep_only_safe_characters(label: str, expected: str) -> None:
     assert mermaid_category(label, 1) == expected

@@ -21,25 +21,35 @@ def entry(name: str, size: int = 0) -> str:
 
 
 # -- destinations ----------------------------------------------------------------------------------------------------
-@pytest.mark.parametrize(("template", "feature", "phase", "expected"), [
-    pytest.param("reports/{feature}/{phase}.md", "checkout_v2", "rollout-5", "reports/checkout_v2/rollout-5.md",
-                 id="default"),
-    pytest.param("s3://logs/{feature}/{phase}.md", "f", "p1.5", "s3://logs/f/p1.5.md", id="s3"),
-    pytest.param("reports/{feature}/{phase}.md", "../../etc", "passwd", "reports/___.._etc/passwd.md", id="traversal"),
-    pytest.param("reports/{feature}/{phase}.md", "..", ".", "reports/__/_.md", id="dots-only"),
-    pytest.param("reports/{feature}/{phase}.md", "a/b\\c", "", "reports/a_b_c/_.md", id="separators-and-empty"),
-    pytest.param("r/{feature}.md", "{phase}", "x", "r/_phase_.md", id="placeholder-in-value"),
-    pytest.param("/var/log/beta/{phase}.md", "f", "p\n1", "/var/log/beta/p_1.md", id="newline"),
-])
-def test_destination_substitutes_sanitised_feature_and_phase(template: str, feature: str, phase: str,
-                                                             expected: str) -> None:
+@pytest.mark.parametrize(
+    ("template", "feature", "phase", "expected"),
+    [
+        pytest.param(
+            "reports/{feature}/{phase}.md", "checkout_v2", "rollout-5", "reports/checkout_v2/rollout-5.md", id="default"
+        ),
+        pytest.param("s3://logs/{feature}/{phase}.md", "f", "p1.5", "s3://logs/f/p1.5.md", id="s3"),
+        pytest.param(
+            "reports/{feature}/{phase}.md", "../../etc", "passwd", "reports/___.._etc/passwd.md", id="traversal"
+        ),
+        pytest.param("reports/{feature}/{phase}.md", "..", ".", "reports/__/_.md", id="dots-only"),
+        pytest.param("reports/{feature}/{phase}.md", "a/b\\c", "", "reports/a_b_c/_.md", id="separators-and-empty"),
+        pytest.param("r/{feature}.md", "{phase}", "x", "r/_phase_.md", id="placeholder-in-value"),
+        pytest.param("/var/log/beta/{phase}.md", "f", "p\n1", "/var/log/beta/p_1.md", id="newline"),
+    ],
+)
+def test_destination_substitutes_sanitised_feature_and_phase(
+    template: str, feature: str, phase: str, expected: str
+) -> None:
     assert phase_log_destination(template, feature, phase) == expected
 
 
-@pytest.mark.parametrize("template", [
-    pytest.param("reports/{feature}/{label}.md", id="unknown-placeholder"),
-    pytest.param("  ", id="empty"),
-])
+@pytest.mark.parametrize(
+    "template",
+    [
+        pytest.param("reports/{feature}/{label}.md", id="unknown-placeholder"),
+        pytest.param("  ", id="empty"),
+    ],
+)
 def test_bad_destination_templates_are_config_errors(template: str) -> None:
     with pytest.raises(ConfigError):
         phase_log_destination(template, "f", "p")

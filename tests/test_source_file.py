@@ -54,31 +54,58 @@ DEC = decision_message(decision="ROLLOUT", passenger=H1)
         pytest.param([wrap(START, request_message(status=302, fmt="logfmt"))], {"3xx": 1}, id="wrapped-logfmt"),
         pytest.param(["", "   ", REQ_500, ""], {"events": 1, "5xx": 1}, id="blank-lines-skipped"),
         pytest.param([wrap(START - 1, REQ_500), wrap(END, REQ_500)], {"events": 0, "outside": 2}, id="outside-window"),
-        pytest.param([wrap(START, REQ_500), wrap(END - 1, DEC)], {"events": 2, "first": START, "last": END - 1},
-                     id="window-edges-inclusive-exclusive"),
-        pytest.param(["{not json", "plain text line", "[1, 2]", wrap(START, "hello")], {"events": 4, "other": 4},
-                     id="other-lines"),
-        pytest.param([wrap(START, {"level": "info"}), '{"level": "info"}'], {"events": 2, "other": 2},
-                     id="json-without-type-is-other"),
+        pytest.param(
+            [wrap(START, REQ_500), wrap(END - 1, DEC)],
+            {"events": 2, "first": START, "last": END - 1},
+            id="window-edges-inclusive-exclusive",
+        ),
+        pytest.param(
+            ["{not json", "plain text line", "[1, 2]", wrap(START, "hello")],
+            {"events": 4, "other": 4},
+            id="other-lines",
+        ),
+        pytest.param(
+            [wrap(START, {"level": "info"}), '{"level": "info"}'],
+            {"events": 2, "other": 2},
+            id="json-without-type-is-other",
+        ),
         pytest.param(['{"type": "http_request", "method": "GET"}'], {"events": 1, "malformed": 1}, id="malformed"),
         pytest.param([wrap(START, 42), wrap(START, None)], {"events": 2, "other": 2}, id="non-object-message"),
-        pytest.param([wrap(END, None), wrap(START - 1, {"type": "x"})], {"events": 0, "outside": 2},
-                     id="any-message-outside-window"),
-        pytest.param(["  " + wrap(START + 7, REQ_500)], {"events": 1, "5xx": 1, "first": START + 7},
-                     id="leading-whitespace-wrapper"),
-        pytest.param([b"\xff\xfe garbage", wrap(START, REQ_500).encode()], {"events": 2, "other": 1, "5xx": 1},
-                     id="invalid-utf8-is-other"),
-        pytest.param([json.dumps({"timestamp": START, "message": "x", "type": "http_request"})],
-                     {"events": 1, "malformed": 1}, id="object-with-type-is-a-plain-body"),
+        pytest.param(
+            [wrap(END, None), wrap(START - 1, {"type": "x"})],
+            {"events": 0, "outside": 2},
+            id="any-message-outside-window",
+        ),
+        pytest.param(
+            ["  " + wrap(START + 7, REQ_500)],
+            {"events": 1, "5xx": 1, "first": START + 7},
+            id="leading-whitespace-wrapper",
+        ),
+        pytest.param(
+            [b"\xff\xfe garbage", wrap(START, REQ_500).encode()],
+            {"events": 2, "other": 1, "5xx": 1},
+            id="invalid-utf8-is-other",
+        ),
+        pytest.param(
+            [json.dumps({"timestamp": START, "message": "x", "type": "http_request"})],
+            {"events": 1, "malformed": 1},
+            id="object-with-type-is-a-plain-body",
+        ),
     ],
 )
 def test_file_lines(tmp_path: Path, lines: list[str | bytes], expected: dict[str, Any]) -> None:
     result = read_lines(tmp_path, lines)
     m = result.metrics()
     got = {
-        "events": m["events"], "5xx": m["status"]["5xx"], "3xx": m["status"]["3xx"], "403": m["status"]["403"],
-        "outside": m["outside_window"], "other": m["other"], "malformed": m["malformed"],
-        "first": m["first_event_ms"], "last": m["last_event_ms"],
+        "events": m["events"],
+        "5xx": m["status"]["5xx"],
+        "3xx": m["status"]["3xx"],
+        "403": m["status"]["403"],
+        "outside": m["outside_window"],
+        "other": m["other"],
+        "malformed": m["malformed"],
+        "first": m["first_event_ms"],
+        "last": m["last_event_ms"],
     }
     assert {k: got[k] for k in expected} == expected
     assert result.engine == "file"
@@ -137,13 +164,17 @@ def test_malformed_samples_keep_file_order(tmp_path: Path) -> None:
     samples = read_lines(tmp_path, lines).aggregate.counts.malformed_samples
     expected = reference_stats([(json.loads(x)["timestamp"], json.loads(x)["message"]) for x in lines], START, END)
     assert samples == expected.counts.malformed_samples
-    assert [s.split(":")[0] for s in samples] == [
-        "http_request", "http_request", "feature_flag_decision"]
+    assert [s.split(":")[0] for s in samples] == ["http_request", "http_request", "feature_flag_decision"]
 
 
 def test_other_feature_decisions_are_counted_apart(tmp_path: Path) -> None:
-    stats = read_lines(tmp_path, [wrap(START, decision_message(decision="OFF", passenger=H1, feature_key="x")),
-                                  wrap(START, decision_message(decision="OFF", passenger=H1.upper()))]).aggregate
+    stats = read_lines(
+        tmp_path,
+        [
+            wrap(START, decision_message(decision="OFF", passenger=H1, feature_key="x")),
+            wrap(START, decision_message(decision="OFF", passenger=H1.upper())),
+        ],
+    ).aggregate
     assert stats.decisions.other_feature == 1
     assert stats.decisions.per_hash[0] == {H1: 1}  # hashes are normalised to lower case
     assert stats.decisions.by_decision["OFF"] == 1 and stats.window.feature == FEATURE
@@ -182,16 +213,21 @@ def test_export_line_round_trip() -> None:
         pytest.param("type=http_request method=GET path=/a status=200 duration_ms=-1", id="negative-duration"),
         pytest.param("type=http_request method= path=/a status=200 duration_ms=1", id="empty-method"),
         pytest.param('type=http_request method=GET path="/a b" status=503 duration_ms=2.5', id="quoted-value"),
-        pytest.param(f"type=http_request method=GET path=/a status=200 duration_ms=1 passenger_hash={H1.upper()}",
-                     id="upper-case-hash"),
+        pytest.param(
+            f"type=http_request method=GET path=/a status=200 duration_ms=1 passenger_hash={H1.upper()}",
+            id="upper-case-hash",
+        ),
         pytest.param("type=http_request method=GET path=/a status=200 duration_ms=1 passenger_hash=zz", id="bad-hash"),
-        pytest.param(f"type=feature_flag_decision feature_key={FEATURE} decision=ROLLOUT passenger_hash={H1}",
-                     id="decision"),
-        pytest.param(f"type=feature_flag_decision feature_key={FEATURE} decision=rollout passenger_hash={H1}",
-                     id="decision-wrong-case"),
+        pytest.param(
+            f"type=feature_flag_decision feature_key={FEATURE} decision=ROLLOUT passenger_hash={H1}", id="decision"
+        ),
+        pytest.param(
+            f"type=feature_flag_decision feature_key={FEATURE} decision=rollout passenger_hash={H1}",
+            id="decision-wrong-case",
+        ),
         pytest.param("level=info msg=started", id="logfmt-without-type"),
         pytest.param("xtype=http_request", id="type-only-as-suffix"),
-        pytest.param("   {\"type\": \"http_request\"}", id="json-after-spaces"),
+        pytest.param('   {"type": "http_request"}', id="json-after-spaces"),
     ],
 )
 def test_logfmt_and_text_match_ingest(tmp_path: Path, message: str) -> None:

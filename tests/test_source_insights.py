@@ -37,11 +37,17 @@ from monitor.sources.insights.queries import QueryBuilder, QuerySpec
 # Messages both engines classify alike (each also goes into the big equality test).
 AGREE = [
     pytest.param(request_message(passenger=H1.upper()), id="json-uppercase-hash-lowered"),
-    pytest.param('{"type": "http_request", "method": "GET", "path": "/api/matching", "status": 502, '
-                 '"duration_ms": 3, "passenger_hash": null}', id="json-null-hash-anonymous"),
+    pytest.param(
+        '{"type": "http_request", "method": "GET", "path": "/api/matching", "status": 502, '
+        '"duration_ms": 3, "passenger_hash": null}',
+        id="json-null-hash-anonymous",
+    ),
     pytest.param(request_message(passenger=""), id="json-empty-hash-anonymous"),
-    pytest.param('{"type": "http_request", "method": "GET", "path": "/a", "status": 200, "duration_ms": 3, '
-                 '"passenger_hash": 123}', id="json-number-hash-malformed"),
+    pytest.param(
+        '{"type": "http_request", "method": "GET", "path": "/a", "status": 200, "duration_ms": 3, '
+        '"passenger_hash": 123}',
+        id="json-number-hash-malformed",
+    ),
     pytest.param(request_message(status=200).replace('"status": 200', '"status": 200.0'), id="json-float-status"),
     pytest.param(request_message(status=600), id="json-status-600"),
     pytest.param(request_message(status=99), id="json-status-99"),
@@ -53,8 +59,10 @@ AGREE = [
     pytest.param(request_message(method=""), id="json-empty-method"),
     pytest.param(request_message().replace('"method": "GET"', '"method": 5'), id="json-number-method"),
     pytest.param(request_message().replace('"path": "/api/matching/request"', '"path": null'), id="json-null-path"),
-    pytest.param(json.dumps({"type": "feature_flag_decision", "feature_key": FEATURE, "decision": "OFF"}),
-                 id="json-decision-no-hash"),
+    pytest.param(
+        json.dumps({"type": "feature_flag_decision", "feature_key": FEATURE, "decision": "OFF"}),
+        id="json-decision-no-hash",
+    ),
     pytest.param(decision_message(decision="ROLLOUT", passenger=H1, feature_key=""), id="json-decision-empty-key"),
     pytest.param(decision_message(decision="off", passenger=H1), id="json-decision-lowercase"),
     pytest.param(decision_message(decision="ALLOWLIST", passenger=H2.upper()), id="json-decision-uppercase-hash"),
@@ -62,24 +70,36 @@ AGREE = [
     pytest.param('{"type": 5, "status": 500}', id="json-number-type-other"),
     pytest.param('{"type": "http_request", "method": "GET",', id="json-broken-other"),
     pytest.param('["http_request"]', id="json-array-other"),
-    pytest.param('type="http_request" method="GET" path="/api/matching/x y" status="503" duration_ms="12.5" '
-                 f'passenger_hash="{H1}"', id="logfmt-quoted-values"),
-    pytest.param('type=http_request method=GET path=/api/feature-flags status=200 duration_ms=4 passenger_hash=""',
-                 id="logfmt-empty-hash-anonymous"),
-    pytest.param(f"type=http_request method=GET path=/x status=200 duration_ms=4 status=500 passenger_hash={H2}",
-                 id="logfmt-repeated-key-last-wins"),
+    pytest.param(
+        'type="http_request" method="GET" path="/api/matching/x y" status="503" duration_ms="12.5" '
+        f'passenger_hash="{H1}"',
+        id="logfmt-quoted-values",
+    ),
+    pytest.param(
+        'type=http_request method=GET path=/api/feature-flags status=200 duration_ms=4 passenger_hash=""',
+        id="logfmt-empty-hash-anonymous",
+    ),
+    pytest.param(
+        f"type=http_request method=GET path=/x status=200 duration_ms=4 status=500 passenger_hash={H2}",
+        id="logfmt-repeated-key-last-wins",
+    ),
     pytest.param("type=http_request method=GET path=/x status=200 duration_ms=1e-05", id="logfmt-exponent"),
     pytest.param("type=http_request method=GET path=/x status=200 duration_ms=abc", id="logfmt-bad-duration"),
     pytest.param("type=http_request method=GET path=/x status=2000 duration_ms=1", id="logfmt-status-2000"),
     pytest.param("type=http_request method=GET status=200 duration_ms=1", id="logfmt-no-path"),
-    pytest.param(f"type=feature_flag_decision feature_key={FEATURE} decision=ROLLOUT passenger_hash={H1.upper()}",
-                 id="logfmt-decision-uppercase-hash"),
-    pytest.param(f"type=feature_flag_decision feature_key={FEATURE} decision=MAYBE passenger_hash={H1}",
-                 id="logfmt-decision-bad"),
+    pytest.param(
+        f"type=feature_flag_decision feature_key={FEATURE} decision=ROLLOUT passenger_hash={H1.upper()}",
+        id="logfmt-decision-uppercase-hash",
+    ),
+    pytest.param(
+        f"type=feature_flag_decision feature_key={FEATURE} decision=MAYBE passenger_hash={H1}", id="logfmt-decision-bad"
+    ),
     pytest.param("   type=http_request method=GET path=/api/matching status=201 duration_ms=7", id="logfmt-indented"),
     pytest.param("type=startup msg=ready", id="logfmt-other-type"),
-    pytest.param("INFO done type=http_request method=GET path=/api/matchingfoo status=404 duration_ms=9",
-                 id="logfmt-after-text-prefix-route"),
+    pytest.param(
+        "INFO done type=http_request method=GET path=/api/matchingfoo status=404 duration_ms=9",
+        id="logfmt-after-text-prefix-route",
+    ),
     pytest.param(request_message(path="/API/matching"), id="json-route-case-sensitive"),
     pytest.param("{not json at all", id="brace-not-json"),
     pytest.param("plain application log line", id="plain-other"),
@@ -88,19 +108,36 @@ AGREE = [
 # Documented divergences (insights_queries module doc): (message, scan engine's reading, Insights' reading), each
 # reading = (valid requests, malformed).
 DIVERGE = [
-    pytest.param("type=http_request method=GET path=/a status=0200 duration_ms=1", (1, 0), (0, 1),
-                 id="logfmt-leading-zero-status"),
-    pytest.param("type=http_request method=GET path=/a status=+200 duration_ms=1", (1, 0), (0, 1),
-                 id="logfmt-plus-status"),
-    pytest.param("type=http_request method=GET path=/a status=200 duration_ms=-0", (1, 0), (0, 1),
-                 id="logfmt-negative-zero"),
-    pytest.param("type=http_request method=GET path=/a status=200 duration_ms=.5", (1, 0), (0, 1),
-                 id="logfmt-bare-fraction"),
-    pytest.param('type=http_request method=GET path=/a status=200 duration_ms=3 msg="retry status=oops"', (1, 0),
-                 (0, 1), id="logfmt-key-inside-quoted-value"),
-    pytest.param('{"type": "http_request", "method": "GET", "path": "/a", "status": "200", "duration_ms": 1, '
-                 '"upstream": {"status": 200}}', (0, 1), (1, 0), id="json-nested-key-satisfies-the-guard"),
+    pytest.param(
+        "type=http_request method=GET path=/a status=0200 duration_ms=1",
+        (1, 0),
+        (0, 1),
+        id="logfmt-leading-zero-status",
+    ),
+    pytest.param(
+        "type=http_request method=GET path=/a status=+200 duration_ms=1", (1, 0), (0, 1), id="logfmt-plus-status"
+    ),
+    pytest.param(
+        "type=http_request method=GET path=/a status=200 duration_ms=-0", (1, 0), (0, 1), id="logfmt-negative-zero"
+    ),
+    pytest.param(
+        "type=http_request method=GET path=/a status=200 duration_ms=.5", (1, 0), (0, 1), id="logfmt-bare-fraction"
+    ),
+    pytest.param(
+        'type=http_request method=GET path=/a status=200 duration_ms=3 msg="retry status=oops"',
+        (1, 0),
+        (0, 1),
+        id="logfmt-key-inside-quoted-value",
+    ),
+    pytest.param(
+        '{"type": "http_request", "method": "GET", "path": "/a", "status": "200", "duration_ms": 1, '
+        '"upstream": {"status": 200}}',
+        (0, 1),
+        (1, 0),
+        id="json-nested-key-satisfies-the-guard",
+    ),
 ]
+
 
 def contract_events(n: int, *, seed: int, passengers: int = 40) -> list[Event]:
     """Mixed contract traffic plus every AGREE edge case, a few of each, spread over the window."""
@@ -122,8 +159,11 @@ def contract_events(n: int, *, seed: int, passengers: int = 40) -> list[Event]:
 )
 def test_insights_equals_scan_on_the_same_events(seed: int, n: int, max_rows: int, page_size: int) -> None:
     events = contract_events(n, seed=seed)
-    outside = [(START - 1, request_message(status=500)), (END, request_message(status=500)),
-               (END + 500, decision_message(decision="OFF", passenger=H1))]
+    outside = [
+        (START - 1, request_message(status=500)),
+        (END, request_message(status=500)),
+        (END + 500, decision_message(decision="OFF", passenger=H1)),
+    ]
     segment_bounds = [START - 60_000, START + 1_234_567, START + 2_000_000, END + 5]
     kwargs: dict[str, Any] = {"allowlist": [H1, passenger_hash(5)], "segment_bounds": segment_bounds}
     scan = scan_stats(events, **kwargs)
@@ -187,15 +227,18 @@ def test_every_query_is_recorded_with_its_time_range_and_figures() -> None:
     assert stats.aggregate.counts.malformed > 0  # so the malformed_samples query runs too
     assert len(stats.queries) == fake.call_count("StartQuery") == 12  # 9 measures, 2 segments, samples
     for entry in stats.queries:
-        assert set(entry) == {"name", "query", "start", "end", "status", "rows", "records_matched",
-                              "records_scanned"}
+        assert set(entry) == {"name", "query", "start", "end", "status", "rows", "records_matched", "records_scanned"}
         assert entry["status"] == "Complete" and entry["records_scanned"] > 0
         parse_query(entry["query"])  # a query the console (and the fake) can read back
-    ranges = {(k["startTime"], k["endTime"], k["limit"], k["logGroupName"]) for api, k in fake.calls
-              if api == "StartQuery"}
+    ranges = {
+        (k["startTime"], k["endTime"], k["limit"], k["logGroupName"]) for api, k in fake.calls if api == "StartQuery"
+    }
     segment_edge = (START + 600_000) // 1000
-    assert ranges == {(START // 1000, END // 1000, 10_000, LOG_GROUP), (START // 1000, segment_edge, 10_000, LOG_GROUP),
-                      (segment_edge, END // 1000, 10_000, LOG_GROUP)}
+    assert ranges == {
+        (START // 1000, END // 1000, 10_000, LOG_GROUP),
+        (START // 1000, segment_edge, 10_000, LOG_GROUP),
+        (segment_edge, END // 1000, 10_000, LOG_GROUP),
+    }
     names = [q["name"] for q in stats.queries]
     assert "decisions[segment 0]" in names and "decisions[segment 1]" in names and "malformed_samples" in names
     events_entry = next(q for q in stats.queries if q["name"] == "events")
@@ -206,8 +249,9 @@ def test_every_query_is_recorded_with_its_time_range_and_figures() -> None:
 
 # -- moto: the real boto3 plumbing -------------------------------------------------------------------------------
 def moto_source(**kwargs: Any) -> InsightsLogSource:
-    return InsightsLogSource(LOG_GROUP, region="eu-west-1", endpoint_url=None, max_attempts=2,
-                             sleep=lambda _s: None, **kwargs)
+    return InsightsLogSource(
+        LOG_GROUP, region="eu-west-1", endpoint_url=None, max_attempts=2, sleep=lambda _s: None, **kwargs
+    )
 
 
 def test_moto_start_query_and_results_on_an_empty_group(mock_aws_env: None) -> None:

@@ -31,8 +31,10 @@ def test_a_query_that_does_not_complete_is_a_problem_never_a_pass(status: str) -
     scan = scan_stats(events)
     failed = [q for q in stats.queries if q["status"] == status]
     assert {q["name"] for q in failed} == {"latency_bins", "latency_bins_by_route"}
-    assert stats.problems == [f"insights query latency_bins ended {status}: its figures are missing",
-                              f"insights query latency_bins_by_route ended {status}: its figures are missing"]
+    assert stats.problems == [
+        f"insights query latency_bins ended {status}: its figures are missing",
+        f"insights query latency_bins_by_route ended {status}: its figures are missing",
+    ]
     got = stats.aggregate
     assert got.latency.count == 0 and got.routes["matching"].latency.count == 0  # nothing made up
     assert got.status == scan.status and got.cohorts.to_dict() == scan.cohorts.to_dict()
@@ -86,8 +88,9 @@ def pad_broad_query(measure_marker: str, to: int) -> Callable[[str, list], list]
 
     def hook(query: str, results: list) -> list:
         if measure_marker in query and "bm_h like" not in query:
-            filler = [[{"field": "bm_h", "value": "f" * 64}, {"field": "bm_err", "value": "0"},
-                       {"field": "n", "value": "1"}]]
+            filler = [
+                [{"field": "bm_h", "value": "f" * 64}, {"field": "bm_err", "value": "0"}, {"field": "n", "value": "1"}]
+            ]
             return (results + filler * to)[:to]
         return results
 
@@ -113,8 +116,11 @@ def test_a_result_reporting_more_rows_than_returned_is_treated_as_truncated() ->
 
     def understated(**kwargs: Any) -> dict[str, Any]:
         response = original(**kwargs)
-        if response["status"] == "Complete" and "by bm_type" in fake.queries[kwargs["queryId"]]["query"] and \
-                kwargs["queryId"] == "q-1":
+        if (
+            response["status"] == "Complete"
+            and "by bm_type" in fake.queries[kwargs["queryId"]]["query"]
+            and kwargs["queryId"] == "q-1"
+        ):
             response["statistics"]["resultCount"] = 5000.0
         return response
 
@@ -131,16 +137,31 @@ def test_a_per_passenger_query_that_cannot_be_split_further_is_a_problem() -> No
         m = re.search(r"bm_h like /\^([0-9a-f]*)/", query)
         prefix = m.group(1) if m else ""
         if "by bm_h, bm_err" in query and "abc".startswith(prefix):
-            return (results + [[{"field": "bm_h", "value": prefix + "0" * 8}, {"field": "bm_err", "value": "0"},
-                                {"field": "n", "value": "1"}]] * 50)[:50]
+            return (
+                results
+                + [
+                    [
+                        {"field": "bm_h", "value": prefix + "0" * 8},
+                        {"field": "bm_err", "value": "0"},
+                        {"field": "n", "value": "1"},
+                    ]
+                ]
+                * 50
+            )[:50]
         return results
 
     stats = insights_stats(FakeInsightsClient(events, rows_hook=always_full_under_abc), max_rows=50)
-    assert stats.problems[0] == ("insights query cohort_requests[hash abc*] returned 50 rows (the row limit) and "
-                                 "cannot be split further: its figures may be truncated")
+    assert stats.problems[0] == (
+        "insights query cohort_requests[hash abc*] returned 50 rows (the row limit) and "
+        "cannot be split further: its figures may be truncated"
+    )
     names = [q["name"] for q in stats.queries if q["status"] == "Truncated" and q["name"].startswith("cohort")]
-    assert names == ["cohort_requests", "cohort_requests[hash a*]", "cohort_requests[hash ab*]",
-                     "cohort_requests[hash abc*]"]
+    assert names == [
+        "cohort_requests",
+        "cohort_requests[hash a*]",
+        "cohort_requests[hash ab*]",
+        "cohort_requests[hash abc*]",
+    ]
     assert not any(passenger_hash(i) in line for line in stats.problems for i in range(100))
 
 
@@ -151,12 +172,20 @@ def test_a_time_split_query_stops_splitting_below_two_seconds() -> None:
     stats = InsightsLogSource(LOG_GROUP, client=fake, sleep=lambda _s: None, max_rows=40).read(make_window(start, end))
     latency = [q for q in stats.queries if q["name"] == "latency_bins"]
     assert [(q["start"], q["end"]) for q in latency][:3] == [
-        ("2023-11-14T22:13:20Z", "2023-11-14T22:13:28Z"), ("2023-11-14T22:13:20Z", "2023-11-14T22:13:24Z"),
-        ("2023-11-14T22:13:24Z", "2023-11-14T22:13:28Z")]
+        ("2023-11-14T22:13:20Z", "2023-11-14T22:13:28Z"),
+        ("2023-11-14T22:13:20Z", "2023-11-14T22:13:24Z"),
+        ("2023-11-14T22:13:24Z", "2023-11-14T22:13:28Z"),
+    ]
     assert len(latency) == 15  # 8 s → 4 s → 2 s → 1 s parts, which are not split further
     assert [q["status"] for q in latency] == ["Truncated"] * 15
-    assert stats.problems == ["insights query latency_bins returned 40 rows (the row limit) and cannot be split "
-                              "further: its figures may be truncated"] * 8
+    assert (
+        stats.problems
+        == [
+            "insights query latency_bins returned 40 rows (the row limit) and cannot be split "
+            "further: its figures may be truncated"
+        ]
+        * 8
+    )
 
 
 # -- deadline and AWS errors ------------------------------------------------------------------------------------------
@@ -176,14 +205,14 @@ def test_the_deadline_stops_unfinished_queries_and_records_a_problem(stop_error:
     clock = FakeClock()
     events = mixed_events(200, START, END, seed=6)
     fake = FakeInsightsClient(events, statuses=lambda _q: ("Running",), stop_error=stop_error)
-    source = InsightsLogSource(LOG_GROUP, client=fake, timeout_s=30, poll_interval_s=5, clock=clock,
-                               sleep=clock.sleep)
+    source = InsightsLogSource(LOG_GROUP, client=fake, timeout_s=30, poll_interval_s=5, clock=clock, sleep=clock.sleep)
     stats = source.read(make_window(START, END))
     assert clock.now == 1030.0
     assert fake.call_count("StopQuery") == 4 and len(fake.stopped) == (0 if stop_error else 4)
     assert len(stats.problems) == 1 and stats.problems[0].startswith(
         "insights queries unfinished after the 30s deadline: events, claims, requests_by_status, latency_bins, "
-        "cohort_requests and 5 more")
+        "cohort_requests and 5 more"
+    )
     assert [q["status"] for q in stats.queries] == ["Stopped"] * 4
     got = stats.aggregate
     assert got.requests == 0 and got.counts.events == 0 and got.counts.malformed == 0
@@ -249,21 +278,27 @@ def test_rows_without_the_expected_fields_are_a_problem() -> None:
     assert stats.aggregate.counts.other == 0 and stats.aggregate.counts.malformed == 0
 
 
-
-
 class RecordedClient:
     """Answers with literal GetQueryResults bodies shaped as CloudWatch returns them (all values strings)."""
 
     ANSWERS: ClassVar[dict[str, list[list[dict[str, str]]]]] = {  # a marker of the query text → its rows
-        "as first_ms": [[{"field": "events", "value": "7"}, {"field": "first_ms", "value": "2023-11-14 22:13:21.500"},
-                         {"field": "last_ms", "value": "1.700000004E12"}]],
+        "as first_ms": [
+            [
+                {"field": "events", "value": "7"},
+                {"field": "first_ms", "value": "2023-11-14 22:13:21.500"},
+                {"field": "last_ms", "value": "1.700000004E12"},
+            ]
+        ],
         "by bm_type": [[{"field": "bm_type", "value": "http_request"}, {"field": "n", "value": "4.0"}]],
-        "by bm_status": [[{"field": "bm_status", "value": "200"}, {"field": "n", "value": "2"}],
-                         [{"field": "bm_status", "value": "503"}, {"field": "n", "value": "1"}],
-                         [{"field": "bm_status", "value": "200"}, {"field": "n", "value": "1"}]],  # number vs string
+        "by bm_status": [
+            [{"field": "bm_status", "value": "200"}, {"field": "n", "value": "2"}],
+            [{"field": "bm_status", "value": "503"}, {"field": "n", "value": "1"}],
+            [{"field": "bm_status", "value": "200"}, {"field": "n", "value": "1"}],
+        ],  # number vs string
         "n by bm_bin": [[{"field": "bm_bin", "value": "230"}, {"field": "n", "value": "4"}]],
-        "by bm_h, bm_err": [[{"field": "bm_h", "value": "ab" * 32}, {"field": "bm_err", "value": "1"},
-                             {"field": "n", "value": "1"}]],
+        "by bm_h, bm_err": [
+            [{"field": "bm_h", "value": "ab" * 32}, {"field": "bm_err", "value": "1"}, {"field": "n", "value": "1"}]
+        ],
         "n by bm_err": [[{"field": "bm_err", "value": "0"}, {"field": "n", "value": "3"}]],
     }
 
@@ -278,10 +313,13 @@ class RecordedClient:
     def get_query_results(self, **kwargs: Any) -> dict[str, Any]:
         text = self.texts[kwargs["queryId"]]
         rows = next((rows for marker, rows in self.ANSWERS.items() if marker in text and "bm_route" not in text), [])
-        return {"status": "Complete", "results": rows,
-                "statistics": {"recordsMatched": 7.0, "recordsScanned": 7.0, "bytesScanned": 700.0}}
+        return {
+            "status": "Complete",
+            "results": rows,
+            "statistics": {"recordsMatched": 7.0, "recordsScanned": 7.0, "bytesScanned": 700.0},
+        }
 
-    def stop_query(self, **kwargs: Any) -> dict[str, Any]:
+    def stop_query(self, **_kwargs: Any) -> dict[str, Any]:
         return {"success": True}
 
 

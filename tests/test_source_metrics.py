@@ -24,11 +24,19 @@ def cloudwatch() -> Any:
 
 def put(metric: str, values: list[float], end_ms: int, dims: list[dict[str, str]] | None = None) -> None:
     at = datetime.fromtimestamp(end_ms / 1000, UTC)
-    cloudwatch().put_metric_data(Namespace="AWS/ApplicationELB", MetricData=[
-        {"MetricName": metric, "Dimensions": dims or [{"Name": "LoadBalancer", "Value": LB}],
-         "Timestamp": at - timedelta(minutes=5 + i), "Value": v, "Unit": "Count"}
-        for i, v in enumerate(values)
-    ])
+    cloudwatch().put_metric_data(
+        Namespace="AWS/ApplicationELB",
+        MetricData=[
+            {
+                "MetricName": metric,
+                "Dimensions": dims or [{"Name": "LoadBalancer", "Value": LB}],
+                "Timestamp": at - timedelta(minutes=5 + i),
+                "Value": v,
+                "Unit": "Count",
+            }
+            for i, v in enumerate(values)
+        ],
+    )
 
 
 class RecordedPercentile:
@@ -47,8 +55,15 @@ class RecordedPercentile:
 
     def after(self, parsed: dict[str, Any], **_: Any) -> None:
         stamps = [datetime.now(UTC)] * len(self.seconds)
-        parsed["MetricDataResults"].append({"Id": "p95", "Label": "TargetResponseTime p95", "Timestamps": stamps,
-                                            "Values": self.seconds, "StatusCode": "Complete"})
+        parsed["MetricDataResults"].append(
+            {
+                "Id": "p95",
+                "Label": "TargetResponseTime p95",
+                "Timestamps": stamps,
+                "Values": self.seconds,
+                "StatusCode": "Complete",
+            }
+        )
 
 
 def make_stats(start: int, end: int) -> SourceResult:
@@ -125,8 +140,9 @@ def test_aws_error_is_recorded_not_raised() -> None:
     client = cloudwatch()
     stats = make_stats(start, end)
     with Stubber(client) as stub:
-        stub.add_client_error("get_metric_data", service_error_code="AccessDenied",
-                              service_message="not authorized", http_status_code=403)
+        stub.add_client_error(
+            "get_metric_data", service_error_code="AccessDenied", service_message="not authorized", http_status_code=403
+        )
         cross_check(stats, LoadBalancerMetrics(LB, client=client))
     assert stats.load_balancer is not None
     assert stats.load_balancer["status"] == "error" and stats.load_balancer["code"] == "AccessDenied"
@@ -140,8 +156,9 @@ def test_unreachable_endpoint_is_recorded(aws_env: None) -> None:
         port = s.getsockname()[1]
     start, end = recent_window()
     stats = make_stats(start, end)
-    cross_check(stats, LoadBalancerMetrics(LB, region="eu-west-1", endpoint_url=f"http://127.0.0.1:{port}",
-                                           max_attempts=1))
+    cross_check(
+        stats, LoadBalancerMetrics(LB, region="eu-west-1", endpoint_url=f"http://127.0.0.1:{port}", max_attempts=1)
+    )
     assert stats.load_balancer is not None
     assert stats.load_balancer["status"] == "error"
     assert stats.load_balancer["code"] == "EndpointConnectionError"
@@ -165,14 +182,21 @@ def test_period_covers_the_window(seconds: int, expected: int) -> None:
 @pytest.mark.parametrize(
     ("values", "expected"),
     [
-        pytest.param({"requests": [10.0], "errors5xx": [], "p95": [0.3]},
-                     {"requests": 10, "errors_5xx": 0, "p95_ms": 300.0, "calls": 1, "status": "ok"}, id="ok"),
-        pytest.param({"requests": [], "errors5xx": [], "p95": []},
-                     {"requests": None, "errors_5xx": 0, "p95_ms": None, "calls": 1, "status": "nodata"},
-                     id="nodata"),
-        pytest.param({"requests": [10.0, 5.0], "errors5xx": [1.0, 1.0], "p95": [0.2, 0.4]},
-                     {"requests": 15, "errors_5xx": 2, "p95_ms": 400.0, "calls": 1, "status": "ok",
-                      "p95_periods": 2}, id="split-window-keeps-the-largest-p95"),
+        pytest.param(
+            {"requests": [10.0], "errors5xx": [], "p95": [0.3]},
+            {"requests": 10, "errors_5xx": 0, "p95_ms": 300.0, "calls": 1, "status": "ok"},
+            id="ok",
+        ),
+        pytest.param(
+            {"requests": [], "errors5xx": [], "p95": []},
+            {"requests": None, "errors_5xx": 0, "p95_ms": None, "calls": 1, "status": "nodata"},
+            id="nodata",
+        ),
+        pytest.param(
+            {"requests": [10.0, 5.0], "errors5xx": [1.0, 1.0], "p95": [0.2, 0.4]},
+            {"requests": 15, "errors_5xx": 2, "p95_ms": 400.0, "calls": 1, "status": "ok", "p95_periods": 2},
+            id="split-window-keeps-the-largest-p95",
+        ),
     ],
 )
 def test_summarise(values: dict[str, list[float]], expected: dict[str, Any]) -> None:

@@ -86,8 +86,10 @@ def test_scan_with_config_change_segments() -> None:
     start, end = recent_window()
     h = passenger_hash(7)
     mid = start + 1_800_000
-    events = [(start + 1000, decision_message(decision="OFF", passenger=h)),
-              (mid + 1000, decision_message(decision="ROLLOUT", passenger=h))]
+    events = [
+        (start + 1000, decision_message(decision="OFF", passenger=h)),
+        (mid + 1000, decision_message(decision="ROLLOUT", passenger=h)),
+    ]
     put_events(logs(), events, streams=1)
     stats = scan(make_window(start, end, segment_bounds=[mid])).aggregate
     assert stats.decisions.per_hash == [{h: 1}, {h: 4}]
@@ -98,9 +100,7 @@ def test_missing_log_group_is_named() -> None:
     start, end = recent_window()
     with pytest.raises(LogGroupNotFoundError) as err:
         scan(make_window(start, end))
-    assert str(err.value) == (
-        f"log group '{LOG_GROUP}' not found in eu-west-1: check BETA_MONITOR_LOG_GROUP"
-    )
+    assert str(err.value) == (f"log group '{LOG_GROUP}' not found in eu-west-1: check BETA_MONITOR_LOG_GROUP")
 
 
 def test_scan_uses_an_injected_client_and_counts_its_calls() -> None:

@@ -26,8 +26,13 @@ T0 = datetime(2024, 5, 1, 10, 0, tzinfo=UTC)
 
 
 def make_checkpoint(
-    label: str = "hourly", *, feature: str = "fav", phase: str = "1%", at: datetime = T0,
-    status: Status = Status.PASS, run_key: str | None = None,
+    label: str = "hourly",
+    *,
+    feature: str = "fav",
+    phase: str = "1%",
+    at: datetime = T0,
+    status: Status = Status.PASS,
+    run_key: str | None = None,
 ) -> Checkpoint:
     return Checkpoint(
         feature=feature,
@@ -36,17 +41,31 @@ def make_checkpoint(
         run_key=run_key or f"{feature}|{phase}|{label}|{at.isoformat()}",
         status=status,
         window=Window(start=at - timedelta(hours=1), end=at),
-        live_config={"key": feature, "enabled": True, "rollout_percentage": 1, "allowlist_size": 2,
-                     "updated_at": "2024-05-01T08:00:00+00:00", "mirror": None},
+        live_config={
+            "key": feature,
+            "enabled": True,
+            "rollout_percentage": 1,
+            "allowlist_size": 2,
+            "updated_at": "2024-05-01T08:00:00+00:00",
+            "mirror": None,
+        },
         expected=ExpectedConfig(rollout_percentage=1, enabled=True, source="stored"),
         checks=[
-            CheckResult(name="error_rate", status=Status.PASS, summary="5xx 0.10% (2/2000)",
-                        evidence={"rate": 0.001, "interval": [0.0002, 0.0036], "by_group": {"matching": {"5xx": 2}}}),
+            CheckResult(
+                name="error_rate",
+                status=Status.PASS,
+                summary="5xx 0.10% (2/2000)",
+                evidence={"rate": 0.001, "interval": [0.0002, 0.0036], "by_group": {"matching": {"5xx": 2}}},
+            ),
             CheckResult(name="latency", status=Status.NODATA, summary="no baseline", evidence={}),
         ],
         metrics={"requests": 2000, "5xx": 2, "p95_ms": 87.5, "ratio": 1.0, "tiny": 1e-20},
-        gate=GateDecision(action=GateAction.HOLD, reasons=["1 PASS"], missing=["1 more PASS checkpoint"],
-                          command="beta-monitor gate fav 1%"),
+        gate=GateDecision(
+            action=GateAction.HOLD,
+            reasons=["1 PASS"],
+            missing=["1 more PASS checkpoint"],
+            command="beta-monitor gate fav 1%",
+        ),
         created_at=at + timedelta(minutes=5, microseconds=123456),
         allowlist_hashes=["a" * 64, "b" * 64],
     )
@@ -167,7 +186,8 @@ def test_corrupt_row_is_a_store_error(pg_url: str) -> None:
 
 def _advisory_waiters(url: str) -> int:
     with psycopg.connect(url, autocommit=True) as conn:
-        row = conn.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND database = "
+        row = conn.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND database = "
             "(SELECT oid FROM pg_database WHERE datname = current_database())"
         ).fetchone()
     return int(row[0]) if row else 0

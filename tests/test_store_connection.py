@@ -29,13 +29,20 @@ def unreachable_url() -> str:
     [
         pytest.param("postgresql://app:s3cr3t@db:5432/monitor", "postgresql://app:***@db:5432/monitor", id="password"),
         pytest.param("postgresql://app@db/monitor", "postgresql://app@db/monitor", id="no-password"),
-        pytest.param("postgresql://postgres:@/postgres?host=/tmp/x", "postgresql://postgres:@/postgres?host=/tmp/x",
-                     id="empty-password-socket"),
+        pytest.param(
+            "postgresql://postgres:@/postgres?host=/tmp/x",
+            "postgresql://postgres:@/postgres?host=/tmp/x",
+            id="empty-password-socket",
+        ),
         pytest.param("postgres://u:p@ss/w0rd@db/m", "postgres://u:***@db/m", id="at-and-slash-in-password"),
-        pytest.param("postgresql://db/m?user=u&password=s3cr3t&sslmode=require",
-                     "postgresql://db/m?user=u&password=***&sslmode=require", id="query-password"),
-        pytest.param("host=db user=u password=s3cr3t dbname=m", "host=db user=u password=*** dbname=m",
-                     id="keyword-conninfo"),
+        pytest.param(
+            "postgresql://db/m?user=u&password=s3cr3t&sslmode=require",
+            "postgresql://db/m?user=u&password=***&sslmode=require",
+            id="query-password",
+        ),
+        pytest.param(
+            "host=db user=u password=s3cr3t dbname=m", "host=db user=u password=*** dbname=m", id="keyword-conninfo"
+        ),
         pytest.param("host=db password='a b\\'c' dbname=m", "host=db password=*** dbname=m", id="quoted-keyword"),
         pytest.param("postgresql://db/m?host=/x@y", "postgresql://db/m?host=/x@y", id="at-in-query-only"),
     ],

@@ -34,7 +34,9 @@ def data_dir() -> Iterator[Path]:
 
 
 def _start_in_subprocess(path: Path) -> str:
-    done = subprocess.run([sys.executable, "-c", _START, str(path)], capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", _START, str(path)], capture_output=True, text=True, timeout=120, check=False
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     return done.stdout.strip().splitlines()[-1]
 
@@ -52,10 +54,16 @@ def test_embedded_url_serves_beta_monitor_and_outlives_the_command(data_dir: Pat
 @pytest.mark.parametrize(
     ("uri", "expected"),
     [
-        pytest.param("postgresql://postgres:@/postgres?host=/tmp/x", "postgresql://postgres:@/beta_monitor?host=/tmp/x",
-                     id="socket"),
-        pytest.param("postgresql://postgres:@127.0.0.1:5432/postgres", "postgresql://postgres:@127.0.0.1:5432/beta_monitor",
-                     id="tcp"),
+        pytest.param(
+            "postgresql://postgres:@/postgres?host=/tmp/x",
+            "postgresql://postgres:@/beta_monitor?host=/tmp/x",
+            id="socket",
+        ),
+        pytest.param(
+            "postgresql://postgres:@127.0.0.1:5432/postgres",
+            "postgresql://postgres:@127.0.0.1:5432/beta_monitor",
+            id="tcp",
+        ),
     ],
 )
 def testwith_database(uri: str, expected: str) -> None:

@@ -53,7 +53,13 @@ def test_tables_owned_by_the_watchdog(pg_url: str) -> None:
         assert checkpoints[column] == "jsonb"
     assert checkpoints["allowlist_hashes"] == "ARRAY" and checkpoints["appended"] == "boolean"
     assert set(_column_types(pg_url, "expectations")) == {
-        "feature", "enabled", "rollout_percentage", "reason", "actor", "updated_at"}
+        "feature",
+        "enabled",
+        "rollout_percentage",
+        "reason",
+        "actor",
+        "updated_at",
+    }
     assert set(_column_types(pg_url, "rollout_audit")) == {"id", "feature", "actor", "at", "before", "after", "reason"}
 
 
@@ -85,15 +91,18 @@ def test_two_threads_migrating_at_once(pg_url: str) -> None:
     assert _applied(pg_url) == NAMES
 
 
-_MIGRATE = "import json, sys; from monitor.store.checkpoints import PostgresCheckpointStore as S; " \
-           "print(json.dumps(S(sys.argv[1]).migrate()))"
+_MIGRATE = (
+    "import json, sys; from monitor.store.checkpoints import PostgresCheckpointStore as S; "
+    "print(json.dumps(S(sys.argv[1]).migrate()))"
+)
 
 
 @pytest.mark.slow
 def test_two_processes_migrating_at_once(pg_url: str) -> None:
     procs = [
-        subprocess.Popen([sys.executable, "-c", _MIGRATE, pg_url], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", _MIGRATE, pg_url], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
         for _ in range(2)
     ]
     outputs = [p.communicate(timeout=120) for p in procs]

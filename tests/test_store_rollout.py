@@ -46,8 +46,10 @@ def test_set_rollout_updates_flag_audit_and_expectation(urls: tuple[str, str], s
 
     result = writer.set_rollout(FEATURE, 10, None, reason="step up", actor="alice", now=NOW)
 
-    assert result == {"before": {"enabled": True, "rollout_percentage": 5},
-                      "after": {"enabled": True, "rollout_percentage": 10}}
+    assert result == {
+        "before": {"enabled": True, "rollout_percentage": 5},
+        "after": {"enabled": True, "rollout_percentage": 10},
+    }
     config = PostgresFlagSource(flags_url, schema=schema).get(FEATURE)
     assert (config.enabled, config.rollout_percentage, config.updated_at) == (True, 10, NOW)
     assert config.allowlist == ("p1", "p2")
@@ -74,10 +76,13 @@ def test_disable_then_enable(urls: tuple[str, str], schema: str) -> None:
     assert source.get(FEATURE).enabled is False
 
     on = writer.set_rollout(FEATURE, 1, True, reason="resume", actor="bob", now=NOW)
-    assert on == {"before": {"enabled": False, "rollout_percentage": 5},
-                  "after": {"enabled": True, "rollout_percentage": 1}}
+    assert on == {
+        "before": {"enabled": False, "rollout_percentage": 5},
+        "after": {"enabled": True, "rollout_percentage": 1},
+    }
     assert PostgresCheckpointStore(store_url).expectation(FEATURE) == ExpectedConfig(
-        rollout_percentage=1, enabled=True, source="stored")
+        rollout_percentage=1, enabled=True, source="stored"
+    )
     assert [a["reason"] for a in PostgresCheckpointStore(store_url).rollout_audit(FEATURE)] == ["resume", "incident"]
 
 
@@ -110,12 +115,20 @@ def test_unknown_flag_changes_nothing(urls: tuple[str, str], schema: str) -> Non
     before = _flag_rows(flags_url)
     with pytest.raises(FlagNotFoundError, match="feature flag 'nope' not found in feature_flags"):
         PostgresRolloutWriter(flags_url, store_url, schema=schema).set_rollout(
-            "nope", 10, True, reason="r", actor="a", now=NOW)
+            "nope", 10, True, reason="r", actor="a", now=NOW
+        )
     _assert_unchanged(flags_url, store_url, before)
 
 
-@pytest.mark.parametrize("percent", [pytest.param(101, id="above"), pytest.param(-1, id="below"),
-                                     pytest.param(True, id="bool"), pytest.param(2.5, id="fraction")])
+@pytest.mark.parametrize(
+    "percent",
+    [
+        pytest.param(101, id="above"),
+        pytest.param(-1, id="below"),
+        pytest.param(True, id="bool"),
+        pytest.param(2.5, id="fraction"),
+    ],
+)
 def test_bad_percent_changes_nothing(urls: tuple[str, str], percent: Any) -> None:
     flags_url, store_url = urls
     _seed(flags_url, "columns")
@@ -150,7 +163,8 @@ def test_failed_audit_leaves_the_flag_unchanged(urls: tuple[str, str], schema: s
     before = _flag_rows(flags_url)
     with pytest.raises(StoreError, match="audit refused"):
         PostgresRolloutWriter(flags_url, store_url, schema=schema).set_rollout(
-            FEATURE, 10, None, reason="r", actor="a", now=NOW)
+            FEATURE, 10, None, reason="r", actor="a", now=NOW
+        )
     assert _flag_rows(flags_url) == before
     assert PostgresCheckpointStore(store_url).expectation(FEATURE) is None
 
@@ -160,6 +174,8 @@ def test_two_databases_keep_their_own_tables(pg_url: str, second_pg_url: str) ->
     PostgresRolloutWriter(second_pg_url, pg_url).set_rollout(FEATURE, 10, None, reason="r", actor="a", now=NOW)
     with psycopg.connect(second_pg_url) as conn:
         assert conn.execute("SELECT to_regclass('rollout_audit'), to_regclass('expectations')").fetchone() == (
-            None, None)
+            None,
+            None,
+        )
     with psycopg.connect(pg_url) as conn:
         assert conn.execute("SELECT to_regclass('feature_flags')").fetchone() == (None,)

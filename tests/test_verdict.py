@@ -59,8 +59,10 @@ def test_escalate_errors(now: Status, previous: list[Status], k: int, expected: 
 
 
 def test_escalated_fail_continues_the_streak() -> None:
-    previous = [checkpoint("h1", Status.FAIL, [result("data_quality", F, escalated_from="ERROR")], hours_ago=1),
-                *history(E, E)]
+    previous = [
+        checkpoint("h1", Status.FAIL, [result("data_quality", F, escalated_from="ERROR")], hours_ago=1),
+        *history(E, E),
+    ]
     got = escalate_errors([result("data_quality", E)], previous, 3)
     assert got[0].status is F
 

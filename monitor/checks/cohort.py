@@ -82,11 +82,13 @@ def check_cohort_regression(ctx: CheckContext) -> CheckResult:
     )
     if not enabled or (rollout == 0 and not ctx.allowlist_hashes):
         state = "flag disabled" if not enabled else "rollout 0% and empty allowlist"
-        return CheckResult(name=NAME, status=Status.SKIP, summary=f"no ON cohort at this rollout ({state})",
-                           evidence=evidence)
+        return CheckResult(
+            name=NAME, status=Status.SKIP, summary=f"no ON cohort at this rollout ({state})", evidence=evidence
+        )
     if rollout == 100:
-        return CheckResult(name=NAME, status=Status.SKIP, summary="no OFF cohort at this rollout (100%)",
-                           evidence=evidence)
+        return CheckResult(
+            name=NAME, status=Status.SKIP, summary="no OFF cohort at this rollout (100%)", evidence=evidence
+        )
     if on_req < th.min_cohort_requests or off_req < th.min_cohort_requests:
         return _nodata(ctx, evidence, on_req, off_req)
     p_value = one_sided_greater_p(on_err, on_req, off_err, off_req)
@@ -106,8 +108,9 @@ def check_cohort_regression(ctx: CheckContext) -> CheckResult:
 def _nodata(ctx: CheckContext, evidence: CohortEvidence, on_req: int, off_req: int) -> CheckResult:
     """Too little traffic in a cohort: say how many requests, and at the current rate how many hours, are missing."""
     minimum, seconds = ctx.thresholds.min_cohort_requests, ctx.window.seconds
-    short = [(label, n, *_shortfall(n, minimum, seconds)) for label, n in (("ON", on_req), ("OFF", off_req))
-             if n < minimum]
+    short = [
+        (label, n, *_shortfall(n, minimum, seconds)) for label, n in (("ON", on_req), ("OFF", off_req)) if n < minimum
+    ]
     hours = [h for *_, h in short]
     evidence.needed_requests = max(needed for _, _, needed, _ in short)
     evidence.needed_hours = None if None in hours else max(h for h in hours if h is not None)

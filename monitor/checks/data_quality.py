@@ -35,8 +35,10 @@ def _load_balancer(ctx: CheckContext) -> tuple[dict[str, Any] | None, str | None
     figures = {**lb, "log_requests": logged, "difference": difference}
     if difference is None or difference > LB_TOLERANCE:
         off = "∞" if difference is None else f"{difference * 100:.0f}%"
-        return figures, (f"load balancer counted {lb_requests:.0f} requests, logs {logged} "
-                         f"(off by {off}, tolerance {LB_TOLERANCE * 100:.0f}%)")
+        return figures, (
+            f"load balancer counted {lb_requests:.0f} requests, logs {logged} "
+            f"(off by {off}, tolerance {LB_TOLERANCE * 100:.0f}%)"
+        )
     return figures, None
 
 
@@ -44,8 +46,10 @@ def _warnings(ctx: CheckContext, share: float | None, age: float | None, lb_warn
     counts, th = ctx.stats.counts, ctx.thresholds
     warnings: list[str] = []
     if share is not None and share > th.max_malformed_share:
-        warnings.append(f"malformed {pct(share)} of events ({counts.malformed}/{counts.events}), "
-                        f"limit {pct(th.max_malformed_share)}")
+        warnings.append(
+            f"malformed {pct(share)} of events ({counts.malformed}/{counts.events}), "
+            f"limit {pct(th.max_malformed_share)}"
+        )
     freshness = th.freshness.total_seconds()
     if ctx.window_ends_now and (age is None or age > freshness):
         warnings.append(f"logs stale: no event in the last {_minutes(freshness)}")
@@ -88,6 +92,8 @@ def check_data_quality(ctx: CheckContext) -> CheckResult:
         return CheckResult(name=NAME, status=Status.NODATA, summary="no events in the window", evidence=evidence)
     requests = ctx.stats.requests
     traffic = "no traffic" if requests == 0 else f"{requests} requests"
-    summary = (f"{counts.events} events ({traffic}), malformed {pct(share)}, "
-               f"last event {_minutes(age) if age is not None else 'n/a'} before window end")
+    summary = (
+        f"{counts.events} events ({traffic}), malformed {pct(share)}, "
+        f"last event {_minutes(age) if age is not None else 'n/a'} before window end"
+    )
     return CheckResult(name=NAME, status=Status.PASS, summary=summary, evidence=evidence)

@@ -84,12 +84,19 @@ def _judge_segment(ctx: CheckContext, index: int, mode: str, resolvers: list[Res
             allowlist += 1
     window = ctx.stats.window
     bounds = [window.start_ms, *window.segment_bounds, window.end_ms]
-    found.segments.append(Segment(
-        index=index, judged_against=mode, from_ms=bounds[index], until_ms=bounds[index + 1],
-        passengers=len(table), wrong_decision_passengers=wrong,
-        conflicting_passengers=conflicting, unverifiable_passengers=unverifiable,
-        allowlist_violations=allowlist,
-    ))
+    found.segments.append(
+        Segment(
+            index=index,
+            judged_against=mode,
+            from_ms=bounds[index],
+            until_ms=bounds[index + 1],
+            passengers=len(table),
+            wrong_decision_passengers=wrong,
+            conflicting_passengers=conflicting,
+            unverifiable_passengers=unverifiable,
+            allowlist_violations=allowlist,
+        )
+    )
 
 
 def _static_allowlist(ctx: CheckContext, found: Findings) -> None:
@@ -112,8 +119,15 @@ def _exposure(ctx: CheckContext) -> Exposure | None:
     interval = binomial_share_interval(len(seen), expected, 0.99)
     share = seen_on / len(seen)
     inside = interval is not None and interval[0] <= share <= interval[1]
-    return Exposure(seen_on=seen_on, seen=len(seen), share=share, expected=expected, interval=interval,
-                    inside=inside, confidence=0.99)
+    return Exposure(
+        seen_on=seen_on,
+        seen=len(seen),
+        share=share,
+        expected=expected,
+        interval=interval,
+        inside=inside,
+        confidence=0.99,
+    )
 
 
 def check_determinism(ctx: CheckContext) -> CheckResult:
@@ -147,22 +161,27 @@ def _verdict(
     found: Findings, exposure: Exposure | None, examples: list[str], decisions: int, passengers: int
 ) -> tuple[Status, str]:
     if found.allowlist or found.wrong or found.conflicting:
-        counts = [(len(found.allowlist), "allowlisted passengers not logged ALLOWLIST"),
-                  (len(found.wrong), "passengers with a decision the config in force does not predict"),
-                  (len(found.conflicting), "passengers with two different decisions under one config")]
+        counts = [
+            (len(found.allowlist), "allowlisted passengers not logged ALLOWLIST"),
+            (len(found.wrong), "passengers with a decision the config in force does not predict"),
+            (len(found.conflicting), "passengers with two different decisions under one config"),
+        ]
         what = ", ".join(f"{n} {text}" for n, text in counts if n)
         return Status.FAIL, f"{what}; e.g. {', '.join(examples)}"
     if decisions == 0:
         return Status.NODATA, "no flag decisions for this feature in the window"
     if not found.judged:
-        return Status.NODATA, (f"{decisions} decisions, all before a config change "
-                               "whose earlier config is unknown: unverifiable")
+        return Status.NODATA, (
+            f"{decisions} decisions, all before a config change whose earlier config is unknown: unverifiable"
+        )
     note = f" ({len(found.unverifiable)} unverifiable: earlier config unknown)" if found.unverifiable else ""
     base = f"{decisions} decisions from {passengers} passengers all match the config in force{note}"
     if exposure is not None and not exposure.inside and exposure.interval is not None:
         lo, hi = exposure.interval
-        summary = (f"{base}; but {exposure.seen_on}/{exposure.seen} passengers ON ({pct(exposure.share)}) "
-                   f"outside the 99% range {pct(lo)}–{pct(hi)} for rollout {pct(exposure.expected, 0)}")
+        summary = (
+            f"{base}; but {exposure.seen_on}/{exposure.seen} passengers ON ({pct(exposure.share)}) "
+            f"outside the 99% range {pct(lo)}–{pct(hi)} for rollout {pct(exposure.expected, 0)}"
+        )
         return Status.WARN, summary
     if exposure is not None:
         base += f"; exposure {pct(exposure.share)} of {exposure.seen} (expected {pct(exposure.expected, 0)})"

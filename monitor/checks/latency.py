@@ -50,8 +50,13 @@ def check_latency(ctx: CheckContext) -> CheckResult:
         route_p95 = r.latency.quantile(0.95)
         route_base = base_routes[group].p95_ms if group in base_routes else None
         route_status, route_change = _judge(route_p95, route_base, r.latency.count, ctx)
-        routes[group] = RouteLatency(p95_ms=route_p95, baseline_p95_ms=route_base, change=route_change,
-                                     status=route_status, requests=r.latency.count)
+        routes[group] = RouteLatency(
+            p95_ms=route_p95,
+            baseline_p95_ms=route_base,
+            change=route_change,
+            status=route_status,
+            requests=r.latency.count,
+        )
     evidence = LatencyEvidence(
         p95_ms=p95,
         baseline_p95_ms=base_p95,
@@ -66,8 +71,12 @@ def check_latency(ctx: CheckContext) -> CheckResult:
     if stats.latency.count == 0:
         return CheckResult(name=NAME, status=Status.NODATA, summary="no requests in the window", evidence=evidence)
     if base_p95 is None:
-        return CheckResult(name=NAME, status=Status.SKIP, evidence=evidence,
-                           summary=f"no baseline yet: this checkpoint's p95 {_ms(p95)} is recorded")
+        return CheckResult(
+            name=NAME,
+            status=Status.SKIP,
+            evidence=evidence,
+            summary=f"no baseline yet: this checkpoint's p95 {_ms(p95)} is recorded",
+        )
     return _result(ctx, status, evidence, routes)
 
 

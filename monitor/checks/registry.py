@@ -77,7 +77,8 @@ def run_checks(ctx: CheckContext, checks: Sequence[CheckSpec] = CHECKS) -> list[
             result = spec.run(ctx)
         except Exception as exc:  # a broken check never stops the run (SPEC "Checks")
             summary = _one_line(f"check raised {type(exc).__name__}: {exc}")
-            result = CheckResult(name=spec.name, status=Status.ERROR, summary=summary,
-                                 evidence=spec.evidence.raised(exc))
+            result = CheckResult(
+                name=spec.name, status=Status.ERROR, summary=summary, evidence=spec.evidence.raised(exc)
+            )
         results.append(result)
     return results

@@ -25,7 +25,7 @@ def wilson_interval(errors: int, requests: int, confidence: float = 0.95) -> lis
     """Wilson score interval [lo, hi] of a proportion; None without requests."""
     if requests <= 0:
         return None
-    from scipy.stats import binomtest
+    from scipy.stats import binomtest  # noqa: PLC0415 - lazy, see the module docstring
 
     ci = binomtest(errors, requests).proportion_ci(confidence_level=confidence, method="wilson")
     return [float(ci.low), float(ci.high)]
@@ -38,7 +38,7 @@ def binomial_share_interval(n: int, p: float, confidence: float = 0.99) -> list[
     """
     if n <= 0:
         return None
-    from scipy.stats import binom
+    from scipy.stats import binom  # noqa: PLC0415 - lazy, see the module docstring
 
     lo, hi = binom.interval(confidence, n, min(max(p, 0.0), 1.0))
     return [float(lo) / n, float(hi) / n]
@@ -48,7 +48,7 @@ def one_sided_greater_p(on_errors: int, on_requests: int, off_errors: int, off_r
     """p-value of "ON has a higher 5xx rate than OFF" (Fisher's exact test, one-sided). None if a cohort is empty."""
     if on_requests <= 0 or off_requests <= 0:
         return None
-    from scipy.stats import fisher_exact
+    from scipy.stats import fisher_exact  # noqa: PLC0415 - lazy, see the module docstring
 
     table = [[on_errors, on_requests - on_errors], [off_errors, off_requests - off_errors]]
     result = fisher_exact(table, alternative="greater")

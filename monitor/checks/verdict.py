@@ -24,10 +24,10 @@ def mark_incomplete(checks: list[CheckResult], problems: list[str]) -> list[Chec
     for check in checks:
         spec = BY_NAME.get(check.name)
         if spec is not None and spec.reads_logs and check.status in _MEASURED:
-            check = check.model_copy(
-                update={"status": Status.ERROR, "summary": f"logs incomplete: {reason}; measured: {check.summary}"}
-            )
-        out.append(check)
+            update = {"status": Status.ERROR, "summary": f"logs incomplete: {reason}; measured: {check.summary}"}
+            out.append(check.model_copy(update=update))
+        else:
+            out.append(check)
     return out
 
 
@@ -42,12 +42,14 @@ def escalate_errors(checks: list[CheckResult], history: list[Checkpoint], k: int
     out: list[CheckResult] = []
     for check in checks:
         if check.status is Status.ERROR and all(_was_error(cp, check.name) for cp in previous):
-            check = check.model_copy(update={
+            update = {
                 "status": Status.FAIL,
                 "summary": f"ERROR on {k} consecutive checkpoints, escalated to FAIL: {check.summary}",
                 "evidence": check.evidence.escalate(k),
-            })
-        out.append(check)
+            }
+            out.append(check.model_copy(update=update))
+        else:
+            out.append(check)
     return out
 
 

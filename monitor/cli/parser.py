@@ -79,7 +79,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
+    for add in (_checkpoint, _history, _gate, _report, _rollout, _db, _demo):
+        add(sub)
+    return p
 
+
+Subparsers = argparse._SubParsersAction  # the type argparse gives `add_subparsers()`
+
+
+def _checkpoint(sub: Subparsers) -> None:
     c = sub.add_parser(
         "checkpoint",
         help="run the checks over a window, store the checkpoint and append the phase log",
@@ -121,6 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--json", action="store_true", help="print one JSON document instead of lines")
     c.add_argument("--dry-run", action="store_true", help="measure and judge, store nothing, append nothing")
 
+
+def _history(sub: Subparsers) -> None:
     h = sub.add_parser(
         "history",
         help="list stored checkpoints, newest first",
@@ -131,6 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
     h.add_argument("--limit", type=int, default=20, help="at most N checkpoints (default 20)")
     h.add_argument("--json", action="store_true", help="print JSON")
 
+
+def _gate(sub: Subparsers) -> None:
     g = sub.add_parser(
         "gate",
         help="ADVANCE / HOLD / ROLLBACK for a phase, with the command to act",
@@ -141,6 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("phase", type=_name("PHASE"), metavar="PHASE")
     g.add_argument("--json", action="store_true", help="print JSON")
 
+
+def _report(sub: Subparsers) -> None:
     r = sub.add_parser(
         "report",
         help="phase summary (table, counts, 5xx chart), or --rebuild the phase log",
@@ -152,6 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--rebuild", action="store_true", help="rewrite the phase log from the stored checkpoints")
     r.add_argument("--phase-log", metavar="DEST", help="phase log destination (default BETA_MONITOR_PHASE_LOG)")
 
+
+def _rollout(sub: Subparsers) -> None:
     ro = sub.add_parser(
         "rollout",
         help="change the flag's rollout (audited) and store the new expectation",
@@ -175,10 +191,14 @@ def build_parser() -> argparse.ArgumentParser:
     rs.add_argument("--force", action="store_true", help="allow a jump that skips steps of the phase plan")
     rs.add_argument("--json", action="store_true", help="print JSON")
 
+
+def _db(sub: Subparsers) -> None:
     db = sub.add_parser("db", help="database administration", description="Database administration.")
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION", parser_class=_Parser)
     db_sub.add_parser("init", help="create or migrate the watchdog's tables", description="Apply pending migrations.")
 
+
+def _demo(sub: Subparsers) -> None:
     d = sub.add_parser(
         "demo",
         help="the five-minute tour on an embedded PostgreSQL and emulated AWS",
@@ -189,5 +209,3 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--requests-per-hour", type=int, default=12000, help="simulated traffic (default 12000)")
     d.add_argument("--keep", action="store_true", help="leave the embedded database running for exploration")
     d.add_argument("--json", action="store_true", help="print the verdict sequence as JSON")
-    return p
-

@@ -24,10 +24,9 @@ DECISION_TYPE = "feature_flag_decision"
 def parse_logfmt(message: str) -> dict[str, Any]:
     """`key=value key2="quoted value"` → dict of strings. Returns {} when nothing looks like a pair."""
     out: dict[str, Any] = {}
-    for key, value in _LOGFMT.findall(message):
-        if value.startswith('"') and value.endswith('"') and len(value) >= 2:
-            value = value[1:-1].replace('\\"', '"').replace("\\\\", "\\")
-        out[key] = value
+    for key, raw in _LOGFMT.findall(message):
+        quoted = raw.startswith('"') and raw.endswith('"') and len(raw) >= 2
+        out[key] = raw[1:-1].replace('\\"', '"').replace("\\\\", "\\") if quoted else raw
     return out
 
 

@@ -35,10 +35,25 @@ if TYPE_CHECKING:
 
 _FALLBACK_TEMPLATES = Path(__file__).resolve().parents[2] / "templates"
 _FILTERS = {
-    "md": fmt.md, "code": fmt.code, "code_block": fmt.code_block, "pct": fmt.pct, "signed_pct": fmt.signed_pct,
-    "pp": fmt.pp, "percent": fmt.percent, "interval": fmt.interval, "pvalue": fmt.pvalue, "count": fmt.count,
-    "num": fmt.num, "ms": fmt.ms, "hours": fmt.hours, "duration": fmt.duration, "flag": fmt.flag, "when": fmt.when,
-    "text": fmt.text, "when_ms": fmt.when_ms, "share": fmt.share,
+    "md": fmt.md,
+    "code": fmt.code,
+    "code_block": fmt.code_block,
+    "pct": fmt.pct,
+    "signed_pct": fmt.signed_pct,
+    "pp": fmt.pp,
+    "percent": fmt.percent,
+    "interval": fmt.interval,
+    "pvalue": fmt.pvalue,
+    "count": fmt.count,
+    "num": fmt.num,
+    "ms": fmt.ms,
+    "hours": fmt.hours,
+    "duration": fmt.duration,
+    "flag": fmt.flag,
+    "when": fmt.when,
+    "text": fmt.text,
+    "when_ms": fmt.when_ms,
+    "share": fmt.share,
 }
 _NOT_AUTOMATED = (Status.SKIP, Status.NODATA, Status.ERROR)
 
@@ -60,7 +75,7 @@ def _template_source(name: str) -> str | None:
 def environment() -> jinja2.Environment:
     """The Jinja2 environment (built once). jinja2 is imported here, when the first entry is rendered: the commands
     that render nothing (`history`, `gate`, `db init`) do not pay for it."""
-    import jinja2
+    import jinja2  # noqa: PLC0415 - lazy, see the docstring
 
     env = jinja2.Environment(
         loader=jinja2.FunctionLoader(_template_source),
@@ -83,8 +98,12 @@ def _check_view(name: str, check: CheckResult | None) -> dict[str, Any]:
     """A check as the template sees it: `ev` is its evidence model (empty when the check was not run); `measured` is
     False when there is no evidence to show."""
     if check is None:
-        return {"status": None, "summary": "not recorded in this checkpoint", "ev": EVIDENCE_MODELS[name](),
-                "measured": False}
+        return {
+            "status": None,
+            "summary": "not recorded in this checkpoint",
+            "ev": EVIDENCE_MODELS[name](),
+            "measured": False,
+        }
     return {"status": check.status, "summary": check.summary, "ev": check.evidence, "measured": check.evidence.measured}
 
 
@@ -197,9 +216,7 @@ def _chart_value(value: Any) -> str:
     return f"{(number or 0.0) * 100:.2f}"
 
 
-def render_summary(
-    feature: str, phase: str, checkpoints: list[Checkpoint], gate: GateDecision | None
-) -> str:
+def render_summary(feature: str, phase: str, checkpoints: list[Checkpoint], gate: GateDecision | None) -> str:
     """A phase summary: checkpoint table, status counts and a Mermaid chart of the 5xx rate (global and ON cohort)."""
     rows = [_summary_row(cp, i) for i, cp in enumerate(checkpoints, start=1)]
     counts = Counter(str(cp.status) for cp in checkpoints)

@@ -73,7 +73,7 @@ def phase_log_destination(template: str, feature: str, phase: str) -> str:
 def open_sink(dest: str, *, s3_client: Any = None) -> PhaseLogSink:
     """The sink for a destination: `s3://bucket/key` or a local path (optionally `file://`)."""
     if dest.startswith("s3://"):
-        bucket, _, key = dest[len("s3://"):].partition("/")
+        bucket, _, key = dest[len("s3://") :].partition("/")
         if not bucket or not key or key.endswith("/"):
             raise ConfigError(f"phase log {dest[:80]!r} must look like s3://bucket/path/to/log.md")
         if s3_client is None:

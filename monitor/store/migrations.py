@@ -77,4 +77,3 @@ def apply_migrations(conn: psycopg.Connection[Any]) -> list[str]:
         return done
     finally:
         conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK_KEY,))
-

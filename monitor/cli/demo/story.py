@@ -97,7 +97,7 @@ def _put_events(logs: Any, events: list[tuple[int, str]], streams: int = 3) -> N
 def run_demo(args: argparse.Namespace, say: Say) -> int:
     try:
         # Imported here: moto is the optional `demo` extra, which production images do not install.
-        from moto import mock_aws
+        from moto import mock_aws  # noqa: PLC0415
     except ImportError:
         raise ConfigError("the demo emulates AWS with moto: pip install 'beta-monitor[demo]'") from None
 

@@ -131,7 +131,6 @@ def fold_results(result: SourceResult, builder: QueryBuilder, results: Results, 
     """Add every figure of `results` to the result's aggregate; `failed` names the measures that are incomplete
     (already problems)."""
     got = _Collected(results, builder)
-    stats = result.aggregate
     for measure, n in sorted(got.bad.items()):
         result.problems.append(f"insights query {measure} returned {n} rows without the expected fields")
         failed.add(measure)
@@ -139,11 +138,20 @@ def fold_results(result: SourceResult, builder: QueryBuilder, results: Results, 
     def ok(*measures: str) -> bool:
         return not failed.intersection(measures)
 
+    stats = result.aggregate
     stats.counts.events += got.events
     for ts in (got.first, got.last):
         if ts is not None:
             stats.seen(ts, 0)
     _fold_requests(result, got, ok)
+    _fold_passengers(stats, got)
+    _fold_derived(result, got, ok)
+    if ok(*QueryBuilder.MEASURES) and not result.problems:
+        _check_cohorts(result)
+
+
+def _fold_passengers(stats: WindowAggregate, got: _Collected) -> None:
+    """Per-passenger rows: cohort requests (anonymous apart) and decisions per segment."""
     for is_5xx, n in got.anonymous:
         stats.add_cohort_request(None, is_5xx, n)
     for passenger, is_5xx, n in got.cohort:
@@ -151,14 +159,17 @@ def fold_results(result: SourceResult, builder: QueryBuilder, results: Results, 
     for segment, passenger, decision, n in got.decisions:
         stats.decisions.add(segment, passenger, decision, n)
     stats.decisions.other_feature += got.other_feature
+
+
+def _fold_derived(result: SourceResult, got: _Collected, ok: Callable[..., bool]) -> None:
+    """What no query returns directly: other events = events - claimed, malformed = claimed - valid."""
+    stats = result.aggregate
     claimed_requests, claimed_decisions = got.claims["http_request"], got.claims["feature_flag_decision"]
     if ok("events", "claims"):
         stats.counts.other += _derived(result, "other events", got.events - claimed_requests - claimed_decisions)
     if ok("claims", "requests_by_status", "decisions", "other_feature_decisions"):
         valid = stats.status.requests + stats.decisions.total + stats.decisions.other_feature
         stats.counts.malformed += _derived(result, "malformed events", claimed_requests + claimed_decisions - valid)
-    if ok(*QueryBuilder.MEASURES) and not result.problems:
-        _check_cohorts(result)
 
 
 def _derived(result: SourceResult, what: str, value: int) -> int:
@@ -172,6 +183,7 @@ def _derived(result: SourceResult, what: str, value: int) -> int:
 
 
 def _fold_requests(result: SourceResult, got: _Collected, ok: Callable[..., bool]) -> None:
+    """Status counts and latency bins overall, per named route, and for the route `other` (what is left)."""
     stats = result.aggregate
     for code, n in sorted(got.status.items()):
         stats.status.add(code, n)
@@ -182,27 +194,35 @@ def _fold_requests(result: SourceResult, got: _Collected, ok: Callable[..., bool
     other_status, other_bins = Counter(got.status), Counter(got.bins)
     named = {name for name in got.route_status.keys() | got.route_bins.keys() if name != OTHER_ROUTE}
     for name in sorted(named):
-        route = stats.routes[name]
         codes, bins = got.route_status.get(name, Counter()), got.route_bins.get(name, Counter())
-        for code, n in sorted(codes.items()):
-            route.status.add(code, n)
-        for idx, n in sorted(bins.items()):
-            route.latency.add_bin(idx, n)
-        if ok("requests_by_route", "latency_bins_by_route"):
-            zero = sum(codes.values()) - sum(bins.values())
-            route.latency.add_bin(None, _derived(result, f"the {name} zero bin", zero))
+        _fold_route(result, name, codes, bins, zero_known=ok("requests_by_route", "latency_bins_by_route"))
         other_status.subtract(codes)
         other_bins.subtract(bins)
-    if not ok("requests_by_status", "requests_by_route", "latency_bins", "latency_bins_by_route"):
-        return
-    other = stats.routes[OTHER_ROUTE]
-    for code, n in sorted(other_status.items()):
+    if ok("requests_by_status", "requests_by_route", "latency_bins", "latency_bins_by_route"):
+        _fold_other_route(result, other_status, other_bins)
+
+
+def _fold_route(result: SourceResult, name: str, codes: Counter[int], bins: Counter[int], *, zero_known: bool) -> None:
+    route = result.aggregate.routes[name]
+    for code, n in sorted(codes.items()):
+        route.status.add(code, n)
+    for idx, n in sorted(bins.items()):
+        route.latency.add_bin(idx, n)
+    if zero_known:
+        zero = sum(codes.values()) - sum(bins.values())
+        route.latency.add_bin(None, _derived(result, f"the {name} zero bin", zero))
+
+
+def _fold_other_route(result: SourceResult, status: Counter[int], bins: Counter[int]) -> None:
+    """The route `other`: all requests minus the named routes' (never negative, else a problem)."""
+    other = result.aggregate.routes[OTHER_ROUTE]
+    for code, n in sorted(status.items()):
         if n:
             other.status.add(code, _derived(result, f"other-route status {code}", n))
-    for idx, n in sorted(other_bins.items()):
+    for idx, n in sorted(bins.items()):
         if n:
             other.latency.add_bin(idx, _derived(result, "an other-route latency bin", n))
-    binned = sum(n for n in other_bins.values() if n > 0)
+    binned = sum(n for n in bins.values() if n > 0)
     other.latency.add_bin(None, _derived(result, "the other-route zero bin", other.status.requests - binned))
 
 
