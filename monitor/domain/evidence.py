@@ -5,7 +5,7 @@ The models describe stored JSON, so they are lenient on purpose: every field has
 missing key always meant, or an empty record for the cohorts), unknown keys are kept (`extra="allow"`), and a
 checkpoint row written by an older or a newer version loads. A model dumps only the keys that were set
 (`CheckResult` serialises evidence with `exclude_unset`), so what was stored, printed by `--json` or read back is
-exactly what the check wrote — a check therefore sets every field it declares (tests/test_checks_registry.py checks
+exactly what the check wrote — a check therefore sets every field it declares (tests/checks/test_registry.py checks
 it).
 
 `Checkpoint` and the checks' own inputs (the baseline, the previous checkpoint) hold these models, which is why they

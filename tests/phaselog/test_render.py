@@ -15,7 +15,7 @@ from monitor.domain import Checkpoint, CheckResult, ExpectedConfig, GateAction, 
 from monitor.phaselog.markdown import code, code_block, md, mermaid_category, pct, pvalue
 from monitor.phaselog.render import render_entry, render_header, render_phase_log, render_summary
 
-EXPECTED = Path(__file__).parent / "expected"
+EXPECTED = Path(__file__).resolve().parents[1] / "expected"
 T0 = datetime(2024, 5, 1, 10, 0, tzinfo=UTC)
 
 
@@ -306,7 +306,7 @@ def test_templates_load_from_the_installed_package(name: str, tmp_path: Path) ->
         [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False
     )
     assert run.returncode == 0, run.stderr
-    assert run.stdout == (Path(__file__).parents[1] / "templates" / name).read_text(encoding="utf-8")
+    assert run.stdout == (Path(__file__).resolve().parents[2] / "templates" / name).read_text(encoding="utf-8")
 
 
 # -- expected output ---------------------------------------------------------------------------------------------
