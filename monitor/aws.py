@@ -72,15 +72,18 @@ def make_client(
     return client
 
 
+def aws_options(settings: Settings) -> dict[str, Any]:
+    """Region, endpoint and attempts from the settings, as `make_client` and every AWS-backed source take them."""
+    return {
+        "region": settings.aws_region,
+        "endpoint_url": settings.aws_endpoint_url,
+        "max_attempts": settings.aws_max_attempts,
+    }
+
+
 def client_for(settings: Settings, service: str, calls: dict[str, int] | None = None) -> Any:
     """`make_client` with the settings' region, endpoint and attempts."""
-    return make_client(
-        service,
-        region=settings.aws_region,
-        endpoint_url=settings.aws_endpoint_url,
-        max_attempts=settings.aws_max_attempts,
-        calls=calls,
-    )
+    return make_client(service, **aws_options(settings), calls=calls)
 
 
 def count_calls(client: Any, calls: dict[str, int]) -> Callable[[], None]:

@@ -2,8 +2,8 @@
 
 moto runs no Insights query (no filter, stats or parse), so the insights engine is tested against this fake logs
 client: `start_query` / `get_query_results` / `stop_query` answering with the shapes CloudWatch returns (every value
-a string, `statistics`, statuses, pages). It deliberately does NOT use monitor.events: the equality tests compare
-its answers with the scan engine's. Modelled Insights behaviour besides the language (`fake_insights_lang`):
+a string, `statistics`, statuses, pages). It deliberately does NOT use monitor.domain.contract: the equality tests
+compare its answers with the scan engine's. Modelled Insights behaviour besides the language (`fake_insights_lang`):
 - a JSON object message gets its keys discovered (nested keys flattened with dots, booleans as "true"/"false",
   null as absent); any other message gets none;
 - `parse` sets every named group (null when the regex or the group does not match);

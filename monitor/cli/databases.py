@@ -49,17 +49,12 @@ class Databases:
         return PostgresCheckpointStore(self.store_url)
 
     def flags(self) -> PostgresFlagSource:
-        s = self.settings
-        return PostgresFlagSource(
-            self.flags_url, schema=s.flag_schema, flags_table=s.flags_table, allowlist_table=s.allowlist_table
-        )
+        return PostgresFlagSource(self.flags_url, **self._flag_tables())
 
     def rollout_writer(self) -> PostgresRolloutWriter:
+        return PostgresRolloutWriter(self.flags_url, self.store_url, **self._flag_tables())
+
+    def _flag_tables(self) -> dict[str, str]:
+        """The backend's flag layout and table names (BETA_MONITOR_FLAG_SCHEMA, …_FLAGS_TABLE, …_ALLOWLIST_TABLE)."""
         s = self.settings
-        return PostgresRolloutWriter(
-            self.flags_url,
-            self.store_url,
-            schema=s.flag_schema,
-            flags_table=s.flags_table,
-            allowlist_table=s.allowlist_table,
-        )
+        return {"schema": s.flag_schema, "flags_table": s.flags_table, "allowlist_table": s.allowlist_table}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from monitor.aws import aws_options
 from monitor.errors import ConfigError
 from monitor.settings import Settings
 from monitor.sources.base import LogSource, MetricsSource
@@ -32,16 +33,12 @@ def throttled_progress(say: Callable[[str], None], every_s: float = 5.0) -> Call
 
 def open_source(spec: str, settings: Settings, *, say: Callable[[str], None] | None = None) -> LogSource:
     """The engine for `spec`; `say` hears the scan engine's progress. Raises ConfigError for an unknown spec."""
-    aws = {
-        "region": settings.aws_region,
-        "endpoint_url": settings.aws_endpoint_url,
-        "max_attempts": settings.aws_max_attempts,
-    }
+    aws = aws_options(settings)
     if spec == ScanLogSource.name:
         progress = throttled_progress(say) if say else None
-        return ScanLogSource(settings.log_group, progress=progress, **aws)  # type: ignore[arg-type]
+        return ScanLogSource(settings.log_group, progress=progress, **aws)
     if spec == InsightsLogSource.name:
-        return InsightsLogSource(settings.log_group, timeout_s=settings.insights_timeout, **aws)  # type: ignore[arg-type]
+        return InsightsLogSource(settings.log_group, timeout_s=settings.insights_timeout, **aws)
     if spec.startswith(FILE_PREFIX) and len(spec) > len(FILE_PREFIX):
         return FileLogSource(spec[len(FILE_PREFIX) :])
     raise ConfigError(f"unknown --source {spec[:60]!r}: use insights, scan or file:PATH")
@@ -51,10 +48,4 @@ def open_metrics(settings: Settings) -> MetricsSource | None:
     """The load-balancer cross-check when BETA_MONITOR_ALB_LOAD_BALANCER is set, else None."""
     if not settings.alb_load_balancer:
         return None
-    return LoadBalancerMetrics(
-        settings.alb_load_balancer,
-        settings.alb_target_group,
-        region=settings.aws_region,
-        endpoint_url=settings.aws_endpoint_url,
-        max_attempts=settings.aws_max_attempts,
-    )
+    return LoadBalancerMetrics(settings.alb_load_balancer, settings.alb_target_group, **aws_options(settings))

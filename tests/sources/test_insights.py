@@ -1,8 +1,8 @@
 """The Logs Insights engine gives the scan engine's figures: the same events, the same WindowAggregate.
 
 Queries run on `fake_insights`, which interprets our query text over raw events (moto executes no filter, stats or
-parse); the reference is `monitor.events.ingest`, exactly the scan engine's aggregation. Also: the query evidence
-and the StartQuery / GetQueryResults plumbing on moto.
+parse); the reference is `monitor.domain.contract.ingest`, exactly the scan engine's aggregation. Also: the query
+evidence and the StartQuery / GetQueryResults plumbing on moto.
 """
 
 from __future__ import annotations
@@ -105,7 +105,7 @@ AGREE = [
     pytest.param("plain application log line", id="plain-other"),
 ]
 
-# Documented divergences (insights_queries module doc): (message, scan engine's reading, Insights' reading), each
+# Documented divergences (insights/queries.py module doc): (message, scan engine's reading, Insights' reading), each
 # reading = (valid requests, malformed).
 DIVERGE = [
     pytest.param(

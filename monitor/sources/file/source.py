@@ -112,7 +112,7 @@ class FileLogSource:
     """Reads exported events from a local file (see the module docstring for the format).
 
     A file of `parallel_min_bytes` or more is read in two halves on two cores when the machine has them
-    (`monitor.sources.file_parallel`); the figures are exactly those of one sequential read.
+    (`monitor.sources.file.parallel`); the figures are exactly those of one sequential read.
     """
 
     name = "file"
