@@ -42,6 +42,14 @@ LABEL org.opencontainers.image.title="beta-monitor" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.licenses="Apache-2.0"
 
+# No installer in the runtime image: the base image's pip, setuptools and wheel go (the venv never had them; `python`
+# is still the base image's here, before PATH points at the venv). The job user gets its fixed UID and owns /tmp.
+RUN python -m pip uninstall --yes pip setuptools wheel \
+    && groupadd --system --gid 10001 monitor \
+    && useradd --system --uid 10001 --gid 10001 --home-dir /tmp --no-create-home --shell /usr/sbin/nologin monitor \
+    && chown 10001:10001 /tmp \
+    && chmod 0700 /tmp
+
 # Read-only root file system friendly: everything the process may write (home, caches, temp files) is under /tmp,
 # the scratch volume. No byte-code files, unbuffered output for the log driver.
 ENV PATH=/opt/beta-monitor/bin:$PATH \
@@ -57,15 +65,9 @@ ENV PATH=/opt/beta-monitor/bin:$PATH \
 
 COPY --from=builder /opt/beta-monitor /opt/beta-monitor
 
-# No installer in the runtime image: the base image's pip, setuptools and wheel go (the venv never had them).
-# The job user owns the scratch directory, then VOLUME declares it: Fargate copies a VOLUME path's ownership and
-# mode into the task's bind mount at that path (infra/README.md), so /tmp is writable by UID 10001 there too,
-# instead of the root-owned 0755 directory an undeclared mount point gets. Nothing may change /tmp after VOLUME.
-RUN python -m pip uninstall --yes pip setuptools wheel \
-    && groupadd --system --gid 10001 monitor \
-    && useradd --system --uid 10001 --gid 10001 --home-dir /tmp --no-create-home --shell /usr/sbin/nologin monitor \
-    && chown 10001:10001 /tmp \
-    && chmod 0700 /tmp
+# /tmp, owned by the job user above, is the scratch volume. Fargate copies a VOLUME path's owner and mode into the
+# task's bind mount at that path (infra/README.md): without VOLUME the mount is root-owned 0755 and the job cannot
+# write HOME or TMPDIR. Nothing may change /tmp after this line.
 VOLUME ["/tmp"]
 
 WORKDIR /tmp

@@ -1,9 +1,9 @@
 """Optional: build the image with podman from the Dockerfile and run it as the job would run (read-only root, no
-network, non-root user, and at /tmp a fresh volume that starts root-owned 0755, as Fargate's does).
+network, non-root user, and at /tmp a directory that starts root-owned 0755, as Fargate's task volume does).
 
 There is no Docker engine and no registry access from inside a build here, so:
-- the base is a local Debian bookworm image made by mmdebstrap (Python 3.11 with pip and setuptools installed by
-  ensurepip under /usr/local, as in python:3.11-slim), standing in for python:3.11-slim unless
+- the base is a local Debian bookworm image made by mmdebstrap (Python 3.11, with pip and setuptools installed under
+  /usr/local as in python:3.11-slim), standing in for python:3.11-slim unless
   BETA_MONITOR_BASE_IMAGE names a local image to use instead;
 - the builder stage cannot reach the package index (the host's CA is not in the image): the host downloads the
   locked wheels first (`pip download --require-hashes` of both lock files) and the build sees them through
@@ -15,13 +15,13 @@ with BETA_MONITOR_IMAGE_TEST=1. Nothing is installed by this test: podman, runc 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import stat
 import subprocess
 import sys
 import tempfile
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -40,6 +40,9 @@ BUILD_INPUTS = ("pyproject.toml", "README.md", "monitor", "templates", "infra/re
                 "infra/build-requirements.lock")
 LOCKS = ("infra/build-requirements.lock", "infra/requirements.lock")
 BUILDER_FROM = "FROM ${PYTHON_IMAGE} AS builder\n"
+# What the lock was resolved for (x86_64-manylinux_2_28): pip takes only the tags it is given, lower ones included.
+PLATFORMS = [arg for glibc in range(28, 16, -1) for arg in ("--platform", f"manylinux_2_{glibc}_x86_64")]
+PLATFORMS += ["--platform", "manylinux2014_x86_64"]
 
 
 def _run(args: list[str], timeout: float = 900) -> subprocess.CompletedProcess[str]:
@@ -75,8 +78,10 @@ def _base_image() -> str:
         "mmdebstrap", "--variant=minbase", "--include=python3,python3-venv,ca-certificates,passwd",
         "--customize-hook=chroot \"$1\" ln -sf /usr/bin/python3 /usr/local/bin/python",
         "--customize-hook=rm -f \"$1\"/usr/lib/python3.11/EXTERNALLY-MANAGED",
-        # pip and setuptools where python:3.11-slim has them (/usr/local, uninstallable by pip), not Debian's package
-        "--customize-hook=chroot \"$1\" python3 -m ensurepip --default-pip",
+        # pip and setuptools where python:3.11-slim has them (/usr/local, uninstallable by pip), not Debian's package:
+        # pip installs itself from the wheels python3-venv brings (Debian disables ensurepip for its python)
+        "--customize-hook=chroot \"$1\" sh -c \"w=\\$(ls /usr/share/python-wheels/pip-*.whl) && python3 \\$w/pip"
+        " install --no-index --no-cache-dir \\$w /usr/share/python-wheels/setuptools-*.whl\"",
         "bookworm", str(tarball),
     ])
     if made.returncode != 0:
@@ -105,8 +110,8 @@ def _context(root: Path) -> Path:
     wheels = CACHE / "wheels"  # reused by the next run
     for lock in LOCKS:
         fetched = _run([sys.executable, "-m", "pip", "download", "--quiet", "--require-hashes", "--no-deps",
-                        "--only-binary=:all:", "--platform", "manylinux_2_28_x86_64", "--python-version", "3.11",
-                        "--implementation", "cp", "--dest", str(wheels), "-r", str(REPO / lock)])
+                        "--only-binary=:all:", *PLATFORMS, "--python-version", "3.11", "--implementation", "cp",
+                        "--dest", str(wheels), "-r", str(REPO / lock)])
         if fetched.returncode != 0:
             pytest.skip(f"the locked wheels could not be downloaded on the host: {_last_line(fetched)}")
     shutil.copytree(wheels, context / "wheels")
@@ -130,22 +135,43 @@ def image() -> Iterator[str]:
     _run([*PODMAN, "rmi", "--force", IMAGE_TAG])
 
 
-@pytest.fixture
-def fresh_volume() -> Iterator[tuple[str, Path]]:
-    """A new podman volume: an empty directory owned by root, mode 0755 (what Fargate creates for a task volume).
-    On first mount over a path of the image, podman, like the ECS data plane for a VOLUME path, gives it the image
-    directory's owner and mode."""
-    name = f"beta-monitor-scratch-{uuid.uuid4().hex[:8]}"
-    made = _run([*PODMAN, "volume", "create", name])
-    assert made.returncode == 0, _last_line(made)
-    mountpoint = Path(_run([*PODMAN, "volume", "inspect", "--format", "{{.Mountpoint}}", name]).stdout.strip())
-    yield name, mountpoint
-    _run([*PODMAN, "volume", "rm", "--force", name])
+def _image_volumes(image: str) -> set[str]:
+    done = _run([*PODMAN, "image", "inspect", "--format", "{{json .Config.Volumes}}", image])
+    assert done.returncode == 0, _last_line(done)
+    return set(json.loads(done.stdout) or {})
+
+
+def _image_owner_and_mode(image: str, path: str) -> tuple[int, int, int]:
+    done = _run([*RUN, "--user", "0", "--entrypoint", "stat", image, "-c", "%u %g %a", path], timeout=300)
+    assert done.returncode == 0, done.stderr[-500:]
+    uid, gid, mode = done.stdout.split()
+    return int(uid), int(gid), int(mode, 8)
 
 
 def _owner_and_mode(path: Path) -> tuple[int, int, int]:
     status = path.stat()
     return status.st_uid, status.st_gid, stat.S_IMODE(status.st_mode)
+
+
+@pytest.fixture
+def task_volume() -> Iterator[Path]:
+    """A new directory owned by root, mode 0755: what Fargate creates for a task volume (no host path)."""
+    path = Path(tempfile.mkdtemp(prefix="beta-monitor-task-volume-"))
+    os.chown(path, 0, 0)
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _as_the_ecs_data_plane(image: str, container_path: str, volume: Path) -> None:
+    """ECS, "Use bind mounts with Amazon ECS": when the image declares the container path a VOLUME, the data there
+    is copied to the task's volume, with the owner and permissions the Dockerfile gave the directory (by default
+    root and 0755). podman does not do this for a bind mount, so the test does it, from the built image's own
+    config; the job then runs on that directory as a plain bind mount (podman changes nothing on it)."""
+    if container_path in _image_volumes(image):
+        uid, gid, mode = _image_owner_and_mode(image, container_path)
+        os.chown(volume, uid, gid)
+        volume.chmod(mode)
 
 
 WRITE_SCRATCH = (
@@ -164,25 +190,25 @@ def test_default_command_prints_help_on_a_read_only_root(image: str) -> None:
         assert command in done.stdout
 
 
-def test_job_writes_home_and_tmpdir_on_a_fresh_root_owned_0755_volume(
-    image: str, fresh_volume: tuple[str, Path]
-) -> None:
-    name, mountpoint = fresh_volume
-    assert _owner_and_mode(mountpoint) == (0, 0, 0o755)  # the starting point the old image could not write to
-    done = _run([*RUN, "--mount", f"type=volume,source={name},destination=/tmp", "--entrypoint", "python", image,
+def test_job_writes_home_and_tmpdir_on_the_task_volume(image: str, task_volume: Path) -> None:
+    assert "/tmp" in _image_volumes(image)  # the built image, not only the Dockerfile's text
+    _as_the_ecs_data_plane(image, "/tmp", task_volume)
+    assert _owner_and_mode(task_volume)[:2] == (10001, 10001)
+    done = _run([*RUN, "--mount", f"type=bind,source={task_volume},destination=/tmp", "--entrypoint", "python", image,
                  "-c", WRITE_SCRATCH], timeout=300)
     assert done.returncode == 0, done.stderr[-800:]
     assert done.stdout.split() == ["/tmp", "/tmp"]
-    assert _owner_and_mode(mountpoint)[:2] == (10001, 10001)
+    assert (task_volume / ".cache" / "probe").read_text() == "ok"
 
 
-def test_the_same_volume_elsewhere_is_not_writable_by_the_job(image: str, fresh_volume: tuple[str, Path]) -> None:
-    """The control: at a path the image does not prepare, the volume stays root 0755 and the job cannot write."""
-    name, _ = fresh_volume
-    probe = "import pathlib; pathlib.Path('/scratch/probe').write_text('x')"
-    done = _run([*RUN, "--mount", f"type=volume,source={name},destination=/scratch", "--entrypoint", "python", image,
-                 "-c", probe], timeout=300)
-    assert done.returncode != 0 and "PermissionError" in done.stderr, done.stderr[-800:]
+def test_a_root_owned_0755_task_volume_is_not_writable_by_the_job(image: str, task_volume: Path) -> None:
+    """The control: a task volume at a path the image does not declare stays root 0755 on Fargate (the old image's
+    /tmp), and the job cannot write there. Without this the test above could pass on any directory."""
+    assert _owner_and_mode(task_volume) == (0, 0, 0o755)
+    done = _run([*RUN, "--mount", f"type=bind,source={task_volume},destination=/tmp", "--entrypoint", "python", image,
+                 "-c", WRITE_SCRATCH], timeout=300)
+    # tempfile finds no writable candidate (/tmp is TMPDIR and the fallbacks are on the read-only root)
+    assert done.returncode != 0 and "No usable temporary directory" in done.stderr, done.stderr[-800:]
 
 
 def test_runs_as_the_unprivileged_job_user(image: str) -> None:
