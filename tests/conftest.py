@@ -17,8 +17,6 @@ import pytest
 from pytest_postgresql import factories
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
-APACHE_SAMPLE = SHARED_DATA / "apache_access_sample.log"
 
 os.environ.setdefault("AWS_DEFAULT_REGION", "eu-west-1")
 os.environ.setdefault("AWS_REGION", "eu-west-1")
