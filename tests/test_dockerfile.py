@@ -1,4 +1,5 @@
-"""The Dockerfile: hadolint-clean, multi-stage, wheels only, non-root, read-only friendly, and no secret in it."""
+"""The Dockerfile: hadolint-clean, multi-stage, base pinned by digest, dependencies only from the hashed lock, no
+installer in the runtime image, non-root, a scratch VOLUME the job user owns, and no secret in it."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from helpers_cfn import load_template
 
 REPO = Path(__file__).resolve().parents[1]
 DOCKERFILE = REPO / "Dockerfile"
@@ -95,7 +97,7 @@ def test_hadolint_run_reports_findings_for_a_bad_dockerfile() -> None:
     assert {"DL3007", "DL3013"} <= codes
 
 
-def test_multi_stage_from_a_pinned_slim_python(parsed: list[tuple[str, str]]) -> None:
+def test_multi_stage_from_a_slim_python_pinned_by_digest(parsed: list[tuple[str, str]]) -> None:
     global_args = {}
     for keyword, args in parsed:
         if keyword == "FROM":
@@ -103,28 +105,78 @@ def test_multi_stage_from_a_pinned_slim_python(parsed: list[tuple[str, str]]) ->
         if keyword == "ARG":
             global_args.update(key_values(args))
     base = global_args.get("PYTHON_IMAGE", "")
-    name, _, tag = base.partition(":")
+    reference, _, digest = base.partition("@")
+    name, _, tag = reference.partition(":")
     assert name == "python" and tag.startswith("3.11") and tag.endswith("slim"), base
+    assert re.fullmatch(r"sha256:[0-9a-f]{64}", digest), f"the base image is not pinned by digest: {base}"
     froms = [args for keyword, args in parsed if keyword == "FROM"]
     assert [f.split()[-1] for f in froms] == ["builder", "runtime"]
     assert all(f.startswith("${PYTHON_IMAGE} ") for f in froms)
 
 
-def test_builder_makes_wheels_from_the_project_itself(parsed: list[tuple[str, str]]) -> None:
+def pip_installs(stage: list[tuple[str, str]]) -> list[str]:
+    """Every `pip ... install` command of a stage's RUN lines (split on &&)."""
+    commands = [part.strip() for keyword, args in stage if keyword == "RUN" for part in args.split("&&")]
+    return [c for c in commands if re.search(r"\bpip\b.* install ", c)]
+
+
+def test_dependencies_come_only_from_the_hashed_lock_files(parsed: list[tuple[str, str]]) -> None:
+    builder = stages(parsed)[0]
+    installs = pip_installs(builder)
+    from_locks = [c for c in installs if " -r " in c]
+    assert sorted(c.split(" -r ")[1].split()[0] for c in from_locks) == [
+        "infra/build-requirements.lock",
+        "infra/requirements.lock",
+    ]
+    for command in from_locks:
+        # every file checked against the lock's sha256, nothing resolved beyond the lock, never a source build
+        assert {"--require-hashes", "--no-deps", "--only-binary=:all:", "--no-cache-dir"} <= set(command.split())
+    [project] = [c for c in installs if " -r " not in c]
+    assert "--no-deps" in project.split() and project.endswith("/wheels/beta_monitor-*.whl"), project
+    # the runtime dependencies go into the venv the runtime stage copies; the build tools stay in the builder
+    runtime_lock = next(c for c in from_locks if c.endswith("infra/requirements.lock"))
+    assert "--python /opt/beta-monitor/bin/python" in runtime_lock and "--python" in project
+
+
+def test_builder_makes_the_project_wheel_with_the_locked_build_tools(parsed: list[tuple[str, str]]) -> None:
     builder = stages(parsed)[0]
     runs = [args for keyword, args in builder if keyword == "RUN"]
-    assert any(re.search(r"pip wheel .*--wheel-dir /wheels \.$", run) for run in runs), runs
+    wheel = re.compile(r"pip wheel .*--no-deps --no-build-isolation --wheel-dir /wheels \.( |$)")
+    assert any(wheel.search(run) for run in runs), runs
     copied = {src for keyword, args in builder if keyword == "COPY" for src in args.split()[:-1]}
-    assert {"pyproject.toml", "monitor/", "templates/"} <= copied
+    needed = {"pyproject.toml", "monitor/", "templates/", "infra/requirements.lock", "infra/build-requirements.lock"}
+    assert needed <= copied
+    venvs = [run for run in runs if "-m venv" in run]
+    assert venvs and all("--without-pip /opt/beta-monitor" in run for run in venvs)
 
 
-def test_runtime_installs_only_the_builders_wheels(runtime: list[tuple[str, str]]) -> None:
-    runs = [args for keyword, args in runtime if keyword == "RUN"]
-    installs = [run for run in runs if "pip install" in run]
-    assert installs, "the runtime stage installs nothing"
-    for run in installs:
-        assert "--no-index" in run and "--find-links=/wheels" in run and "--no-cache-dir" in run, run
-    assert not any(keyword == "COPY" for keyword, _ in runtime), "the runtime stage copies files besides wheels"
+def test_runtime_copies_the_venv_and_keeps_no_installer(runtime: list[tuple[str, str]]) -> None:
+    assert pip_installs(runtime) == [], "the runtime stage installs nothing: it copies the builder's venv"
+    copies = [args for keyword, args in runtime if keyword in ("COPY", "ADD")]
+    assert copies == ["--from=builder /opt/beta-monitor /opt/beta-monitor"]
+    commands = [part.strip() for keyword, args in runtime if keyword == "RUN" for part in args.split("&&")]
+    assert "python -m pip uninstall --yes pip setuptools wheel" in commands  # the base image's own installer
+    env: dict[str, str] = {}
+    for keyword, args in runtime:
+        if keyword == "ENV":
+            env.update(key_values(args))
+    assert env["PATH"].startswith("/opt/beta-monitor/bin:")
+
+
+def test_scratch_volume_is_owned_by_the_job_user(runtime: list[tuple[str, str]]) -> None:
+    """Fargate mounts the task's volume at /tmp as root 0755 unless the image declares that path a VOLUME: then the
+    directory's owner and mode from the image apply (ECS "bind mounts" documentation). HOME and TMPDIR live there."""
+    keywords = [keyword for keyword, _ in runtime]
+    [volume] = [json.loads(args) for keyword, args in runtime if keyword == "VOLUME"]
+    assert volume == ["/tmp"]
+    at = keywords.index("VOLUME")
+    assert "RUN" not in keywords[at:], "a RUN after VOLUME cannot change the volume's directory"
+    commands = [part.strip() for keyword, args in runtime[:at] if keyword == "RUN" for part in args.split("&&")]
+    assert "chown 10001:10001 /tmp" in commands
+    user = [args for keyword, args in runtime if keyword == "USER"][-1]
+    assert user == "10001:10001"
+    mounts = load_template()["Resources"]["TaskDefinition"]["Properties"]["ContainerDefinitions"][0]["MountPoints"]
+    assert [m["ContainerPath"] for m in mounts] == volume  # the task mounts its volume exactly there
 
 
 def test_runs_as_a_fixed_non_root_user_before_the_entrypoint(runtime: list[tuple[str, str]]) -> None:
@@ -211,6 +263,9 @@ def ignored(path: str, rules: list[str]) -> bool:
         pytest.param("reports", True, id="reports-kept-out"),
         pytest.param(".env", True, id="dotenv-kept-out"),
         pytest.param("infra", True, id="infra-kept-out"),
+        pytest.param("infra/beta-monitor.yaml", True, id="template-kept-out"),
+        pytest.param("infra/requirements.lock", False, id="lock-sent"),
+        pytest.param("infra/build-requirements.lock", False, id="build-lock-sent"),
         pytest.param("monitor/__pycache__", True, id="bytecode-kept-out"),
     ],
 )
@@ -221,7 +276,8 @@ def test_dockerignore_sends_only_the_build_inputs(path: str, expected: bool) -> 
 
 def test_every_copied_source_is_in_the_build_context(parsed: list[tuple[str, str]]) -> None:
     rules = dockerignore_rules()
-    sources = [src for keyword, args in parsed if keyword == "COPY" for src in args.split()[:-1]]
+    copies = [args for keyword, args in parsed if keyword == "COPY" and "--from" not in args]
+    sources = [src for args in copies for src in args.split()[:-1]]
     assert sources
     assert [src for src in sources if ignored(src.rstrip("/"), rules)] == []
 

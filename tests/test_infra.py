@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from helpers_cfn import TEMPLATE_PATH, load_template
+from helpers_eventbridge import matches, task_state_event
 
 from monitor.cli.parser import build_parser
 from monitor.settings import Settings
@@ -132,8 +133,11 @@ def test_task_role_writes_only_under_the_phase_log_prefix(template: dict[str, An
     objects = next(s for s in s3 if "s3:PutObject" in as_list(s["Action"]))
     assert set(as_list(objects["Action"])) == {"s3:GetObject", "s3:PutObject"}
     assert objects["Resource"] == {"Fn::Sub": "${PhaseLogBucket.Arn}/phase-logs/*"}
-    listing = next(s for s in s3 if "s3:ListBucket" in as_list(s["Action"]))
-    assert listing["Condition"] == {"StringLike": {"s3:prefix": "phase-logs/*"}}
+    # A GetObject of a missing key is 404 only with ListBucket, checked in the GetObject request's context: it has no
+    # s3:prefix, so a condition on s3:prefix would turn every first read of a new phase log into a 403.
+    [listing] = [s for s in s3 if "s3:ListBucket" in as_list(s["Action"])]
+    assert as_list(listing["Action"]) == ["s3:ListBucket"] and "Condition" not in listing
+    assert listing["Resource"] == {"Fn::GetAtt": ["PhaseLogBucket", "Arn"]}  # the bucket itself, not its objects
     env = {e["Name"]: e["Value"] for e in container(template)["Environment"]}
     assert env["BETA_MONITOR_PHASE_LOG"] == {"Fn::Sub": "s3://${PhaseLogBucket}/phase-logs/{feature}/{phase}.md"}
 
@@ -290,17 +294,223 @@ def test_template_accepts_exactly_the_names_the_cli_accepts(template: dict[str, 
         assert accepted_by_template == accepted_by_cli, (parameter, name)
 
 
-def test_alarm_watches_the_metric_of_this_feature_and_phase(template: dict[str, Any]) -> None:
-    alarm = resource(template, "CheckpointFailedAlarm")["Properties"]
+@pytest.mark.parametrize("name", ["CheckpointFailedAlarm", "CheckpointMissingAlarm"])
+def test_checkpoint_alarms_watch_the_feature_only_series(template: dict[str, Any], name: str) -> None:
+    """With PhaseName=auto the job publishes phase=rollout-5pct etc., never "auto": alarms on the feature alone."""
+    alarm = resource(template, name)["Properties"]
     namespace = Settings.model_fields["metric_namespace"].default
     assert (alarm["Namespace"], alarm["MetricName"]) == (namespace, "CheckpointStatus")
-    assert alarm["Dimensions"] == [
-        {"Name": "feature", "Value": {"Ref": "FeatureKey"}},
-        {"Name": "phase", "Value": {"Ref": "PhaseName"}},
-    ]
+    assert alarm["Dimensions"] == [{"Name": "feature", "Value": {"Ref": "FeatureKey"}}]
+    assert not mentions(alarm, "PhaseName")
+    assert alarm["AlarmActions"] == [{"Ref": "AlertTopic"}]
+
+
+def test_failed_alarm_fires_on_a_fail_checkpoint(template: dict[str, Any]) -> None:
+    alarm = resource(template, "CheckpointFailedAlarm")["Properties"]
     assert (alarm["Statistic"], alarm["Threshold"], alarm["ComparisonOperator"]) == (
         "Maximum",
         2,
         "GreaterThanOrEqualToThreshold",
     )
+
+
+def test_dead_letter_alarm_counts_messages_sent(template: dict[str, Any]) -> None:
+    # Visible messages stay until the queue is purged: the alarm would sit in ALARM and never fire again.
+    alarm = resource(template, "TriggerDeadLetterAlarm")["Properties"]
+    assert (alarm["Namespace"], alarm["MetricName"], alarm["Statistic"]) == ("AWS/SQS", "NumberOfMessagesSent", "Sum")
+    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (1, "GreaterThanOrEqualToThreshold")
+    queue = {"Fn::GetAtt": ["TriggerDeadLetterQueue", "QueueName"]}
+    assert alarm["Dimensions"] == [{"Name": "QueueName", "Value": queue}]
     assert alarm["AlarmActions"] == [{"Ref": "AlertTopic"}]
+
+
+# ---- alert topic: encrypted with a key the alarms and EventBridge may use ------------------------------------------
+
+
+def test_alert_topic_is_encrypted_with_a_key_alarms_and_eventbridge_may_use(template: dict[str, Any]) -> None:
+    assert resource(template, "AlertTopic")["Properties"]["KmsMasterKeyId"] == {"Ref": "AlertTopicKey"}
+    key = resource(template, "AlertTopicKey")["Properties"]
+    assert key["EnableKeyRotation"] is True
+    grants = {
+        service: set(as_list(s["Action"]))
+        for s in key["KeyPolicy"]["Statement"]
+        if s["Effect"] == "Allow" and "Service" in s["Principal"]
+        for service in as_list(s["Principal"]["Service"])
+    }
+    # The SNS documentation's statement for AWS services publishing to an encrypted topic.
+    assert grants == {
+        "cloudwatch.amazonaws.com": {"kms:GenerateDataKey*", "kms:Decrypt"},
+        "events.amazonaws.com": {"kms:GenerateDataKey*", "kms:Decrypt"},
+    }
+    [admin] = [s for s in key["KeyPolicy"]["Statement"] if "AWS" in s["Principal"]]
+    assert mentions(admin["Principal"]["AWS"], "AWS::AccountId")  # this account administers its key
+
+
+def test_topic_policy_lets_the_alarms_and_this_stacks_rule_publish(template: dict[str, Any]) -> None:
+    policy = resource(template, "AlertTopicPolicy")["Properties"]
+    assert policy["Topics"] == [{"Ref": "AlertTopic"}]
+    statements = {s["Principal"]["Service"]: s for s in policy["PolicyDocument"]["Statement"]}
+    assert set(statements) == {"cloudwatch.amazonaws.com", "events.amazonaws.com"}
+    for statement in statements.values():
+        assert (statement["Effect"], statement["Action"], statement["Resource"]) == (
+            "Allow",
+            "sns:Publish",
+            {"Ref": "AlertTopic"},
+        )
+    assert statements["cloudwatch.amazonaws.com"]["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+    }
+    assert statements["events.amazonaws.com"]["Condition"] == {
+        "ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": ["TaskStoppedRule", "Arn"]}}
+    }
+
+
+def test_the_job_may_use_the_topic_key_to_publish(template: dict[str, Any]) -> None:
+    [kms] = [s for s in role_statements(template, "TaskRole") if as_list(s["Action"])[0].startswith("kms:")]
+    assert set(as_list(kms["Action"])) == {"kms:GenerateDataKey", "kms:Decrypt"}
+    assert kms["Resource"] == {"Fn::GetAtt": ["AlertTopicKey", "Arn"]}
+
+
+# ---- abnormal task stops → SNS ---------------------------------------------------------------------------------
+
+STACK = {
+    "AWS::Partition": "aws",
+    "AWS::Region": "eu-west-1",
+    "AWS::AccountId": "123456789012",
+    "AWS::StackName": "bm",
+    "FeatureKey": "passenger_favorites_matching",
+}
+
+
+def resolve(value: Any) -> Any:
+    """A property as CloudFormation passes it on (stack "bm"): Fn::Sub of these names filled in."""
+    if isinstance(value, dict):
+        if set(value) == {"Fn::Sub"}:
+            return re.sub(r"\$\{([A-Za-z:]+)\}", lambda m: STACK[m.group(1)], value["Fn::Sub"])
+        return {k: resolve(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve(v) for v in value]
+    return value
+
+
+@pytest.fixture(scope="module")
+def task_stopped_pattern(template: dict[str, Any]) -> dict[str, Any]:
+    found: dict[str, Any] = resolve(resource(template, "TaskStoppedRule")["Properties"]["EventPattern"])
+    return found
+
+
+@pytest.mark.parametrize(
+    ("event", "alerts"),
+    [
+        pytest.param(task_state_event(exit_code=3), True, id="exit-3-no-checkpoint"),
+        pytest.param(task_state_event(exit_code=0), False, id="exit-0-pass"),
+        pytest.param(task_state_event(exit_code=1), False, id="exit-1-warn"),
+        pytest.param(task_state_event(exit_code=2), False, id="exit-2-fail-is-a-result"),
+        pytest.param(
+            task_state_event(exit_code=137, reason="OutOfMemoryError: Container killed due to memory usage"),
+            True,
+            id="out-of-memory",
+        ),
+        pytest.param(task_state_event(exit_code=143), True, id="sigterm"),
+        pytest.param(
+            task_state_event(
+                stop_code="TaskFailedToStart",
+                stopped_reason="CannotPullContainerError: pull image manifest has been retried",
+            ),
+            True,
+            id="image-pull-failure",
+        ),
+        pytest.param(
+            task_state_event(
+                stop_code="TaskFailedToStart", stopped_reason="ResourceInitializationError: unable to pull secrets"
+            ),
+            True,
+            id="secret-failure",
+        ),
+        pytest.param(
+            task_state_event(stop_code="UserInitiated", stopped_reason="Task stopped by user"),
+            True,
+            id="stopped-before-any-exit-code",
+        ),
+        pytest.param(task_state_event(exit_code=3, last_status="RUNNING"), False, id="not-stopped"),
+        pytest.param(task_state_event(exit_code=3, family="beta-monitor-bm2"), False, id="another-stacks-family"),
+        pytest.param(task_state_event(exit_code=3, family="backend"), False, id="another-service"),
+        pytest.param({**task_state_event(exit_code=3), "source": "aws.batch"}, False, id="another-source"),
+    ],
+)
+def test_task_stopped_rule_matches_abnormal_stops_only(
+    task_stopped_pattern: dict[str, Any], event: dict[str, Any], alerts: bool
+) -> None:
+    assert matches(task_stopped_pattern, event) is alerts
+
+
+def test_task_stopped_rule_notifies_the_alert_topic(template: dict[str, Any]) -> None:
+    rule = resource(template, "TaskStoppedRule")["Properties"]
+    assert rule["State"] == "ENABLED"
+    [target] = rule["Targets"]
+    assert target["Arn"] == {"Ref": "AlertTopic"}
+    # The message is JSON once EventBridge puts the event in (it escapes nothing taken by a path: only the whole
+    # event, which is JSON itself, is inserted).
+    text = resolve(target["InputTransformer"]["InputTemplate"])
+    message = json.loads(text.replace("<aws.events.event>", json.dumps(task_state_event(exit_code=3))))
+    assert message["event"]["detail"]["containers"][0]["exitCode"] == 3 and message["logs"] == "/beta-monitor/bm"
+
+
+# ---- the container and the task ----------------------------------------------------------------------------------
+
+
+def test_container_runs_with_an_init_process_no_capabilities_and_a_stop_timeout(template: dict[str, Any]) -> None:
+    box = container(template)
+    assert box["ReadonlyRootFilesystem"] is True
+    assert box["LinuxParameters"] == {"InitProcessEnabled": True, "Capabilities": {"Drop": ["ALL"]}}
+    assert 10 <= box["StopTimeout"] <= 120  # Fargate's maximum is 120 s
+    assert box["MountPoints"] == [{"SourceVolume": "tmp", "ContainerPath": "/tmp"}]  # the image's VOLUME
+
+
+def test_bucket_expires_noncurrent_phase_log_versions(template: dict[str, Any]) -> None:
+    rules = resource(template, "PhaseLogBucket")["Properties"]["LifecycleConfiguration"]["Rules"]
+    [rule] = [r for r in rules if "NoncurrentVersionExpiration" in r]
+    assert rule["Status"] == "Enabled" and "Prefix" not in rule and "Filter" not in rule
+    assert 1 <= rule["NoncurrentVersionExpiration"]["NoncurrentDays"] <= 90
+
+
+# AWS's table of Fargate task sizes for Linux (CPU units → memory MiB), as far as these parameters go.
+FARGATE_MEMORY = {
+    "256": {"512", "1024", "2048"},
+    "512": {str(m) for m in range(1024, 4097, 1024)},
+    "1024": {str(m) for m in range(2048, 8193, 1024)},
+    "2048": {str(m) for m in range(4096, 16385, 1024)},
+}
+
+
+def rule_accepts(rule: dict[str, Any], values: dict[str, str]) -> bool:
+    """What CloudFormation does with a Rules entry, for the functions this template uses (Equals, Contains)."""
+
+    def value(node: Any) -> Any:
+        if isinstance(node, dict) and set(node) == {"Ref"}:
+            return values[node["Ref"]]
+        if isinstance(node, dict) and set(node) == {"Fn::Equals"}:
+            left, right = (value(n) for n in node["Fn::Equals"])
+            return left == right
+        if isinstance(node, dict) and set(node) == {"Fn::Contains"}:
+            options, item = (value(n) for n in node["Fn::Contains"])
+            return item in options
+        if isinstance(node, list):
+            return [value(n) for n in node]
+        assert not isinstance(node, dict), node
+        return node
+
+    if "RuleCondition" in rule and not value(rule["RuleCondition"]):
+        return True
+    return all(value(assertion["Assert"]) for assertion in rule["Assertions"])
+
+
+def test_rules_accept_exactly_the_fargate_cpu_memory_pairs(template: dict[str, Any]) -> None:
+    parameters = template["Parameters"]
+    for cpu in parameters["TaskCpu"]["AllowedValues"]:
+        for memory in parameters["TaskMemory"]["AllowedValues"]:
+            values = {"TaskCpu": cpu, "TaskMemory": memory}
+            accepted = all(rule_accepts(rule, values) for rule in template["Rules"].values())
+            assert accepted is (memory in FARGATE_MEMORY[cpu]), values
+    defaults = {name: parameters[name]["Default"] for name in ("TaskCpu", "TaskMemory")}
+    assert all(rule_accepts(rule, defaults) for rule in template["Rules"].values())

@@ -1,7 +1,8 @@
 """infra/beta-monitor.yaml deployed to CloudFormation on moto (in-process): the stack completes, and what moto
 builds — roles with their resolved policies, the task definition, the classic rule's ECS target, bucket, topic — is
-scoped as intended. moto skips AWS::Scheduler::Schedule, alarms and bucket/queue policies (asserted below, so
-the list of unverified resources is explicit); test_infra.py checks those from the template text."""
+scoped as intended. moto skips AWS::Scheduler::Schedule, alarms and bucket/queue/topic policies (asserted below, so
+the list of unverified resources is explicit), and ignores the bucket's lifecycle and the template's Rules;
+test_infra.py checks those from the template text."""
 
 from __future__ import annotations
 
@@ -17,12 +18,13 @@ from typing import Any
 import boto3
 import pytest
 from helpers_cfn import load_template
+from helpers_eventbridge import matches, task_state_event
 
 TEMPLATE = (Path(__file__).resolve().parents[1] / "infra" / "beta-monitor.yaml").read_text()
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"
 FEATURE, PHASE = "passenger_favorites_matching", "5pct"
-SKIPPED_BY_MOTO = {"AWS::S3::BucketPolicy", "AWS::CloudWatch::Alarm"}
+SKIPPED_BY_MOTO = {"AWS::S3::BucketPolicy", "AWS::SNS::TopicPolicy", "AWS::CloudWatch::Alarm"}
 
 Deploy = Callable[..., dict[str, Any]]
 
@@ -114,7 +116,7 @@ def test_classic_rule_starts_the_task_with_a_run_key(deploy: Deploy) -> None:
     stack = deploy("bm-rule", Trigger="events-rule")
     out = stack["outputs"]
     events = boto3.client("events", region_name=REGION)
-    [rule] = events.list_rules()["Rules"]
+    [rule] = [r for r in events.list_rules()["Rules"] if "ScheduleExpression" in r]
     assert rule["Name"] == out["ClassicRuleName"]
     assert (rule["ScheduleExpression"], rule["State"]) == ("cron(5 * * * ? *)", "ENABLED")
     [target] = events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
@@ -140,6 +142,8 @@ def test_task_definition_runs_the_checkpoint_with_settings_from_env_and_secret(
     assert box["command"] == ["checkpoint", FEATURE, PHASE, "hourly", "--source", "insights"]
     assert box["readonlyRootFilesystem"] is True
     assert box["mountPoints"] == [{"sourceVolume": "tmp", "containerPath": "/tmp"}]
+    assert box["linuxParameters"] == {"capabilities": {"drop": ["ALL"]}, "initProcessEnabled": True}
+    assert box["stopTimeout"] == 30
     assert box["logConfiguration"]["options"]["awslogs-group"] == out["JobLogGroupName"]
     # moto keeps the AWS::NoValue of the optional flags secret as a None; CloudFormation drops it.
     assert [s for s in box["secrets"] if s] == [{"name": "BETA_MONITOR_DATABASE_URL", "valueFrom": stack["secret"]}]
@@ -180,7 +184,10 @@ def test_scheduler_variant_in_an_existing_cluster_creates_no_rule_and_no_cluster
     assert ecs.list_clusters()["clusterArns"] == [existing]
     assert stack["outputs"]["ClusterArn"] == existing
     assert "ClassicRuleName" not in stack["outputs"]
-    assert boto3.client("events", region_name=REGION).list_rules()["Rules"] == []
+    # No schedule rule: the only rule is the one that reports abnormal task stops.
+    rules = boto3.client("events", region_name=REGION).list_rules()["Rules"]
+    assert [r["Name"] for r in rules] == [stack["outputs"]["TaskStoppedRuleName"]]
+    assert "ScheduleExpression" not in rules[0]
     trigger = by_sid(role_policy("bm-sched-TriggerRole"))
     assert trigger["RunCheckpointTask"]["Condition"] == {"ArnEquals": {"ecs:cluster": existing}}
     execution = by_sid(role_policy("bm-sched-ExecutionRole"))
@@ -242,3 +249,41 @@ def test_alarm_threshold_matches_what_the_job_publishes(mock_aws_env: None, stat
 
 def _ref_value(value: dict[str, str]) -> str:
     return {"FeatureKey": FEATURE, "PhaseName": PHASE}[value["Ref"]]
+
+
+def test_task_stop_rule_reports_this_stacks_abnormal_stops_to_the_encrypted_topic(deploy: Deploy) -> None:
+    """The pattern as CloudFormation resolved it, applied to events of the stack's real task definition ARN."""
+    stack = deploy("bm-stops", Trigger="events-rule")
+    out = stack["outputs"]
+    events = boto3.client("events", region_name=REGION)
+    rule = events.describe_rule(Name=out["TaskStoppedRuleName"])
+    assert rule["State"] == "ENABLED"
+    pattern = json.loads(rule["EventPattern"])
+    family, _, revision = out["TaskDefinitionArn"].rpartition("/")[2].partition(":")
+    assert family == "beta-monitor-bm-stops"
+
+    def event(**kwargs: Any) -> dict[str, Any]:
+        found = task_state_event(family=family, revision=int(revision), **kwargs)
+        found["detail"]["taskDefinitionArn"] = out["TaskDefinitionArn"]  # exactly what ECS reports
+        return found
+
+    assert matches(pattern, event(exit_code=3))
+    assert matches(pattern, event(stop_code="TaskFailedToStart", stopped_reason="CannotPullContainerError: x"))
+    assert not any(matches(pattern, event(exit_code=code)) for code in (0, 1, 2))
+    other = event(exit_code=3)
+    other["detail"]["taskDefinitionArn"] = out["TaskDefinitionArn"].replace(f"{family}:", f"{family}2:")
+    assert not matches(pattern, other)
+
+    [target] = events.list_targets_by_rule(Rule=out["TaskStoppedRuleName"])["Targets"]
+    assert target["Arn"] == out["AlertTopicArn"]
+    template = target["InputTransformer"]["InputTemplate"]
+    message = json.loads(template.replace("<aws.events.event>", json.dumps(event(exit_code=3))))
+    assert FEATURE in message["alert"] and message["logs"] == out["JobLogGroupName"]
+
+    attributes = boto3.client("sns", region_name=REGION).get_topic_attributes(TopicArn=out["AlertTopicArn"])
+    key_id = attributes["Attributes"]["KmsMasterKeyId"]
+    # The stack's own key (moto's describe_key fails on a key policy given by CloudFormation: list instead).
+    keys = boto3.client("kms", region_name=REGION).list_keys()["Keys"]
+    [key_arn] = [k["KeyArn"] for k in keys if k["KeyId"] == key_id]
+    task = by_sid(role_policy("bm-stops-TaskRole"))
+    assert task["NotifyEncryptedTopic"]["Resource"] == key_arn

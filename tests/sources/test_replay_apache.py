@@ -3,6 +3,7 @@ against an independent count made with a plain regex over the raw lines."""
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import math
@@ -19,15 +20,8 @@ from helpers_events import LOG_GROUP, make_window, put_events, recent_window, sn
 from monitor.sources.file import FileLogSource
 from monitor.sources.scan import ScanLogSource
 
-# The shared data sit beside the checkout (`../shared/data`), which is further up for a git worktree.
-SAMPLE = next(
-    (
-        found
-        for found in (p / "shared" / "data" / "apache_access_sample.log" for p in Path(__file__).resolve().parents)
-        if found.is_file()
-    ),
-    Path("shared/data/apache_access_sample.log"),
-)
+# 10,000 lines of a real Apache access log, vendored with its attribution (tests/data/README.md).
+SAMPLE = Path(__file__).resolve().parents[1] / "data" / "apache_access_sample.log.gz"
 COMBINED = re.compile(
     r"^(?P<ip>\S+) \S+ \S+ \[(?P<time>[^\]]+)\] "
     r'"(?P<method>[A-Z]+) (?P<path>\S+)[^"]*" (?P<status>\d{3}) (?P<bytes>\d+|-)'
@@ -40,7 +34,8 @@ EXTRA = [  # lines a converter cannot read: they must be counted as `other`, nev
 
 
 def sample_lines() -> list[str]:
-    return SAMPLE.read_text(encoding="utf-8", errors="replace").splitlines() + EXTRA
+    with gzip.open(SAMPLE, "rt", encoding="utf-8", errors="replace") as sample:
+        return sample.read().splitlines() + EXTRA
 
 
 def convert(lines: list[str], start_ms: int, end_ms: int) -> tuple[list[tuple[int, str]], int]:
