@@ -4,7 +4,7 @@ Traffic model, per simulated hour: requests ~ Poisson(req/s × 3600); 10% anonym
 requests, the rollout % are ON (buckets below it) and the rest OFF; 5xx ~ Binomial(n, base rate), times the regression
 factor in the ON cohort from checkpoint 1 on (checkpoint 0 is the hour before the regression).
 
-- beta-monitor: the real `check_error_rate` and `check_cohort_regression` on a filled `WindowStats`, the real
+- beta-monitor: the real `check_error_rate` and `check_cohort_regression` on a filled `WindowAggregate`, the real
   `checkpoint_status` and the real `gate.rollback_reasons`: an alarm is a checkpoint the gate would ROLL BACK at
   (cohort_regression FAIL, or error_rate FAIL on 2 consecutive checkpoints).
 - seeds' rule: global 5xx > 1% on 2 consecutive checkpoints.
@@ -29,14 +29,12 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 from scipy.stats import binom
 
-from monitor.bucketing import Bucketer
 from monitor.checks.base import CheckContext, Thresholds
 from monitor.checks.cohort import check_cohort_regression
 from monitor.checks.error_rate import check_error_rate
+from monitor.checks.verdict import checkpoint_status
+from monitor.domain import Bucketer, Checkpoint, ExpectedConfig, FlagConfig, LogWindow, SourceResult, Status, Window
 from monitor.gate import rollback_reasons
-from monitor.models import Checkpoint, ExpectedConfig, FlagConfig, Status, Window
-from monitor.verdict import checkpoint_status
-from monitor.window import WindowStats
 
 ROLLOUTS = (1, 5, 10)
 RATES = (10, 50, 200)
@@ -111,10 +109,9 @@ class Judge:
         self.cand[:, 1:] |= self.error_cand[:, 1:] & self.error_cand[:, :-1]
         self.cache: dict[tuple[int, int], Checkpoint] = {}
 
-    def stats(self, r: int, t: int) -> WindowStats:
+    def stats(self, r: int, t: int) -> SourceResult:
         h, cut = self.h, self.config.rollout_percentage
-        s = WindowStats(feature=FEATURE, start_ms=0, end_ms=3_600_000, route_groups=[],
-                        bucket_of_hash=BUCKETER.bucket_of_hash, engine="simulation")
+        s = LogWindow(feature=FEATURE, start_ms=0, end_ms=3_600_000, bucketer=BUCKETER).aggregate()
         c = s.cohorts
         _spread(c.bucket_requests, c.bucket_5xx, range(cut), int(h.on_req[r, t]), int(h.on_err[r, t]))
         _spread(c.bucket_requests, c.bucket_5xx, range(cut, 100), int(h.off_req[r, t]), int(h.off_err[r, t]))
@@ -122,13 +119,13 @@ class Judge:
         errors = int(h.err[r, t])
         s.status.add(500, errors)
         s.status.add(200, int(h.req[r, t]) - errors)
-        return s
+        return SourceResult(s, engine="simulation")
 
     def checkpoint(self, r: int, t: int) -> Checkpoint:
         if (r, t) not in self.cache:
             window = Window(start=T0 + timedelta(hours=t), end=T0 + timedelta(hours=t + 1))
             ctx = CheckContext(feature=FEATURE, config=self.config, allowlist_hashes=frozenset(),
-                               expected=ExpectedConfig(), stats=self.stats(r, t), window=window,
+                               expected=ExpectedConfig(), reading=self.stats(r, t), window=window,
                                now=window.end + timedelta(minutes=5), thresholds=self.th, bucketer=BUCKETER)
             checks = [check_error_rate(ctx), check_cohort_regression(ctx)]
             self.cache[(r, t)] = Checkpoint(

@@ -4,7 +4,7 @@
     python benchmarks/throughput.py --sizes 20000   # a quick look
 
 For each size it writes N exported events (`{"timestamp": ms, "message": "<json body>"}` per line, the traffic model
-of monitor.traffic), then times in the same run:
+of monitor.cli.demo.traffic), then times in the same run:
   (a) `beta-monitor checkpoint … --source file:PATH --dry-run --json` (a whole checkpoint: flags from PostgreSQL,
       every check), with its peak RSS;
   (b) jq computing the same count of requests and 5xx over the file (`fromjson` on each message);
@@ -27,14 +27,18 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from monitor.models import FlagConfig
-from monitor.traffic import TrafficModel, export_line, generate, passenger_ids
+from monitor.cli.demo.traffic import TrafficModel, export_line, generate, passenger_ids
+from monitor.domain import FlagConfig
+from monitor.store.embedded import embedded_database_url, stop_embedded_server
+from monitor.store.flags import create_flag_tables, upsert_flag
 
 FEATURE = "passenger_favorites_matching"
 JQ_PROGRAM = (
     'reduce (inputs | .message | fromjson? | select(type == "object" and .type == "http_request") | .status) as $s'
     " ({requests: 0, errors_5xx: 0}; .requests += 1 | if ($s >= 500 and $s < 600) then .errors_5xx += 1 else . end)"
 )
+
+
 def write_events(path: Path, n: int, end: datetime) -> int:
     config = FlagConfig(key=FEATURE, enabled=True, rollout_percentage=5, allowlist=tuple(passenger_ids(12, 1234)))
     model = TrafficModel(
@@ -95,9 +99,6 @@ def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, str
 
 
 def database(tmp: Path) -> str:
-    from monitor.store.embedded import embedded_database_url
-    from monitor.store.flags import create_flag_tables, upsert_flag
-
     url = embedded_database_url(tmp / "pgdata")
     create_flag_tables(url, schema="columns")
     upsert_flag(
@@ -204,8 +205,6 @@ def main() -> None:
         print(f"Command: python benchmarks/throughput.py --sizes {args.sizes}")
         rows = [measure(n, Path(tmp), url, end, jq) for n in sizes]
         report(rows)
-        from monitor.store.embedded import stop_embedded_server
-
         stop_embedded_server(Path(tmp) / "pgdata")
 
 

@@ -26,10 +26,6 @@ class SourceError(MonitorError):
         self.code = code
 
 
-class NoDataError(SourceError):
-    """The source answered, but there was nothing to measure."""
-
-
 class LogGroupNotFoundError(ConfigError):
     """The configured CloudWatch log group does not exist."""
 

@@ -12,15 +12,22 @@ from __future__ import annotations
 import re
 import shlex
 
-from monitor.models import Checkpoint, GateAction, GateDecision, Status
+from monitor.domain.checkpoint import Checkpoint, GateDecision
+from monitor.domain.evidence import CohortEvidence, DeterminismEvidence, ErrorRateEvidence
+from monitor.domain.flag import FlagConfig
+from monitor.domain.format import pct
+from monitor.domain.status import GateAction, Status
+from monitor.errors import ConfigError
+from monitor.settings import Settings
 
 PASS_STREAK = 2
+MINUTES_BELOW_HOURS = 1.5  # traffic still missing is said in minutes below this many hours, in hours above
+ROLLBACK_ON_FAIL = (DeterminismEvidence.check, CohortEvidence.check)  # any FAIL of these rolls back
 
 
 def _rate(cp: Checkpoint) -> float | None:
-    result = cp.check("error_rate")
-    value = result.evidence.get("rate") if result else None
-    return float(value) if isinstance(value, int | float) else None
+    evidence = cp.evidence(ErrorRateEvidence)
+    return evidence.rate if evidence else None
 
 
 def _status(cp: Checkpoint, name: str) -> Status | None:
@@ -28,13 +35,9 @@ def _status(cp: Checkpoint, name: str) -> Status | None:
     return result.status if result else None
 
 
-def _pct(value: float) -> str:
-    return f"{value * 100:.2f}%"
-
-
 def _over_limit(cp: Checkpoint, limit: float) -> bool:
     rate = _rate(cp)
-    return _status(cp, "error_rate") is Status.FAIL and rate is not None and rate > limit
+    return _status(cp, ErrorRateEvidence.check) is Status.FAIL and rate is not None and rate > limit
 
 
 def rollback_reasons(checkpoints: list[Checkpoint], limit: float) -> list[str]:
@@ -42,9 +45,9 @@ def rollback_reasons(checkpoints: list[Checkpoint], limit: float) -> list[str]:
     reasons: list[str] = []
     last_two = checkpoints[-2:]
     if len(last_two) == 2 and all(_over_limit(cp, limit) for cp in last_two):
-        figures = ", ".join(f"{_pct(_rate(cp) or 0.0)} at {cp.label}" for cp in last_two)
-        reasons.append(f"5xx above {_pct(limit)} on 2 consecutive checkpoints ({figures})")
-    for name in ("determinism", "cohort_regression"):
+        figures = ", ".join(f"{pct(_rate(cp) or 0.0)} at {cp.label}" for cp in last_two)
+        reasons.append(f"5xx above {pct(limit)} on 2 consecutive checkpoints ({figures})")
+    for name in ROLLBACK_ON_FAIL:
         result = latest.check(name)
         if result is not None and result.status is Status.FAIL:
             reasons.append(f"{name} FAIL at {latest.label}: {result.summary}")
@@ -63,17 +66,17 @@ def _pass_streak(checkpoints: list[Checkpoint]) -> int:
 def _traffic_missing(latest: Checkpoint) -> list[str]:
     """What more traffic the latest checkpoint's NODATA checks need."""
     missing: list[str] = []
-    cohort = latest.check("cohort_regression")
-    if cohort is not None and cohort.status is Status.NODATA:
-        hours, needed = cohort.evidence.get("needed_hours"), cohort.evidence.get("needed_requests")
-        if isinstance(hours, int | float):
-            amount = f"≈{hours:.0f} h" if hours >= 1.5 else f"≈{max(1, round(hours * 60))} min"
+    cohort = latest.evidence(CohortEvidence)
+    if cohort is not None and _status(latest, CohortEvidence.check) is Status.NODATA:
+        hours, needed = cohort.needed_hours, cohort.needed_requests
+        if hours is not None:
+            amount = f"≈{hours:.0f} h" if hours >= MINUTES_BELOW_HOURS else f"≈{max(1, round(hours * 60))} min"
             missing.append(f"{amount} more traffic at this rate (cohort_regression needs {needed} more requests)")
         elif needed:
             missing.append(f"{needed} more requests in the cohorts (no ON traffic yet to estimate the time)")
-    errors = latest.check("error_rate")
-    if errors is not None and errors.status is Status.NODATA:
-        short = int(errors.evidence.get("min_requests") or 0) - int(errors.evidence.get("requests") or 0)
+    errors = latest.evidence(ErrorRateEvidence)
+    if errors is not None and _status(latest, ErrorRateEvidence.check) is Status.NODATA:
+        short = (errors.min_requests or 0) - (errors.requests or 0)
         if short > 0:
             missing.append(f"{short} more requests for error_rate")
     return missing
@@ -98,9 +101,10 @@ def hold_findings(checkpoints: list[Checkpoint], limit: float) -> tuple[list[str
     if rate is None:
         reasons.append(f"no 5xx rate at {latest.label}")
     elif rate > limit:
-        reasons.append(f"5xx {_pct(rate)} above {_pct(limit)} at {latest.label}: a second one in a row rolls back")
-    if _status(latest, "determinism") is not Status.PASS:
-        reasons.append(f"determinism is {_status(latest, 'determinism') or 'missing'} at {latest.label}, not PASS")
+        reasons.append(f"5xx {pct(rate)} above {pct(limit)} at {latest.label}: a second one in a row rolls back")
+    determinism = _status(latest, DeterminismEvidence.check)
+    if determinism is not Status.PASS:
+        reasons.append(f"determinism is {determinism or 'missing'} at {latest.label}, not PASS")
     failed = [cp.label for cp in checkpoints if cp.status is Status.FAIL]
     if failed:
         reasons.append(f"FAIL since the phase began ({', '.join(failed[:5])}): advancing needs a phase without FAIL")
@@ -167,24 +171,63 @@ def decide_gate(
 ) -> GateDecision:
     """The gate over the phase's checkpoints, oldest → newest."""
     if not checkpoints:
-        return GateDecision(action=GateAction.HOLD, reasons=["no checkpoint yet"],
-                            missing=[f"{PASS_STREAK} more PASS checkpoints"],
-                            command=hold_command(feature, phase, None))
+        return GateDecision(
+            action=GateAction.HOLD,
+            reasons=["no checkpoint yet"],
+            missing=[f"{PASS_STREAK} more PASS checkpoints"],
+            command=hold_command(feature, phase, None),
+        )
     latest = checkpoints[-1]
     live = _live(checkpoints, live_rollout)
     rollback = rollback_reasons(checkpoints, max_5xx_rate)
     if rollback:
-        return GateDecision(action=GateAction.ROLLBACK, reasons=rollback,
-                            command=rollback_command(feature, live, phase_steps, rollback[0]))
+        return GateDecision(
+            action=GateAction.ROLLBACK,
+            reasons=rollback,
+            command=rollback_command(feature, live, phase_steps, rollback[0]),
+        )
     reasons, missing = hold_findings(checkpoints, max_5xx_rate)
     if reasons or missing:
-        return GateDecision(action=GateAction.HOLD, reasons=reasons, missing=missing,
-                            command=hold_command(feature, phase, latest))
+        return GateDecision(
+            action=GateAction.HOLD, reasons=reasons, missing=missing, command=hold_command(feature, phase, latest)
+        )
     command, note = advance_command(feature, phase, latest, live, phase_steps)
     streak = _pass_streak(checkpoints)
-    advance = [f"{streak} consecutive PASS checkpoints (latest {latest.label})",
-               f"5xx {_pct(_rate(latest) or 0.0)} ≤ {_pct(max_5xx_rate)}", "determinism PASS",
-               "no FAIL since the phase began"]
+    advance = [
+        f"{streak} consecutive PASS checkpoints (latest {latest.label})",
+        f"5xx {pct(_rate(latest) or 0.0)} ≤ {pct(max_5xx_rate)}",
+        "determinism PASS",
+        "no FAIL since the phase began",
+    ]
     if note:
         advance.append(note)
     return GateDecision(action=GateAction.ADVANCE, reasons=advance, command=command)
+
+
+def phase_gate(
+    feature: str, phase: str, checkpoints: list[Checkpoint], settings: Settings, config: FlagConfig | None
+) -> GateDecision:
+    """`decide_gate` with the configured 5xx limit and phase plan; the live rollout when the config is known."""
+    return decide_gate(
+        feature,
+        phase,
+        checkpoints,
+        max_5xx_rate=settings.max_5xx_rate,
+        phase_steps=settings.phase_steps,
+        live_rollout=config.rollout_percentage if config else None,
+    )
+
+
+def check_phase_plan(current: int, target: int, steps: list[int], force: bool) -> None:
+    """`rollout set`'s guard, the other half of the plan the gate's commands follow: refuse an increase that skips a
+    step of the plan (decreases — rollbacks — are always allowed). Raises ConfigError."""
+    if force or target <= current:
+        return
+    if target not in steps:
+        raise ConfigError(f"{target}% is not a step of the phase plan {steps}: pick one or pass --force")
+    skipped = [s for s in steps if current < s < target]
+    if skipped:
+        raise ConfigError(
+            f"{current}% → {target}% skips {', '.join(f'{s}%' for s in skipped)} of the phase plan: "
+            "step through them or pass --force"
+        )

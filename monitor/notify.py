@@ -8,11 +8,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from monitor.models import Checkpoint, GateAction, Status
+from monitor.domain.checkpoint import Checkpoint
+from monitor.domain.status import GateAction, Status
 
 log = logging.getLogger("beta_monitor")
-
-STATUS_VALUE = {Status.PASS: 0, Status.WARN: 1, Status.FAIL: 2}
 
 
 def transition(previous: Checkpoint | None, current: Checkpoint) -> str | None:
@@ -29,11 +28,7 @@ def transition(previous: Checkpoint | None, current: Checkpoint) -> str | None:
 
 
 def message(current: Checkpoint, what: str) -> tuple[str, str]:
-    alerts = [
-        f"- {c.name}: {c.status.value} — {c.summary}"
-        for c in current.checks
-        if c.status not in (Status.PASS, Status.SKIP)
-    ]
+    alerts = [f"- {c.name}: {c.status.value} — {c.summary}" for c in current.alerts]
     gate = current.gate
     subject = f"beta-monitor {current.feature}/{current.phase}: {what}"[:100]
     body = "\n".join(
@@ -80,7 +75,7 @@ class AwsNotifier:
                     {
                         "MetricName": "CheckpointStatus",
                         "Dimensions": dimensions,
-                        "Value": float(STATUS_VALUE.get(current.status, 1)),
+                        "Value": float(current.status.metric_value),
                         "Unit": "None",
                     }
                     for dimensions in (
@@ -92,7 +87,7 @@ class AwsNotifier:
         except Exception as exc:  # never fatal: the checkpoint is already stored
             log.error("CheckpointStatus metric not published", extra={"error": type(exc).__name__})
             return f"metric {self.namespace}/CheckpointStatus FAILED ({type(exc).__name__})"
-        return f"metric {self.namespace}/CheckpointStatus={STATUS_VALUE.get(current.status, 1)}"
+        return f"metric {self.namespace}/CheckpointStatus={current.status.metric_value}"
 
     def _publish(self, current: Checkpoint, what: str) -> str:
         subject, body = message(current, what)

@@ -9,10 +9,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from monitor.checks.base import Thresholds
+from monitor.domain.checkpoint import Checkpoint, Window
+from monitor.domain.flag import ConfigChange, ExpectedConfig, FlagConfig
+from monitor.domain.status import Status
 from monitor.errors import ConfigError
-from monitor.models import Checkpoint, ConfigChange, ExpectedConfig, FlagConfig, Status, Window
 from monitor.settings import Settings, parse_duration
-from monitor.store.base import CheckpointStore
+from monitor.store.base import Expectations
 
 AUTO_PHASE = "auto"
 
@@ -36,11 +38,25 @@ class CheckpointRequest:
     expected_enabled: bool | None = None
     window: str | None = None
     end: datetime | None = None
-    source: str | None = None
     phase_log: str | None = None
     run_key: str | None = None
     dry_run: bool = False
     baseline_label: str | None = None
+
+
+@dataclass(frozen=True)
+class CheckpointPlan:
+    """A request made concrete before any log is read: its phase resolved (`auto`), run key, window (and whether it
+    ends now), the time, the live config, the expectation and the phase log's destination."""
+
+    request: CheckpointRequest
+    run_key: str
+    window: Window
+    ends_now: bool
+    now: datetime
+    config: FlagConfig
+    expected: ExpectedConfig
+    destination: str
 
 
 def compute_window(settings: Settings, request: CheckpointRequest, now: datetime) -> tuple[Window, bool]:
@@ -66,7 +82,7 @@ def run_key_of(request: CheckpointRequest, window: Window) -> str:
     return f"{scope}{request.label}|{window.end.isoformat()}"
 
 
-def resolve_expected(request: CheckpointRequest, store: CheckpointStore) -> ExpectedConfig:
+def resolve_expected(request: CheckpointRequest, store: Expectations) -> ExpectedConfig:
     if request.expected_rollout is not None or request.expected_enabled is not None:
         enabled = request.expected_enabled
         if enabled is None and request.expected_rollout:
@@ -92,6 +108,7 @@ def config_segments(
     window: Window,
     thresholds: Thresholds,
     history: list[Checkpoint],
+    *,
     audit: list[dict[str, Any]] | None = None,
     allowlist_hashes: frozenset[str] = frozenset(),
 ) -> tuple[list[int], ConfigChange | None]:

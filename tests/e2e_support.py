@@ -108,7 +108,9 @@ class Run:
 def run_cli(args: Sequence[str], env: dict[str, str], timeout: float = 180) -> Run:
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("BETA_MONITOR_")}
     full_env.update(env)
-    proc = subprocess.run([beta_monitor_bin(), *args], env=full_env, capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(
+        [beta_monitor_bin(), *args], env=full_env, capture_output=True, text=True, timeout=timeout, check=False
+    )
     return Run(proc.returncode, proc.stdout, proc.stderr)
 
 
@@ -138,8 +140,8 @@ class World:
         seed: int = 11,
         log_group: str = "/ecs/kaviar-backend",
     ) -> int:
-        from monitor.models import FlagConfig
-        from monitor.traffic import TrafficModel, generate
+        from monitor.cli.demo.traffic import TrafficModel, generate
+        from monitor.domain import FlagConfig
 
         end = end or self.end
         config = FlagConfig(key=FEATURE, enabled=True, rollout_percentage=rollout, allowlist=tuple(self.allowlist))
@@ -165,7 +167,7 @@ class World:
 
 
 def make_world(tmp_path: Path, pg_url: str, endpoint: str, *, rollout: int = 5) -> World:
-    from monitor.traffic import passenger_ids
+    from monitor.cli.demo.traffic import passenger_ids
 
     end = (datetime.now(UTC) - timedelta(minutes=10)).replace(second=0, microsecond=0)
     allowlist = passenger_ids(12, seed=1234)

@@ -2,8 +2,8 @@
 
 moto runs no Insights query (no filter, stats or parse), so the insights engine is tested against this fake logs
 client: `start_query` / `get_query_results` / `stop_query` answering with the shapes CloudWatch returns (every value
-a string, `statistics`, statuses, pages). It deliberately does NOT use monitor.events: the equality tests compare
-its answers with the scan engine's. Modelled Insights behaviour besides the language (`fake_insights_lang`):
+a string, `statistics`, statuses, pages). It deliberately does NOT use monitor.domain.contract: the equality tests
+compare its answers with the scan engine's. Modelled Insights behaviour besides the language (`fake_insights_lang`):
 - a JSON object message gets its keys discovered (nested keys flattened with dots, booleans as "true"/"false",
   null as absent); any other message gets none;
 - `parse` sets every named group (null when the regex or the group does not match);
@@ -49,15 +49,22 @@ def _flatten(value: Any, prefix: str, out: dict[str, Any]) -> None:
             out.setdefault(name, item)
 
 
-def run_query(rows: Sequence[dict[str, Any]], query: str, start_s: int, end_s: int, limit: int,
-              cache: dict[tuple[str, str], dict[str, Any]] | None = None
-              ) -> tuple[list[list[dict[str, str]]], dict[str, float]]:
+def run_query(  # noqa: C901 - an interpreter dispatches on the query language
+    rows: Sequence[dict[str, Any]],
+    query: str,
+    start_s: int,
+    end_s: int,
+    limit: int,
+    cache: dict[tuple[str, str], dict[str, Any]] | None = None,
+) -> tuple[list[list[dict[str, str]]], dict[str, float]]:
     """Evaluate `query` over events (discovered-field rows) in [start_s, end_s] seconds → (results, statistics)."""
     stamps = [r["@timestamp"] for r in rows]  # rows are in timestamp order
     lo, hi = bisect_left(stamps, start_s * 1000), bisect_left(stamps, (end_s + 1) * 1000)
     selected = [dict(r) for r in rows[lo:hi]]
-    statistics = {"recordsScanned": float(len(selected)),
-                  "bytesScanned": float(sum(len(r["@message"].encode()) for r in selected))}
+    statistics = {
+        "recordsScanned": float(len(selected)),
+        "bytesScanned": float(sum(len(r["@message"].encode()) for r in selected)),
+    }
     shown: list[str] = []
     out: list[dict[str, Any]] | None = None
     for command in parse_query(query):
@@ -125,8 +132,6 @@ def _stats(rows: list[dict[str, Any]], aggs: list[tuple[tuple, str]], by: list[s
     return out
 
 
-
-
 # -- the fake logs client -----------------------------------------------------------------------------------
 def _client_error(code: str, message: str, operation: str) -> Exception:
     from botocore.exceptions import ClientError
@@ -174,8 +179,13 @@ class FakeInsightsClient:
         if self.rows_hook is not None:
             results = self.rows_hook(kwargs["queryString"], results)
         query_id = f"q-{len(self.queries)}"
-        self.queries[query_id] = {"query": kwargs["queryString"], "results": results, "statistics": statistics,
-                                  "statuses": list(self.statuses(kwargs["queryString"])), "polls": 0}
+        self.queries[query_id] = {
+            "query": kwargs["queryString"],
+            "results": results,
+            "statistics": statistics,
+            "statuses": list(self.statuses(kwargs["queryString"])),
+            "polls": 0,
+        }
         return {"queryId": query_id}
 
     def get_query_results(self, **kwargs: Any) -> dict[str, Any]:
@@ -190,13 +200,19 @@ class FakeInsightsClient:
         if status == "Complete":
             return self._page(kwargs["queryId"], query, status, 0)
         partial = query["results"][: len(query["results"]) // 2] if status == "Running" else []
-        return {"status": status, "results": partial,
-                "statistics": {"recordsMatched": 0.0, "recordsScanned": 0.0, "bytesScanned": 0.0}}
+        return {
+            "status": status,
+            "results": partial,
+            "statistics": {"recordsMatched": 0.0, "recordsScanned": 0.0, "bytesScanned": 0.0},
+        }
 
     def _page(self, query_id: str, query: dict[str, Any], status: str, offset: int) -> dict[str, Any]:
         results = query["results"]
-        response: dict[str, Any] = {"status": status, "results": results[offset: offset + self.page_size],
-                                    "statistics": dict(query["statistics"])}
+        response: dict[str, Any] = {
+            "status": status,
+            "results": results[offset : offset + self.page_size],
+            "statistics": dict(query["statistics"]),
+        }
         if offset + self.page_size < len(results):
             response["nextToken"] = f"{query_id}:{offset + self.page_size}"
         return response

@@ -17,8 +17,11 @@ from collections.abc import Callable
 from typing import Any
 
 _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
-_TOKEN = re.compile(r"""\s*(?:(?P<num>\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)|(?P<str>"(?:[^"\\]|\\.)*")|(?P<bt>`[^`]*`)
-    |(?P<id>[@A-Za-z_][\w.@]*)|(?P<op>>=|<=|!=|=~|[=<>|,()\[\]+\-*/%^]))""", re.X)
+_TOKEN = re.compile(
+    r"""\s*(?:(?P<num>\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)|(?P<str>"(?:[^"\\]|\\.)*")|(?P<bt>`[^`]*`)
+    |(?P<id>[@A-Za-z_][\w.@]*)|(?P<op>>=|<=|!=|=~|[=<>|,()\[\]+\-*/%^]))""",
+    re.X,
+)
 
 
 class InsightsSyntaxError(ValueError):
@@ -40,13 +43,13 @@ def tokenize(text: str) -> list[tuple[str, Any]]:
             end = pos + 1
             while text[end] != "/":
                 end += 2 if text[end] == "\\" else 1
-            body = text[pos + 1:end].replace("(?<", "(?P<").replace("(?P<=", "(?<=").replace("(?P<!", "(?<!")
+            body = text[pos + 1 : end].replace("(?<", "(?P<").replace("(?P<=", "(?<=").replace("(?P<!", "(?<!")
             tokens.append(("re", re.compile(body)))
             pos = end + 1
             continue
         m = _TOKEN.match(text, pos)
         if not m or m.end() == pos:
-            raise InsightsSyntaxError(f"cannot read the query at {text[pos:pos + 30]!r}")
+            raise InsightsSyntaxError(f"cannot read the query at {text[pos : pos + 30]!r}")
         kind = m.lastgroup or ""
         value: Any = m.group(kind)
         if kind == "num":
@@ -167,7 +170,7 @@ def _name(expr: tuple) -> str:
     return expr[1] if expr[0] == "field" else repr(expr)
 
 
-def parse_query(text: str) -> list[tuple[Any, ...]]:
+def parse_query(text: str) -> list[tuple[Any, ...]]:  # noqa: C901, PLR0912 - an interpreter dispatches on the query language
     """The query as a list of commands (tuples)."""
     tokens = tokenize(text)
     parts: list[list[tuple[str, Any]]] = [[]]
@@ -234,7 +237,11 @@ def _compare(op: str, a: Any, b: Any) -> bool | None:
 
 
 def _numeric(fn: Callable[[float], Any]) -> Callable[[Any], Any]:
-    return lambda value: (lambda x: None if x is None else fn(x))(as_number(value))
+    def apply(value: Any) -> Any:
+        x = as_number(value)
+        return None if x is None else fn(x)
+
+    return apply
 
 
 _FUNCTIONS: dict[str, Callable[..., Any]] = {
@@ -249,7 +256,7 @@ _FUNCTIONS: dict[str, Callable[..., Any]] = {
 }
 
 
-def compile_expr(expr: tuple) -> Callable[[dict[str, Any]], Any]:
+def compile_expr(expr: tuple) -> Callable[[dict[str, Any]], Any]:  # noqa: C901, PLR0911 - an interpreter dispatches on the query language
     """The expression as a function of a row; booleans are three-valued (True, False, None = unknown)."""
     kind = expr[0]
     if kind in ("and", "or", "not"):
@@ -265,13 +272,19 @@ def compile_expr(expr: tuple) -> Callable[[dict[str, Any]], Any]:
         return lambda row: _compare(op, a(row), b(row))
     if kind == "like":
         value_of, pattern = compile_expr(expr[1]), expr[2]
-        return lambda row: (lambda v: None if v is None else pattern.search(as_text(v)) is not None)(value_of(row))
+
+        def like(row: dict[str, Any]) -> bool | None:
+            v = value_of(row)
+            return None if v is None else pattern.search(as_text(v)) is not None
+
+        return like
     if kind == "in":
         value_of, items = compile_expr(expr[1]), [compile_expr(item) for item in expr[2]]
 
         def member(row: dict[str, Any]) -> Any:
             found = [_compare("=", value_of(row), item(row)) for item in items]
             return True if True in found else (None if None in found else False)
+
         return member
     if kind == "math":
         op, a, b = expr[1], compile_expr(expr[2]), compile_expr(expr[3])
@@ -289,7 +302,12 @@ def _compile_logic(expr: tuple) -> Callable[[dict[str, Any]], Any]:
     """and / or / not in three-valued logic, short-circuiting where the answer is already known."""
     if expr[0] == "not":
         inner = compile_expr(expr[1])
-        return lambda row: (lambda v: None if v is None else not v)(inner(row))
+
+        def negate(row: dict[str, Any]) -> bool | None:
+            v = inner(row)
+            return None if v is None else not v
+
+        return negate
     a, b = compile_expr(expr[1]), compile_expr(expr[2])
     decisive = expr[0] == "or"  # the value that settles the answer: True for or, False for and
 
@@ -301,6 +319,7 @@ def _compile_logic(expr: tuple) -> Callable[[dict[str, Any]], Any]:
         if y is decisive:
             return decisive
         return None if x is None or y is None else not decisive
+
     return logic
 
 
@@ -308,4 +327,3 @@ def _math(op: str, a: float | None, b: float | None) -> float | None:
     if a is None or b is None or (op in "/%" and b == 0):
         return None
     return {"+": a + b, "-": a - b, "*": a * b, "/": a / b, "%": a % b}[op]
-

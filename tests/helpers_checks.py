@@ -1,4 +1,4 @@
-"""Builders for the pure check tests: real WindowStats, FlagConfig, Bucketer and Checkpoint, no mocks."""
+"""Builders for the pure check tests: real WindowAggregate, FlagConfig, Bucketer and Checkpoint, no mocks."""
 
 from __future__ import annotations
 
@@ -6,10 +6,19 @@ from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
 
-from monitor.bucketing import Bucketer
 from monitor.checks.base import CheckContext, Thresholds
-from monitor.models import Checkpoint, CheckResult, ExpectedConfig, FlagConfig, Status, Window
-from monitor.window import WindowStats
+from monitor.domain import (
+    Bucketer,
+    Checkpoint,
+    CheckResult,
+    ExpectedConfig,
+    FlagConfig,
+    LogWindow,
+    SourceResult,
+    Status,
+    Window,
+    WindowAggregate,
+)
 
 FEATURE = "passenger_favorites_matching"
 BUCKETER = Bucketer()
@@ -45,17 +54,34 @@ def config(enabled: bool = True, rollout: int = 5, allow: tuple[str, ...] = (), 
     return FlagConfig(key=FEATURE, enabled=enabled, rollout_percentage=rollout, allowlist=allow, **kw)
 
 
-def stats(cfg: FlagConfig | None = None, segment_bounds: list[int] | None = None) -> WindowStats:
+def stats(cfg: FlagConfig | None = None, segment_bounds: list[int] | None = None) -> WindowAggregate:
     allow = allowlist_hashes(cfg.allowlist) if cfg else frozenset()
-    return WindowStats(
-        feature=FEATURE, start_ms=START_MS, end_ms=END_MS, route_groups=ROUTE_GROUPS,
-        bucket_of_hash=BUCKETER.bucket_of_hash, allowlist_hashes=allow, segment_bounds=segment_bounds,
-        engine="test",
-    )
+    return LogWindow(
+        feature=FEATURE,
+        start_ms=START_MS,
+        end_ms=END_MS,
+        route_groups=ROUTE_GROUPS,
+        bucketer=BUCKETER,
+        allowlist_hashes=allow,
+        segment_bounds=segment_bounds or (),
+    ).aggregate()
 
 
-def requests(s: WindowStats, total: int, errors: int, *, duration: float = 100.0, route: str = "matching",
-             passenger: str | None = None, at_ms: int | None = None) -> None:
+def reading(s: WindowAggregate) -> SourceResult:
+    """What a read by the test engine produced: `s`, complete."""
+    return SourceResult(s, engine="test")
+
+
+def requests(
+    s: WindowAggregate,
+    total: int,
+    errors: int,
+    *,
+    duration: float = 100.0,
+    route: str = "matching",
+    passenger: str | None = None,
+    at_ms: int | None = None,
+) -> None:
     """`total` requests of which `errors` are 500s, each counted as a seen event."""
     if errors:
         s.add_request(500, duration, route, passenger, errors)
@@ -64,26 +90,45 @@ def requests(s: WindowStats, total: int, errors: int, *, duration: float = 100.0
     s.seen(at_ms if at_ms is not None else END_MS - 60_000, total)
 
 
-def ctx(s: WindowStats, cfg: FlagConfig | None = None, **kw: Any) -> CheckContext:
+def ctx(s: WindowAggregate | SourceResult, cfg: FlagConfig | None = None, **kw: Any) -> CheckContext:
     cfg = cfg or config()
     kw.setdefault("expected", ExpectedConfig())
     kw.setdefault("now", END + timedelta(minutes=5))
     kw.setdefault("thresholds", Thresholds())
     return CheckContext(
-        feature=FEATURE, config=cfg, allowlist_hashes=allowlist_hashes(cfg.allowlist), stats=s, window=WINDOW,
-        bucketer=BUCKETER, **kw,
+        feature=FEATURE,
+        config=cfg,
+        allowlist_hashes=allowlist_hashes(cfg.allowlist),
+        reading=s if isinstance(s, SourceResult) else reading(s),
+        window=WINDOW,
+        bucketer=BUCKETER,
+        **kw,
     )
 
 
-def checkpoint(label: str, status: Status, checks: list[CheckResult] | None = None, *,
-               rollout: int = 5, enabled: bool = True, allowlist: list[str] | None = None,
-               hours_ago: int = 0) -> Checkpoint:
+def checkpoint(
+    label: str,
+    status: Status,
+    checks: list[CheckResult] | None = None,
+    *,
+    rollout: int = 5,
+    enabled: bool = True,
+    allowlist: list[str] | None = None,
+    hours_ago: int = 0,
+) -> Checkpoint:
     created = END - timedelta(hours=hours_ago)
     return Checkpoint(
-        feature=FEATURE, phase="p5", label=label, run_key=f"{FEATURE}|p5|{label}", status=status,
+        feature=FEATURE,
+        phase="p5",
+        label=label,
+        run_key=f"{FEATURE}|p5|{label}",
+        status=status,
         window=Window(start=created - timedelta(hours=1), end=created),
         live_config={"key": FEATURE, "enabled": enabled, "rollout_percentage": rollout, "allowlist_size": 0},
-        expected=ExpectedConfig(), checks=checks or [], created_at=created, allowlist_hashes=allowlist or [],
+        expected=ExpectedConfig(),
+        checks=checks or [],
+        created_at=created,
+        allowlist_hashes=allowlist or [],
     )
 
 

@@ -110,7 +110,13 @@ def task_state_event(
     if last_status == "STOPPED":
         detail |= {"stopCode": stop_code, "stoppedReason": stopped_reason}
     return {
-        "version": "0", "id": "3317b2af-7005-947d-b652-f55e762e571a", "detail-type": "ECS Task State Change",
-        "source": "aws.ecs", "account": "123456789012", "time": "2026-11-22T14:06:12Z", "region": "eu-west-1",
-        "resources": [box["taskArn"]], "detail": detail,
+        "version": "0",
+        "id": "3317b2af-7005-947d-b652-f55e762e571a",
+        "detail-type": "ECS Task State Change",
+        "source": "aws.ecs",
+        "account": "123456789012",
+        "time": "2026-11-22T14:06:12Z",
+        "region": "eu-west-1",
+        "resources": [box["taskArn"]],
+        "detail": detail,
     }

@@ -10,9 +10,9 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from monitor.bucketing import Bucketer
+from monitor.domain import LogWindow, SourceResult, WindowAggregate
+from monitor.domain.contract import ingest
 from monitor.settings import parse_route_groups
-from monitor.window import WindowStats
 
 FEATURE = "passenger_favorites_matching"
 ROUTES = "feature_flag=/api/feature-flags,matching=/api/matching"
@@ -33,19 +33,33 @@ def _logfmt(fields: dict[str, Any]) -> str:
 
 
 def request_message(
-    *, method: str = "GET", path: str = "/api/matching/request", status: int = 200, duration_ms: float = 87.5,
-    passenger: str | None = None, fmt: str = "json",
+    *,
+    method: str = "GET",
+    path: str = "/api/matching/request",
+    status: int = 200,
+    duration_ms: float = 87.5,
+    passenger: str | None = None,
+    fmt: str = "json",
 ) -> str:
-    fields: dict[str, Any] = {"type": "http_request", "method": method, "path": path, "status": status,
-                              "duration_ms": duration_ms}
+    fields: dict[str, Any] = {
+        "type": "http_request",
+        "method": method,
+        "path": path,
+        "status": status,
+        "duration_ms": duration_ms,
+    }
     if passenger is not None:
         fields["passenger_hash"] = passenger
     return json.dumps(fields) if fmt == "json" else _logfmt(fields)
 
 
 def decision_message(*, decision: str, passenger: str, feature_key: str = FEATURE, fmt: str = "json") -> str:
-    fields = {"type": "feature_flag_decision", "feature_key": feature_key, "decision": decision,
-              "passenger_hash": passenger}
+    fields = {
+        "type": "feature_flag_decision",
+        "feature_key": feature_key,
+        "decision": decision,
+        "passenger_hash": passenger,
+    }
     return json.dumps(fields) if fmt == "json" else _logfmt(fields)
 
 
@@ -79,13 +93,18 @@ def mixed_events(n: int, start_ms: int, end_ms: int, *, seed: int = 7, passenger
         fmt = "logfmt" if rng.random() < 0.25 else "json"
         if roll < 0.55:
             msg = request_message(
-                method=rng.choice(("GET", "POST")), path=rng.choice(_ROUTE_PATHS), status=rng.choice(_STATUSES),
+                method=rng.choice(("GET", "POST")),
+                path=rng.choice(_ROUTE_PATHS),
+                status=rng.choice(_STATUSES),
                 duration_ms=round(rng.uniform(0.5, 900), 1),
-                passenger=rng.choice(hashes) if rng.random() < 0.8 else None, fmt=fmt,
+                passenger=rng.choice(hashes) if rng.random() < 0.8 else None,
+                fmt=fmt,
             )
         elif roll < 0.85:
             msg = decision_message(
-                decision=rng.choice(("OFF", "ROLLOUT", "ALLOWLIST")), passenger=rng.choice(hashes), fmt=fmt,
+                decision=rng.choice(("OFF", "ROLLOUT", "ALLOWLIST")),
+                passenger=rng.choice(hashes),
+                fmt=fmt,
                 feature_key=FEATURE if rng.random() < 0.9 else "another_flag",
             )
         elif roll < 0.95:
@@ -103,12 +122,16 @@ def recent_window(hours: float = 1.0) -> tuple[int, int]:
     return end_ms - int(hours * 3_600_000), end_ms
 
 
-def make_stats(start_ms: int, end_ms: int, *, allowlist: Iterable[str] = (), segment_bounds: Sequence[int] = ()
-               ) -> WindowStats:
-    return WindowStats(
-        feature=FEATURE, start_ms=start_ms, end_ms=end_ms, route_groups=parse_route_groups(ROUTES),
-        bucket_of_hash=Bucketer().bucket_of_hash, allowlist_hashes=frozenset(allowlist),
-        segment_bounds=list(segment_bounds),
+def make_window(
+    start_ms: int, end_ms: int, *, allowlist: Iterable[str] = (), segment_bounds: Sequence[int] = ()
+) -> LogWindow:
+    return LogWindow(
+        feature=FEATURE,
+        start_ms=start_ms,
+        end_ms=end_ms,
+        route_groups=parse_route_groups(ROUTES),
+        allowlist_hashes=frozenset(allowlist),
+        segment_bounds=segment_bounds,
     )
 
 
@@ -122,7 +145,7 @@ def put_events(client: Any, events: Sequence[Event], *, log_group: str = LOG_GRO
         name = f"ecs/backend/task-{s}"
         client.create_log_stream(logGroupName=log_group, logStreamName=name)
         for i in range(0, len(batch), 5000):
-            resp = client.put_log_events(logGroupName=log_group, logStreamName=name, logEvents=batch[i:i + 5000])
+            resp = client.put_log_events(logGroupName=log_group, logStreamName=name, logEvents=batch[i : i + 5000])
             assert not resp.get("rejectedLogEventsInfo"), resp["rejectedLogEventsInfo"]
 
 
@@ -147,24 +170,26 @@ def write_export(path: Path, events: Iterable[Event], *, style: str = "wrapper")
     return path
 
 
-def reference_stats(events: Iterable[tuple[int | None, str]], start_ms: int, end_ms: int, **kwargs: Any) -> WindowStats:
-    """What the contract says: every in-window event through `monitor.events.ingest`, one by one."""
-    from monitor.events import ingest
-
-    stats = make_stats(start_ms, end_ms, **kwargs)
+def reference_stats(
+    events: Iterable[tuple[int | None, str]], start_ms: int, end_ms: int, **kwargs: Any
+) -> WindowAggregate:
+    """What the contract says: every in-window event through `monitor.domain.contract.ingest`, one by one."""
+    stats = make_window(start_ms, end_ms, **kwargs).aggregate()
     for ts, msg in events:
         if ts is not None and not start_ms <= ts < end_ms:
-            stats.outside_window += 1
+            stats.counts.outside_window += 1
             continue
         ingest(stats, ts, msg)
     return stats
 
 
-def snapshot(stats: WindowStats) -> dict[str, Any]:
-    """Everything an engine fills, beyond `metrics()`: cohorts, per-hash decisions, whole latency sketches."""
-    data = stats.metrics()
-    for key in ("engine", "aws_calls", "queries"):
-        data.pop(key)
+def snapshot(read: SourceResult | WindowAggregate) -> dict[str, Any]:
+    """Everything an engine fills: the measured figures, cohorts, per-hash decisions, whole latency sketches, and the
+    read's problems and cross-check (an aggregate alone has none) — not how it was read (engine, calls, queries)."""
+    stats = read.aggregate if isinstance(read, SourceResult) else read
+    data = stats.to_dict()
+    data["problems"] = read.problems if isinstance(read, SourceResult) else []
+    data["load_balancer"] = read.load_balancer if isinstance(read, SourceResult) else None
     data["cohorts"] = stats.cohorts.to_dict()
     data["per_hash"] = stats.decisions.per_hash
     data["latency"] = stats.latency.to_dict()

@@ -19,8 +19,9 @@ FACTORS = ("1.5×", "2×", "5×")
 
 @pytest.fixture(scope="module")
 def quick_output() -> str:
-    done = subprocess.run([sys.executable, str(SCRIPT), "--quick"], capture_output=True, text=True, timeout=300,
-                          check=False)
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), "--quick"], capture_output=True, text=True, timeout=300, check=False
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout
 
@@ -32,12 +33,15 @@ def _rows(output: str, title: str) -> list[list[str]]:
     return [[cell.strip() for cell in line.strip("|").split("|")] for line in lines]
 
 
-@pytest.mark.parametrize("column", [
-    pytest.param("beta-monitor power@1", id="beta-monitor-power"),
-    pytest.param("beta-monitor median checkpoints to detect", id="beta-monitor-median"),
-    pytest.param("seeds' rule power@1", id="seeds-power"),
-    pytest.param("seeds' rule median checkpoints to detect", id="seeds-median"),
-])
+@pytest.mark.parametrize(
+    "column",
+    [
+        pytest.param("beta-monitor power@1", id="beta-monitor-power"),
+        pytest.param("beta-monitor median checkpoints to detect", id="beta-monitor-median"),
+        pytest.param("seeds' rule power@1", id="seeds-power"),
+        pytest.param("seeds' rule median checkpoints to detect", id="seeds-median"),
+    ],
+)
 def test_detection_table_has_both_rules(quick_output: str, column: str) -> None:
     assert column in _rows(quick_output, "Detection")[0]
 
@@ -62,12 +66,14 @@ def test_prints_the_command_and_the_target_verdict(quick_output: str) -> None:
     assert "Rows that meet it: " in quick_output
 
 
-@pytest.mark.parametrize("args", [
-    pytest.param(["--trials", "0"], id="no-trials"),
-    pytest.param(["--base-rate", "1.5"], id="base-rate-above-1"),
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        pytest.param(["--trials", "0"], id="no-trials"),
+        pytest.param(["--base-rate", "1.5"], id="base-rate-above-1"),
+    ],
+)
 def test_rejects_bad_arguments(args: list[str]) -> None:
-    done = subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=60,
-                          check=False)
+    done = subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 2
     assert "--trials and --days must be at least 1" in done.stderr

@@ -11,7 +11,11 @@ BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "throughput.py"
 
 def test_throughput_benchmark_smoke() -> None:
     run = subprocess.run(
-        [sys.executable, str(BENCH), "--sizes", "3000,6000"], capture_output=True, text=True, timeout=600
+        [sys.executable, str(BENCH), "--sizes", "3000,6000"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
     assert run.returncode == 0, run.stderr[-2000:]
     out = run.stdout

@@ -8,16 +8,25 @@ from typing import Any
 import pytest
 from helpers_checks import FEATURE, checkpoint, result
 
+from monitor.domain import Checkpoint, GateAction, GateDecision, Status
 from monitor.gate import decide_gate, next_label
-from monitor.models import Checkpoint, GateAction, GateDecision, Status
 
 STEPS = [0, 1, 5, 10, 25, 50, 100]
 P, W, F, N = Status.PASS, Status.WARN, Status.FAIL, Status.NODATA
 
 
-def cp(label: str, status: Status = P, *, rate: float = 0.002, error_rate: Status | None = None,
-       determinism: Status = P, cohort: Status = P, cohort_ev: dict[str, Any] | None = None,
-       rollout: int = 5, enabled: bool = True) -> Checkpoint:
+def cp(
+    label: str,
+    status: Status = P,
+    *,
+    rate: float = 0.002,
+    error_rate: Status | None = None,
+    determinism: Status = P,
+    cohort: Status = P,
+    cohort_ev: dict[str, Any] | None = None,
+    rollout: int = 5,
+    enabled: bool = True,
+) -> Checkpoint:
     checks = [
         result("error_rate", error_rate or (F if rate > 0.01 else P), rate=rate, requests=2000, min_requests=100),
         result("cohort_regression", cohort, **(cohort_ev or {})),
@@ -43,15 +52,20 @@ def gate(checkpoints: list[Checkpoint], live: int | None = 5, steps: list[int] =
         pytest.param([cp("h1"), cp("h2", W), cp("h3")], GateAction.HOLD, id="streak-broken"),
         pytest.param([cp("h1", F, rate=0.02), cp("h2", F, rate=0.03)], GateAction.ROLLBACK, id="5xx-over-twice"),
         pytest.param([cp("h1"), cp("h2", F, rate=0.03)], GateAction.HOLD, id="5xx-over-once"),
-        pytest.param([cp("h1", F, rate=0.02), cp("h2"), cp("h3", F, rate=0.02)], GateAction.HOLD,
-                     id="5xx-over-not-consecutive"),
-        pytest.param([cp("h1", W, rate=0.05, error_rate=N), cp("h2", W, rate=0.05, error_rate=N)], GateAction.HOLD,
-                     id="high-rate-on-too-few-requests-is-not-rollback"),
+        pytest.param(
+            [cp("h1", F, rate=0.02), cp("h2"), cp("h3", F, rate=0.02)], GateAction.HOLD, id="5xx-over-not-consecutive"
+        ),
+        pytest.param(
+            [cp("h1", W, rate=0.05, error_rate=N), cp("h2", W, rate=0.05, error_rate=N)],
+            GateAction.HOLD,
+            id="high-rate-on-too-few-requests-is-not-rollback",
+        ),
         pytest.param([cp("h1"), cp("h2", F, determinism=F)], GateAction.ROLLBACK, id="determinism-fail"),
         pytest.param([cp("h1"), cp("h2", F, cohort=F)], GateAction.ROLLBACK, id="cohort-fail"),
         pytest.param([cp("h1", F, cohort=F), cp("h2"), cp("h3")], GateAction.HOLD, id="fail-since-phase-began"),
-        pytest.param([cp("h1"), cp("h2", determinism=Status.NODATA)], GateAction.HOLD,
-                     id="determinism-not-pass-on-latest"),
+        pytest.param(
+            [cp("h1"), cp("h2", determinism=Status.NODATA)], GateAction.HOLD, id="determinism-not-pass-on-latest"
+        ),
     ],
 )
 def test_gate_action(checkpoints: list[Checkpoint], action: GateAction) -> None:
@@ -115,8 +129,12 @@ def test_rollback_target(live: int | None, recorded: int, steps: list[int], targ
     [
         pytest.param(5, True, f"beta-monitor rollout set {FEATURE} 10 --reason 'gate ADVANCE after h2'", id="5-to-10"),
         pytest.param(0, True, f"beta-monitor rollout set {FEATURE} 1 --reason 'gate ADVANCE after h2'", id="allowlist"),
-        pytest.param(5, False, f"beta-monitor rollout set {FEATURE} 10 --enable --reason 'gate ADVANCE after h2'",
-                     id="disabled-enables"),
+        pytest.param(
+            5,
+            False,
+            f"beta-monitor rollout set {FEATURE} 10 --enable --reason 'gate ADVANCE after h2'",
+            id="disabled-enables",
+        ),
         pytest.param(100, True, f"beta-monitor report {FEATURE} p5", id="complete"),
     ],
 )
@@ -137,8 +155,7 @@ def test_fail_since_phase_began_blocks_advance() -> None:
     [
         pytest.param({"needed_hours": 3.2, "needed_requests": 70}, "≈3 h more traffic at this rate", id="hours"),
         pytest.param({"needed_hours": 0.5, "needed_requests": 10}, "≈30 min more traffic at this rate", id="minutes"),
-        pytest.param({"needed_hours": None, "needed_requests": 100}, "100 more requests in the cohorts",
-                     id="no-rate"),
+        pytest.param({"needed_hours": None, "needed_requests": 100}, "100 more requests in the cohorts", id="no-rate"),
     ],
 )
 def test_hold_says_how_much_more_traffic(evidence: dict[str, Any], fragment: str) -> None:
@@ -149,13 +166,20 @@ def test_hold_says_how_much_more_traffic(evidence: dict[str, Any], fragment: str
 
 
 def test_command_arguments_are_quoted() -> None:
-    decision = decide_gate("flag; rm -rf /", "phase 1", [cp("it's h2")], max_5xx_rate=0.01, phase_steps=STEPS,
-                           live_rollout=5)
+    decision = decide_gate(
+        "flag; rm -rf /", "phase 1", [cp("it's h2")], max_5xx_rate=0.01, phase_steps=STEPS, live_rollout=5
+    )
     assert shlex.split(decision.command) == ["beta-monitor", "checkpoint", "flag; rm -rf /", "phase 1", "it's h3"]
-    decision = decide_gate("flag x", "p", [cp("a'1"), cp("a'2")], max_5xx_rate=0.01, phase_steps=STEPS,
-                           live_rollout=5)
-    assert shlex.split(decision.command) == ["beta-monitor", "rollout", "set", "flag x", "10", "--reason",
-                                             "gate ADVANCE after a'2"]
+    decision = decide_gate("flag x", "p", [cp("a'1"), cp("a'2")], max_5xx_rate=0.01, phase_steps=STEPS, live_rollout=5)
+    assert shlex.split(decision.command) == [
+        "beta-monitor",
+        "rollout",
+        "set",
+        "flag x",
+        "10",
+        "--reason",
+        "gate ADVANCE after a'2",
+    ]
 
 
 @pytest.mark.parametrize(

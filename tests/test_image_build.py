@@ -34,10 +34,29 @@ CACHE = Path(tempfile.gettempdir()) / "beta-monitor-image-test"
 BASE_TAG = "localhost/beta-monitor-test-base:bookworm"
 IMAGE_TAG = "localhost/beta-monitor:image-test"
 PODMAN = ["podman", "--storage-driver", "vfs"]
-RUN = [*PODMAN, "run", "--rm", "--runtime", "runc", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024",
-       "--read-only", "--read-only-tmpfs=false", "--network", "none"]
-BUILD_INPUTS = ("pyproject.toml", "README.md", "monitor", "templates", "infra/requirements.lock",
-                "infra/build-requirements.lock")
+RUN = [
+    *PODMAN,
+    "run",
+    "--rm",
+    "--runtime",
+    "runc",
+    "--ulimit",
+    "nofile=1024:1024",
+    "--ulimit",
+    "nproc=1024:1024",
+    "--read-only",
+    "--read-only-tmpfs=false",
+    "--network",
+    "none",
+]
+BUILD_INPUTS = (
+    "pyproject.toml",
+    "README.md",
+    "monitor",
+    "templates",
+    "infra/requirements.lock",
+    "infra/build-requirements.lock",
+)
 LOCKS = ("infra/build-requirements.lock", "infra/requirements.lock")
 BUILDER_FROM = "FROM ${PYTHON_IMAGE} AS builder\n"
 # What the lock was resolved for (x86_64-manylinux_2_28): pip takes only the tags it is given, lower ones included.
@@ -46,7 +65,7 @@ PLATFORMS += ["--platform", "manylinux2014_x86_64"]
 
 
 def _run(args: list[str], timeout: float = 900) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(args, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(args, capture_output=True, text=True, timeout=timeout, check=False)
 
 
 def _last_line(done: subprocess.CompletedProcess[str]) -> str:
@@ -74,22 +93,36 @@ def _base_image() -> str:
         return BASE_TAG
     CACHE.mkdir(parents=True, exist_ok=True)
     tarball = CACHE / "base.tar"
-    made = _run([
-        "mmdebstrap", "--variant=minbase", "--include=python3,python3-venv,ca-certificates,passwd",
-        "--customize-hook=chroot \"$1\" ln -sf /usr/bin/python3 /usr/local/bin/python",
-        "--customize-hook=rm -f \"$1\"/usr/lib/python3.11/EXTERNALLY-MANAGED",
-        # pip and setuptools where python:3.11-slim has them (/usr/local, uninstallable by pip), not Debian's package:
-        # pip installs itself from the wheels python3-venv brings (Debian disables ensurepip for its python)
-        "--customize-hook=chroot \"$1\" sh -c \"w=\\$(ls /usr/share/python-wheels/pip-*.whl) && python3 \\$w/pip"
-        " install --no-index --no-cache-dir \\$w /usr/share/python-wheels/setuptools-*.whl\"",
-        "bookworm", str(tarball),
-    ])
+    made = _run(
+        [
+            "mmdebstrap",
+            "--variant=minbase",
+            "--include=python3,python3-venv,ca-certificates,passwd",
+            '--customize-hook=chroot "$1" ln -sf /usr/bin/python3 /usr/local/bin/python',
+            '--customize-hook=rm -f "$1"/usr/lib/python3.11/EXTERNALLY-MANAGED',
+            # pip and setuptools where python:3.11-slim has them (/usr/local, uninstallable by pip), not Debian's
+            # package: pip installs itself from the wheels python3-venv brings (Debian disables ensurepip for its
+            # python)
+            '--customize-hook=chroot "$1" sh -c "w=\\$(ls /usr/share/python-wheels/pip-*.whl) && python3 \\$w/pip'
+            ' install --no-index --no-cache-dir \\$w /usr/share/python-wheels/setuptools-*.whl"',
+            "bookworm",
+            str(tarball),
+        ]
+    )
     if made.returncode != 0:
         pytest.skip(f"a local base image could not be made (mmdebstrap): {_last_line(made)}")
-    imported = _run([
-        *PODMAN, "import", "--change", "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-        "--change", 'CMD ["python3"]', str(tarball), BASE_TAG,
-    ])
+    imported = _run(
+        [
+            *PODMAN,
+            "import",
+            "--change",
+            "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "--change",
+            'CMD ["python3"]',
+            str(tarball),
+            BASE_TAG,
+        ]
+    )
     tarball.unlink(missing_ok=True)
     if imported.returncode != 0:
         pytest.skip(f"a local base image could not be made (podman import): {_last_line(imported)}")
@@ -109,9 +142,27 @@ def _context(root: Path) -> Path:
             shutil.copy2(path, target)
     wheels = CACHE / "wheels"  # reused by the next run
     for lock in LOCKS:
-        fetched = _run([sys.executable, "-m", "pip", "download", "--quiet", "--require-hashes", "--no-deps",
-                        "--only-binary=:all:", *PLATFORMS, "--python-version", "3.11", "--implementation", "cp",
-                        "--dest", str(wheels), "-r", str(REPO / lock)])
+        fetched = _run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--quiet",
+                "--require-hashes",
+                "--no-deps",
+                "--only-binary=:all:",
+                *PLATFORMS,
+                "--python-version",
+                "3.11",
+                "--implementation",
+                "cp",
+                "--dest",
+                str(wheels),
+                "-r",
+                str(REPO / lock),
+            ]
+        )
         if fetched.returncode != 0:
             pytest.skip(f"the locked wheels could not be downloaded on the host: {_last_line(fetched)}")
     shutil.copytree(wheels, context / "wheels")
@@ -128,8 +179,22 @@ def image() -> Iterator[str]:
     base = _base_image()
     with tempfile.TemporaryDirectory(prefix="beta-monitor-image-") as tmp:
         context = _context(Path(tmp))
-        built = _run([*PODMAN, "build", "--pull=never", "--isolation=chroot", "--runtime", "runc",
-                      "--build-arg", f"PYTHON_IMAGE={base}", "-t", IMAGE_TAG, str(context)], timeout=1800)
+        built = _run(
+            [
+                *PODMAN,
+                "build",
+                "--pull=never",
+                "--isolation=chroot",
+                "--runtime",
+                "runc",
+                "--build-arg",
+                f"PYTHON_IMAGE={base}",
+                "-t",
+                IMAGE_TAG,
+                str(context),
+            ],
+            timeout=1800,
+        )
         assert built.returncode == 0, f"podman build failed: {_last_line(built)}"
     yield IMAGE_TAG
     _run([*PODMAN, "rmi", "--force", IMAGE_TAG])
@@ -194,8 +259,19 @@ def test_job_writes_home_and_tmpdir_on_the_task_volume(image: str, task_volume: 
     assert "/tmp" in _image_volumes(image)  # the built image, not only the Dockerfile's text
     _as_the_ecs_data_plane(image, "/tmp", task_volume)
     assert _owner_and_mode(task_volume)[:2] == (10001, 10001)
-    done = _run([*RUN, "--mount", f"type=bind,source={task_volume},destination=/tmp", "--entrypoint", "python", image,
-                 "-c", WRITE_SCRATCH], timeout=300)
+    done = _run(
+        [
+            *RUN,
+            "--mount",
+            f"type=bind,source={task_volume},destination=/tmp",
+            "--entrypoint",
+            "python",
+            image,
+            "-c",
+            WRITE_SCRATCH,
+        ],
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-800:]
     assert done.stdout.split() == ["/tmp", "/tmp"]
     assert (task_volume / ".cache" / "probe").read_text() == "ok"
@@ -205,8 +281,19 @@ def test_a_root_owned_0755_task_volume_is_not_writable_by_the_job(image: str, ta
     """The control: a task volume at a path the image does not declare stays root 0755 on Fargate (the old image's
     /tmp), and the job cannot write there. Without this the test above could pass on any directory."""
     assert _owner_and_mode(task_volume) == (0, 0, 0o755)
-    done = _run([*RUN, "--mount", f"type=bind,source={task_volume},destination=/tmp", "--entrypoint", "python", image,
-                 "-c", WRITE_SCRATCH], timeout=300)
+    done = _run(
+        [
+            *RUN,
+            "--mount",
+            f"type=bind,source={task_volume},destination=/tmp",
+            "--entrypoint",
+            "python",
+            image,
+            "-c",
+            WRITE_SCRATCH,
+        ],
+        timeout=300,
+    )
     # tempfile finds no writable candidate (/tmp is TMPDIR and the fallbacks are on the read-only root)
     assert done.returncode != 0 and "No usable temporary directory" in done.stderr, done.stderr[-800:]
 

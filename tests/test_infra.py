@@ -12,13 +12,17 @@ import pytest
 from helpers_cfn import TEMPLATE_PATH, load_template
 from helpers_eventbridge import matches, task_state_event
 
-from monitor.cli import build_parser
+from monitor.cli.parser import build_parser
 from monitor.settings import Settings
 
 CONTAINER = "beta-monitor"
 SAMPLE = {"FeatureKey": "passenger_favorites_matching", "PhaseName": "5pct", "CheckpointLabel": "hourly"}
 TASK_LOGS_ACTIONS = {
-    "logs:StartQuery", "logs:GetQueryResults", "logs:StopQuery", "logs:FilterLogEvents", "logs:DescribeLogGroups",
+    "logs:StartQuery",
+    "logs:GetQueryResults",
+    "logs:StopQuery",
+    "logs:FilterLogEvents",
+    "logs:DescribeLogGroups",
 }
 
 
@@ -159,7 +163,8 @@ def test_trigger_role_starts_only_this_task_with_these_roles(template: dict[str,
     statements = {s["Sid"]: s for s in role_statements(template, "TriggerRole")}
     assert statements["RunCheckpointTask"]["Resource"] == {"Ref": "TaskDefinition"}
     assert statements["PassTaskRoles"]["Resource"] == [
-        {"Fn::GetAtt": ["ExecutionRole", "Arn"]}, {"Fn::GetAtt": ["TaskRole", "Arn"]},
+        {"Fn::GetAtt": ["ExecutionRole", "Arn"]},
+        {"Fn::GetAtt": ["TaskRole", "Arn"]},
     ]
     assert statements["SchedulerDeadLetters"]["Resource"] == {"Fn::GetAtt": ["TriggerDeadLetterQueue", "Arn"]}
     trust = resource(template, "TriggerRole")["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]
@@ -247,7 +252,11 @@ def test_both_triggers_send_the_same_command_with_a_per_feature_run_key(template
     assert commands["scheduler"] == commands["events-rule"]
     args = build_parser().parse_args(commands["scheduler"])
     assert (args.command, args.feature, args.phase, args.label, args.source) == (
-        "checkpoint", "passenger_favorites_matching", "5pct", "hourly", "insights",
+        "checkpoint",
+        "passenger_favorites_matching",
+        "5pct",
+        "hourly",
+        "insights",
     )
     # Run keys are unique across features and phases: two stacks firing at the same minute never collide.
     assert args.run_key == "passenger_favorites_matching|5pct|hourly|2026-11-22T14:05:00Z"
@@ -258,7 +267,7 @@ def test_default_task_command_is_the_scheduled_one_without_run_key(template: dic
     command = [fill(part, SAMPLE) if isinstance(part, str) else SAMPLE[part["Ref"]] for part in parts]
     scheduled = scheduled_commands(template)["scheduler"]
     at = scheduled.index("--run-key")
-    assert command == scheduled[:at] + scheduled[at + 2:]
+    assert command == scheduled[:at] + scheduled[at + 2 :]
 
 
 @pytest.mark.parametrize(
@@ -299,7 +308,9 @@ def test_checkpoint_alarms_watch_the_feature_only_series(template: dict[str, Any
 def test_failed_alarm_fires_on_a_fail_checkpoint(template: dict[str, Any]) -> None:
     alarm = resource(template, "CheckpointFailedAlarm")["Properties"]
     assert (alarm["Statistic"], alarm["Threshold"], alarm["ComparisonOperator"]) == (
-        "Maximum", 2, "GreaterThanOrEqualToThreshold",
+        "Maximum",
+        2,
+        "GreaterThanOrEqualToThreshold",
     )
 
 
@@ -342,7 +353,9 @@ def test_topic_policy_lets_the_alarms_and_this_stacks_rule_publish(template: dic
     assert set(statements) == {"cloudwatch.amazonaws.com", "events.amazonaws.com"}
     for statement in statements.values():
         assert (statement["Effect"], statement["Action"], statement["Resource"]) == (
-            "Allow", "sns:Publish", {"Ref": "AlertTopic"},
+            "Allow",
+            "sns:Publish",
+            {"Ref": "AlertTopic"},
         )
     assert statements["cloudwatch.amazonaws.com"]["Condition"] == {
         "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
@@ -361,7 +374,10 @@ def test_the_job_may_use_the_topic_key_to_publish(template: dict[str, Any]) -> N
 # ---- abnormal task stops → SNS ---------------------------------------------------------------------------------
 
 STACK = {
-    "AWS::Partition": "aws", "AWS::Region": "eu-west-1", "AWS::AccountId": "123456789012", "AWS::StackName": "bm",
+    "AWS::Partition": "aws",
+    "AWS::Region": "eu-west-1",
+    "AWS::AccountId": "123456789012",
+    "AWS::StackName": "bm",
     "FeatureKey": "passenger_favorites_matching",
 }
 
@@ -390,17 +406,32 @@ def task_stopped_pattern(template: dict[str, Any]) -> dict[str, Any]:
         pytest.param(task_state_event(exit_code=0), False, id="exit-0-pass"),
         pytest.param(task_state_event(exit_code=1), False, id="exit-1-warn"),
         pytest.param(task_state_event(exit_code=2), False, id="exit-2-fail-is-a-result"),
-        pytest.param(task_state_event(exit_code=137, reason="OutOfMemoryError: Container killed due to memory usage"),
-                     True, id="out-of-memory"),
+        pytest.param(
+            task_state_event(exit_code=137, reason="OutOfMemoryError: Container killed due to memory usage"),
+            True,
+            id="out-of-memory",
+        ),
         pytest.param(task_state_event(exit_code=143), True, id="sigterm"),
-        pytest.param(task_state_event(stop_code="TaskFailedToStart",
-                                      stopped_reason="CannotPullContainerError: pull image manifest has been retried"),
-                     True, id="image-pull-failure"),
-        pytest.param(task_state_event(stop_code="TaskFailedToStart",
-                                      stopped_reason="ResourceInitializationError: unable to pull secrets"),
-                     True, id="secret-failure"),
-        pytest.param(task_state_event(stop_code="UserInitiated", stopped_reason="Task stopped by user"), True,
-                     id="stopped-before-any-exit-code"),
+        pytest.param(
+            task_state_event(
+                stop_code="TaskFailedToStart",
+                stopped_reason="CannotPullContainerError: pull image manifest has been retried",
+            ),
+            True,
+            id="image-pull-failure",
+        ),
+        pytest.param(
+            task_state_event(
+                stop_code="TaskFailedToStart", stopped_reason="ResourceInitializationError: unable to pull secrets"
+            ),
+            True,
+            id="secret-failure",
+        ),
+        pytest.param(
+            task_state_event(stop_code="UserInitiated", stopped_reason="Task stopped by user"),
+            True,
+            id="stopped-before-any-exit-code",
+        ),
         pytest.param(task_state_event(exit_code=3, last_status="RUNNING"), False, id="not-stopped"),
         pytest.param(task_state_event(exit_code=3, family="beta-monitor-bm2"), False, id="another-stacks-family"),
         pytest.param(task_state_event(exit_code=3, family="backend"), False, id="another-service"),

@@ -38,11 +38,16 @@ def deploy(mock_aws_env: None) -> Deploy:
     subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
     group = ec2.create_security_group(GroupName="beta-monitor", Description="job egress", VpcId=vpc)["GroupId"]
     secret = boto3.client("secretsmanager", region_name=REGION).create_secret(
-        Name="beta-monitor/database-url", SecretString="postgresql://watchdog@db.internal/beta_monitor",
+        Name="beta-monitor/database-url",
+        SecretString="postgresql://watchdog@db.internal/beta_monitor",
     )["ARN"]
     base = {
-        "FeatureKey": FEATURE, "PhaseName": PHASE, "Subnets": subnet, "SecurityGroups": group,
-        "DatabaseSecretArn": secret, "ImageUri": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/beta-monitor:0.1.0",
+        "FeatureKey": FEATURE,
+        "PhaseName": PHASE,
+        "Subnets": subnet,
+        "SecurityGroups": group,
+        "DatabaseSecretArn": secret,
+        "ImageUri": f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/beta-monitor:0.1.0",
     }
 
     def run(name: str, **parameters: str) -> dict[str, Any]:
@@ -51,7 +56,9 @@ def deploy(mock_aws_env: None) -> Deploy:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             cloudformation.create_stack(
-                StackName=name, TemplateBody=TEMPLATE, Capabilities=["CAPABILITY_IAM"],
+                StackName=name,
+                TemplateBody=TEMPLATE,
+                Capabilities=["CAPABILITY_IAM"],
                 Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in values.items()],
             )
             stack = cloudformation.describe_stacks(StackName=name)["Stacks"][0]
@@ -168,7 +175,8 @@ def test_scheduler_variant_in_an_existing_cluster_creates_no_rule_and_no_cluster
     ecs = boto3.client("ecs", region_name=REGION)
     existing = ecs.create_cluster(clusterName="platform-jobs")["cluster"]["clusterArn"]
     flags = boto3.client("secretsmanager", region_name=REGION).create_secret(
-        Name="kaviar/backend-database-url", SecretString="postgresql://reader@backend.internal/kaviar",
+        Name="kaviar/backend-database-url",
+        SecretString="postgresql://reader@backend.internal/kaviar",
     )["ARN"]
     stack = deploy("bm-sched", Trigger="scheduler", ExistingClusterArn=existing, FlagsDatabaseSecretArn=flags)
     assert stack["status"] == "CREATE_COMPLETE"
@@ -203,23 +211,36 @@ def test_scheduler_variant_in_an_existing_cluster_creates_no_rule_and_no_cluster
 )
 def test_alarm_threshold_matches_what_the_job_publishes(mock_aws_env: None, status: str, alarms: bool) -> None:
     """The job's own notifier publishes to moto; the template's alarm (Maximum >= 2 on feature, phase) is applied."""
-    from monitor.models import Checkpoint, ExpectedConfig, Status, Window
+    from monitor.domain import Checkpoint, ExpectedConfig, Status, Window
     from monitor.notify import AwsNotifier
 
     alarm = load_template()["Resources"]["CheckpointFailedAlarm"]["Properties"]
     cloudwatch = boto3.client("cloudwatch", region_name=REGION)
     now = datetime.now(UTC).replace(microsecond=0)
     checkpoint = Checkpoint(
-        feature=FEATURE, phase=PHASE, label="hourly", run_key="k", status=Status(status),
-        window=Window(start=now - timedelta(hours=1), end=now), live_config={}, expected=ExpectedConfig(),
-        checks=[], created_at=now,
+        feature=FEATURE,
+        phase=PHASE,
+        label="hourly",
+        run_key="k",
+        status=Status(status),
+        window=Window(start=now - timedelta(hours=1), end=now),
+        live_config={},
+        expected=ExpectedConfig(),
+        checks=[],
+        created_at=now,
     )
     AwsNotifier(sns=None, cloudwatch=cloudwatch, topic_arn=None, namespace=alarm["Namespace"]).notify(None, checkpoint)
-    dimensions = [{"Name": d["Name"], "Value": {FEATURE: FEATURE, PHASE: PHASE}[_ref_value(d["Value"])]}
-                  for d in alarm["Dimensions"]]
+    dimensions = [
+        {"Name": d["Name"], "Value": {FEATURE: FEATURE, PHASE: PHASE}[_ref_value(d["Value"])]}
+        for d in alarm["Dimensions"]
+    ]
     stats = cloudwatch.get_metric_statistics(
-        Namespace=alarm["Namespace"], MetricName=alarm["MetricName"], Dimensions=dimensions,
-        StartTime=now - timedelta(hours=1), EndTime=now + timedelta(hours=1), Period=alarm["Period"],
+        Namespace=alarm["Namespace"],
+        MetricName=alarm["MetricName"],
+        Dimensions=dimensions,
+        StartTime=now - timedelta(hours=1),
+        EndTime=now + timedelta(hours=1),
+        Period=alarm["Period"],
         Statistics=[alarm["Statistic"]],
     )["Datapoints"]
     assert len(stats) == 1, "the alarm's namespace, metric or dimensions do not match what the job publishes"

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from monitor.checks.base import Thresholds
+from monitor.domain import Checkpoint, ExpectedConfig, FlagConfig, Status, Window
 from monitor.errors import ConfigError
-from monitor.models import Checkpoint, ExpectedConfig, FlagConfig, Status, Window
 from monitor.planning import (
     CheckpointRequest,
     auto_phase,
@@ -104,7 +104,9 @@ def test_previous_config_from_the_audit_row_of_that_change() -> None:
     changed = WINDOW.end + timedelta(minutes=3)
     audit = [{"at": changed, "before": {"enabled": True, "rollout_percentage": 5}, "after": {}}]
     history = [_cp("h1", Status.PASS, WINDOW.start, rollout=1)]  # older than the audit: the audit wins
-    _, previous = config_segments(_config(changed), WINDOW, Thresholds(), history, audit, frozenset({"bb"}))
+    _, previous = config_segments(
+        _config(changed), WINDOW, Thresholds(), history, audit=audit, allowlist_hashes=frozenset({"bb"})
+    )
     assert previous is not None and previous.rollout_percentage == 5 and previous.allowlist_hashes == ("bb",)
 
 
@@ -120,13 +122,17 @@ def test_previous_config_unknown() -> None:
     assert previous is None
 
 
-@pytest.mark.parametrize(("enabled", "rollout", "allowlist", "phase"), [
-    pytest.param(True, 5, ("a",), "rollout-5pct", id="rollout"),
-    pytest.param(True, 0, ("a",), "allowlist", id="allowlist-only"),
-    pytest.param(True, 0, (), "rollout-0pct", id="nothing-on"),
-    pytest.param(False, 10, ("a",), "disabled", id="disabled"),
-])
-def test_auto_phase_is_named_after_the_live_rollout(enabled: bool, rollout: int, allowlist: tuple[str, ...],
-                                                    phase: str) -> None:
+@pytest.mark.parametrize(
+    ("enabled", "rollout", "allowlist", "phase"),
+    [
+        pytest.param(True, 5, ("a",), "rollout-5pct", id="rollout"),
+        pytest.param(True, 0, ("a",), "allowlist", id="allowlist-only"),
+        pytest.param(True, 0, (), "rollout-0pct", id="nothing-on"),
+        pytest.param(False, 10, ("a",), "disabled", id="disabled"),
+    ],
+)
+def test_auto_phase_is_named_after_the_live_rollout(
+    enabled: bool, rollout: int, allowlist: tuple[str, ...], phase: str
+) -> None:
     config = FlagConfig(key="f", enabled=enabled, rollout_percentage=rollout, allowlist=allowlist)
     assert auto_phase(config) == phase

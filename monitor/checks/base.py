@@ -2,39 +2,52 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
+from typing import Any
 
-from monitor.bucketing import Bucketer
-from monitor.models import Checkpoint, ConfigChange, ExpectedConfig, FlagConfig, Window
+from monitor.domain.aggregate import WindowAggregate
+from monitor.domain.bucketing import Bucketer
+from monitor.domain.checkpoint import Checkpoint, Window
+from monitor.domain.flag import ConfigChange, ExpectedConfig, FlagConfig
+from monitor.domain.reading import SourceResult
 from monitor.settings import Settings, parse_duration
-from monitor.window import WindowStats
+
+
+def _threshold(name: str, settings: Settings) -> Any:
+    """The threshold `name` as the checks use it, read from `settings` (durations parsed)."""
+    if name == "cache_ttl":
+        return timedelta(seconds=settings.flag_cache_ttl)
+    value = getattr(settings, name)
+    return parse_duration(value) if name in _DURATIONS else value
+
+
+_DURATIONS = frozenset({"freshness", "drift_grace"})
+_DEFAULTS = Settings.model_construct()  # every setting at its declared default, no environment read
 
 
 @dataclass(frozen=True)
 class Thresholds:
-    max_5xx_rate: float = 0.01
-    min_requests: int = 100
-    alpha: float = 0.01
-    min_effect: float = 0.005
-    min_cohort_requests: int = 100
-    latency_warn: float = 0.20
-    latency_fail: float = 0.50
-    max_malformed_share: float = 0.01
-    freshness: timedelta = timedelta(minutes=15)
-    drift_grace: timedelta = timedelta(minutes=10)
-    cache_ttl: timedelta = timedelta(seconds=60)
-    error_escalation: int = 4
+    """What the checks judge against. `Settings` is the one place each default is written: these fields default to
+    it, and `from_settings` reads a configured instance. Tests and benchmarks override one field:
+    `Thresholds(min_effect=0.0)`."""
+
+    max_5xx_rate: float = _threshold("max_5xx_rate", _DEFAULTS)
+    min_requests: int = _threshold("min_requests", _DEFAULTS)
+    alpha: float = _threshold("alpha", _DEFAULTS)
+    min_effect: float = _threshold("min_effect", _DEFAULTS)
+    min_cohort_requests: int = _threshold("min_cohort_requests", _DEFAULTS)
+    latency_warn: float = _threshold("latency_warn", _DEFAULTS)
+    latency_fail: float = _threshold("latency_fail", _DEFAULTS)
+    max_malformed_share: float = _threshold("max_malformed_share", _DEFAULTS)
+    freshness: timedelta = _threshold("freshness", _DEFAULTS)
+    drift_grace: timedelta = _threshold("drift_grace", _DEFAULTS)
+    cache_ttl: timedelta = _threshold("cache_ttl", _DEFAULTS)  # the backend's flag cache (BETA_MONITOR_FLAG_CACHE_TTL)
+    error_escalation: int = _threshold("error_escalation", _DEFAULTS)
 
     @classmethod
-    def from_settings(cls, s: Settings) -> Thresholds:
-        return cls(
-            max_5xx_rate=s.max_5xx_rate, min_requests=s.min_requests, alpha=s.alpha, min_effect=s.min_effect,
-            min_cohort_requests=s.min_cohort_requests, latency_warn=s.latency_warn, latency_fail=s.latency_fail,
-            max_malformed_share=s.max_malformed_share, freshness=parse_duration(s.freshness),
-            drift_grace=parse_duration(s.drift_grace), cache_ttl=timedelta(seconds=s.flag_cache_ttl),
-            error_escalation=s.error_escalation,
-        )
+    def from_settings(cls, settings: Settings) -> Thresholds:
+        return cls(**{f.name: _threshold(f.name, settings) for f in fields(cls)})
 
 
 @dataclass
@@ -44,9 +57,10 @@ class CheckContext:
     - `config`: the live flag config; `allowlist_hashes`: H(id) of its allowlist.
     - `previous_config`: the config in force before `config.updated_at`, when that change falls inside the window and
       an earlier config is known (previous checkpoint or `rollout set` audit); else None.
-    - `stats`: what the log engine measured. Its decision segments are split at `config.updated_at` and at
-      `config.updated_at + cache_ttl` when the change is inside the window (segment 0 = before, 1 = grace, 2 = after);
-      otherwise there is a single segment judged against `config`.
+    - `reading`: what the log engine read (its aggregate is `stats`), with how it was read: engine, AWS calls,
+      queries, problems and the load balancer's cross-check. The aggregate's decision segments are split at
+      `config.updated_at` and at `config.updated_at + cache_ttl` when the change is inside the window (segment 0 =
+      before, 1 = grace, 2 = after); otherwise there is a single segment judged against `config`.
     - `baseline`: the phase's baseline checkpoint (first PASS, or `--baseline-label`), None if there is none yet.
     - `previous`: the phase's latest checkpoint before this one (allowlist changes are reported against it).
     - `window_ends_now`: the window ends within ingestion lag of `now` (freshness applies only then).
@@ -56,7 +70,7 @@ class CheckContext:
     config: FlagConfig
     allowlist_hashes: frozenset[str]
     expected: ExpectedConfig
-    stats: WindowStats
+    reading: SourceResult
     window: Window
     now: datetime
     thresholds: Thresholds = field(default_factory=Thresholds)
@@ -65,6 +79,11 @@ class CheckContext:
     baseline: Checkpoint | None = None
     previous: Checkpoint | None = None
     window_ends_now: bool = True
+
+    @property
+    def stats(self) -> WindowAggregate:
+        """What was measured in the window (the reading's aggregate)."""
+        return self.reading.aggregate
 
     def in_force(self) -> tuple[bool, int]:
         """(enabled, rollout %) that governed the window: the earlier config when the change came after its end."""

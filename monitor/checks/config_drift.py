@@ -8,13 +8,14 @@ changes since the previous checkpoint are reported, never judged.
 
 from __future__ import annotations
 
-from typing import Any
-
-from monitor.bucketing import short_hash
 from monitor.checks.base import CheckContext
-from monitor.models import CheckResult, FlagConfig, Status
+from monitor.domain.bucketing import short_hash
+from monitor.domain.checkpoint import CheckResult
+from monitor.domain.evidence import ConfigDriftEvidence, ExpectedState, LiveState
+from monitor.domain.flag import FlagConfig
+from monitor.domain.status import Status
 
-NAME = "config_drift"
+NAME = ConfigDriftEvidence.check
 MAX_EXAMPLES = 5
 _PERCENT_KEYS = ("rollout_percentage", "percentage")
 
@@ -68,22 +69,22 @@ def check_config_drift(ctx: CheckContext) -> CheckResult:
     added, removed, examples = _allowlist_changes(ctx)
     mirror = mirror_disagreements(live)
     mismatches = _mismatches(ctx) if exp.is_set else []
-    evidence: dict[str, Any] = {
-        "live": {
-            "enabled": live.enabled,
-            "rollout_percentage": live.rollout_percentage,
-            "allowlist_size": len(live.allowlist),
-            "updated_at": live.updated_at.isoformat() if live.updated_at else None,
-        },
-        "expected": {"enabled": exp.enabled, "rollout_percentage": exp.rollout_percentage, "source": exp.source},
-        "mismatches": mismatches,
-        "changed_ago_s": changed_ago,
-        "drift_grace_s": ctx.thresholds.drift_grace.total_seconds(),
-        "mirror_disagreements": mirror,
-        "allowlist_added": added,
-        "allowlist_removed": removed,
-        "allowlist_examples": examples,
-    }
+    evidence = ConfigDriftEvidence(
+        live=LiveState(
+            enabled=live.enabled,
+            rollout_percentage=live.rollout_percentage,
+            allowlist_size=len(live.allowlist),
+            updated_at=live.updated_at.isoformat() if live.updated_at else None,
+        ),
+        expected=ExpectedState(enabled=exp.enabled, rollout_percentage=exp.rollout_percentage, source=exp.source),
+        mismatches=mismatches,
+        changed_ago_s=changed_ago,
+        drift_grace_s=ctx.thresholds.drift_grace.total_seconds(),
+        mirror_disagreements=mirror,
+        allowlist_added=added,
+        allowlist_removed=removed,
+        allowlist_examples=examples,
+    )
     status, summary = _judge(ctx, mismatches, changed_ago)
     if mirror:
         summary += "; " + "; ".join(mirror)

@@ -11,15 +11,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
-from monitor.bucketing import resolve_hash, short_hash
 from monitor.checks.base import CheckContext
-from monitor.checks.stats import binomial_share_interval, pct
-from monitor.models import CheckResult, Decision, FlagConfig, Status
-from monitor.window import DECISION_BITS
+from monitor.checks.stats import binomial_share_interval
+from monitor.domain.aggregate import DECISION_BITS
+from monitor.domain.bucketing import resolve_hash, short_hash
+from monitor.domain.checkpoint import CheckResult
+from monitor.domain.evidence import DeterminismEvidence, Exposure, Segment
+from monitor.domain.flag import Decision, FlagConfig
+from monitor.domain.format import pct
+from monitor.domain.status import Status
 
-NAME = "determinism"
+NAME = DeterminismEvidence.check
 MAX_EXAMPLES = 5
 ALLOWLIST_BIT = DECISION_BITS[Decision.ALLOWLIST.value]
 ROLLOUT_BIT = DECISION_BITS[Decision.ROLLOUT.value]
@@ -34,7 +37,7 @@ class Findings:
     conflicting: set[str] = field(default_factory=set)
     unverifiable: set[str] = field(default_factory=set)
     judged: set[str] = field(default_factory=set)
-    segments: list[dict[str, Any]] = field(default_factory=list)
+    segments: list[Segment] = field(default_factory=list)
 
     def violators(self) -> list[str]:
         return sorted(self.allowlist | self.wrong | self.conflicting)
@@ -79,13 +82,21 @@ def _judge_segment(ctx: CheckContext, index: int, mode: str, resolvers: list[Res
         if mode == "live" and live_enabled and passenger in ctx.allowlist_hashes and mask != ALLOWLIST_BIT:
             found.allowlist.add(passenger)
             allowlist += 1
-    bounds = [ctx.stats.start_ms, *ctx.stats.decisions.segment_bounds, ctx.stats.end_ms]
-    found.segments.append({
-        "index": index, "judged_against": mode, "from_ms": bounds[index], "until_ms": bounds[index + 1],
-        "passengers": len(table), "wrong_decision_passengers": wrong,
-        "conflicting_passengers": conflicting, "unverifiable_passengers": unverifiable,
-        "allowlist_violations": allowlist,
-    })
+    window = ctx.stats.window
+    bounds = [window.start_ms, *window.segment_bounds, window.end_ms]
+    found.segments.append(
+        Segment(
+            index=index,
+            judged_against=mode,
+            from_ms=bounds[index],
+            until_ms=bounds[index + 1],
+            passengers=len(table),
+            wrong_decision_passengers=wrong,
+            conflicting_passengers=conflicting,
+            unverifiable_passengers=unverifiable,
+            allowlist_violations=allowlist,
+        )
+    )
 
 
 def _static_allowlist(ctx: CheckContext, found: Findings) -> None:
@@ -97,7 +108,7 @@ def _static_allowlist(ctx: CheckContext, found: Findings) -> None:
             found.allowlist.add(passenger)
 
 
-def _exposure(ctx: CheckContext) -> dict[str, Any] | None:
+def _exposure(ctx: CheckContext) -> Exposure | None:
     """(d) distinct non-allowlisted passengers seen ON (ROLLOUT) in the live segment against rollout %."""
     table = ctx.stats.decisions.per_hash[-1]
     seen = [mask for passenger, mask in table.items() if passenger not in ctx.allowlist_hashes]
@@ -108,8 +119,15 @@ def _exposure(ctx: CheckContext) -> dict[str, Any] | None:
     interval = binomial_share_interval(len(seen), expected, 0.99)
     share = seen_on / len(seen)
     inside = interval is not None and interval[0] <= share <= interval[1]
-    return {"seen_on": seen_on, "seen": len(seen), "share": share, "expected": expected, "interval": interval,
-            "inside": inside, "confidence": 0.99}
+    return Exposure(
+        seen_on=seen_on,
+        seen=len(seen),
+        share=share,
+        expected=expected,
+        interval=interval,
+        inside=inside,
+        confidence=0.99,
+    )
 
 
 def check_determinism(ctx: CheckContext) -> CheckResult:
@@ -120,42 +138,51 @@ def check_determinism(ctx: CheckContext) -> CheckResult:
         _judge_segment(ctx, index, mode, resolvers, found)
     exposure = _exposure(ctx)
     violators = found.violators()
-    evidence: dict[str, Any] = {
-        "allowlist_size": len(ctx.allowlist_hashes),
-        "allowlist_violations": len(found.allowlist),
-        "decisions": decisions.total,
-        "passengers": decisions.distinct_passengers(),
-        "wrong_decision_passengers": len(found.wrong),
-        "conflicting_passengers": len(found.conflicting),
-        "unverifiable_passengers": len(found.unverifiable),
-        "examples": [short_hash(h) for h in violators[:MAX_EXAMPLES]],
-        "exposure": exposure,
-        "segments": found.segments,
-        "by_decision": dict(decisions.by_decision),
-    }
-    return CheckResult(name=NAME, evidence=evidence, **_verdict(ctx, found, exposure, evidence))
+    examples = [short_hash(h) for h in violators[:MAX_EXAMPLES]]
+    passengers = decisions.distinct_passengers()
+    evidence = DeterminismEvidence(
+        allowlist_size=len(ctx.allowlist_hashes),
+        allowlist_violations=len(found.allowlist),
+        decisions=decisions.total,
+        passengers=passengers,
+        wrong_decision_passengers=len(found.wrong),
+        conflicting_passengers=len(found.conflicting),
+        unverifiable_passengers=len(found.unverifiable),
+        examples=examples,
+        exposure=exposure,
+        segments=found.segments,
+        by_decision=dict(decisions.by_decision),
+    )
+    status, summary = _verdict(found, exposure, examples, decisions.total, passengers)
+    return CheckResult(name=NAME, status=status, summary=summary, evidence=evidence)
 
 
-def _verdict(ctx: CheckContext, found: Findings, exposure: dict[str, Any] | None, ev: dict[str, Any]) -> dict[str, Any]:
+def _verdict(
+    found: Findings, exposure: Exposure | None, examples: list[str], decisions: int, passengers: int
+) -> tuple[Status, str]:
     if found.allowlist or found.wrong or found.conflicting:
-        counts = [(len(found.allowlist), "allowlisted passengers not logged ALLOWLIST"),
-                  (len(found.wrong), "passengers with a decision the config in force does not predict"),
-                  (len(found.conflicting), "passengers with two different decisions under one config")]
+        counts = [
+            (len(found.allowlist), "allowlisted passengers not logged ALLOWLIST"),
+            (len(found.wrong), "passengers with a decision the config in force does not predict"),
+            (len(found.conflicting), "passengers with two different decisions under one config"),
+        ]
         what = ", ".join(f"{n} {text}" for n, text in counts if n)
-        summary = f"{what}; e.g. {', '.join(ev['examples'])}"
-        return {"status": Status.FAIL, "summary": summary}
-    if ev["decisions"] == 0:
-        return {"status": Status.NODATA, "summary": "no flag decisions for this feature in the window"}
+        return Status.FAIL, f"{what}; e.g. {', '.join(examples)}"
+    if decisions == 0:
+        return Status.NODATA, "no flag decisions for this feature in the window"
     if not found.judged:
-        return {"status": Status.NODATA, "summary": f"{ev['decisions']} decisions, all before a config change "
-                "whose earlier config is unknown: unverifiable"}
+        return Status.NODATA, (
+            f"{decisions} decisions, all before a config change whose earlier config is unknown: unverifiable"
+        )
     note = f" ({len(found.unverifiable)} unverifiable: earlier config unknown)" if found.unverifiable else ""
-    base = f"{ev['decisions']} decisions from {ev['passengers']} passengers all match the config in force{note}"
-    if exposure is not None and not exposure["inside"]:
-        lo, hi = exposure["interval"]
-        summary = (f"{base}; but {exposure['seen_on']}/{exposure['seen']} passengers ON ({pct(exposure['share'])}) "
-                   f"outside the 99% range {pct(lo)}–{pct(hi)} for rollout {pct(exposure['expected'], 0)}")
-        return {"status": Status.WARN, "summary": summary}
+    base = f"{decisions} decisions from {passengers} passengers all match the config in force{note}"
+    if exposure is not None and not exposure.inside and exposure.interval is not None:
+        lo, hi = exposure.interval
+        summary = (
+            f"{base}; but {exposure.seen_on}/{exposure.seen} passengers ON ({pct(exposure.share)}) "
+            f"outside the 99% range {pct(lo)}–{pct(hi)} for rollout {pct(exposure.expected, 0)}"
+        )
+        return Status.WARN, summary
     if exposure is not None:
-        base += f"; exposure {pct(exposure['share'])} of {exposure['seen']} (expected {pct(exposure['expected'], 0)})"
-    return {"status": Status.PASS, "summary": base}
+        base += f"; exposure {pct(exposure.share)} of {exposure.seen} (expected {pct(exposure.expected, 0)})"
+    return Status.PASS, base

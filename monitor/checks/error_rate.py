@@ -2,24 +2,35 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from monitor.checks.base import CheckContext
-from monitor.checks.stats import interval_text, pct, rate, wilson_interval
-from monitor.models import CheckResult, Status
+from monitor.checks.stats import rate, wilson_interval
+from monitor.domain.aggregate import StatusCounts
+from monitor.domain.checkpoint import CheckResult
+from monitor.domain.evidence import BaselineRate, ErrorRateEvidence, Rate
+from monitor.domain.format import interval_text, pct
+from monitor.domain.status import Status
 
-NAME = "error_rate"
+NAME = ErrorRateEvidence.check
 
 
-def _baseline(ctx: CheckContext) -> dict[str, Any] | None:
+def _baseline(ctx: CheckContext) -> BaselineRate | None:
     if ctx.baseline is None:
         return None
-    previous = ctx.baseline.check(NAME)
-    return {
-        "label": ctx.baseline.label,
-        "created_at": ctx.baseline.created_at.isoformat(),
-        "rate": previous.evidence.get("rate") if previous else None,
-    }
+    previous = ctx.baseline.evidence(ErrorRateEvidence)
+    return BaselineRate(
+        label=ctx.baseline.label,
+        created_at=ctx.baseline.created_at.isoformat(),
+        rate=previous.rate if previous else None,
+    )
+
+
+def _rate(status: StatusCounts) -> Rate:
+    return Rate(
+        requests=status.requests,
+        errors_5xx=status.s5xx,
+        rate=rate(status.s5xx, status.requests),
+        interval=wilson_interval(status.s5xx, status.requests),
+    )
 
 
 def check_error_rate(ctx: CheckContext) -> CheckResult:
@@ -29,25 +40,17 @@ def check_error_rate(ctx: CheckContext) -> CheckResult:
     requests, errors = stats.status.requests, stats.status.s5xx
     share = rate(errors, requests)
     interval = wilson_interval(errors, requests)
-    evidence: dict[str, Any] = {
-        "requests": requests,
-        "errors_5xx": errors,
-        "rate": share,
-        "interval": interval,
-        "limit": limit,
-        "min_requests": minimum,
-        "breakdown": stats.status.to_dict(),
-        "routes": {
-            group: {
-                "requests": r.status.requests,
-                "errors_5xx": r.status.s5xx,
-                "rate": rate(r.status.s5xx, r.status.requests),
-                "interval": wilson_interval(r.status.s5xx, r.status.requests),
-            }
-            for group, r in stats.routes.items()
-        },
-        "baseline": _baseline(ctx),
-    }
+    evidence = ErrorRateEvidence(
+        requests=requests,
+        errors_5xx=errors,
+        rate=share,
+        interval=interval,
+        limit=limit,
+        min_requests=minimum,
+        breakdown=stats.status.to_dict(),
+        routes={group: _rate(r.status) for group, r in stats.routes.items()},
+        baseline=_baseline(ctx),
+    )
     if requests == 0 or share is None or interval is None:
         return CheckResult(name=NAME, status=Status.NODATA, summary="no requests in the window", evidence=evidence)
     figures = f"5xx {pct(share)} ({errors}/{requests}), 95% CI {interval_text(interval)}, limit {pct(limit)}"

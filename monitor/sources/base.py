@@ -1,26 +1,35 @@
-"""The one-method interface every log engine implements (Argo Rollouts' provider: turn a query into a measurement)."""
+"""The contract every log engine implements (Argo Rollouts' provider: turn a query into a measurement).
+
+`read(window) -> SourceResult`: everything measured, how, and what went wrong, as one value (see
+`monitor.domain.reading`). A source raises only for a configuration error: `LogGroupNotFoundError` (a bad
+BETA_MONITOR_LOG_GROUP), `ConfigError` (an unreadable `file:` path, no AWS region) — exit 3, nothing written.
+"""
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, NamedTuple, Protocol
 
-from monitor.window import WindowStats
+from monitor.domain.aggregate import LogWindow
+from monitor.domain.reading import SourceResult
 
 
 class LogSource(Protocol):
-    """Reads the backend's events in [stats.start_ms, stats.end_ms) and adds them to `stats`.
-
-    Raises `LogGroupNotFoundError` for a missing log group (a bad argument: exit 3) and `SourceError` (with the AWS
-    error code) when the read failed after retries. A read that succeeded only in part records the reason in
-    `stats.problems` instead of raising, so the checks that can still judge do, and data_quality says ERROR.
-    """
+    """Reads the backend's events in [window.start_ms, window.end_ms). A read that failed in whole or in part is a
+    result with `problems`, so the checks that can still judge do, and data_quality says ERROR."""
 
     name: str
 
-    def read(self, stats: WindowStats) -> None: ...
+    def read(self, window: LogWindow) -> SourceResult: ...
+
+
+class CrossCheck(NamedTuple):
+    """Another vantage point's figures for the window (evidence only) and the AWS calls it took."""
+
+    figures: dict[str, Any]
+    aws_calls: dict[str, int]
 
 
 class MetricsSource(Protocol):
-    """Optional load-balancer cross-check: fills `stats.load_balancer` for the window."""
+    """An optional cross-check of the window (the load balancer). Never raises: a failure is in the figures."""
 
-    def read(self, stats: WindowStats) -> None: ...
+    def read(self, window: LogWindow) -> CrossCheck: ...

@@ -1,25 +1,38 @@
-"""Interfaces of the two databases the watchdog talks to, so the runner and tests depend on behaviour, not psycopg."""
+"""What the rest of the watchdog needs from its databases, as narrow interfaces: each caller depends on the few
+methods it uses (a test's fake implements only those), never on psycopg.
+
+One adapter implements them today: `PostgresCheckpointStore` (the watchdog's tables) and `PostgresFlagSource` (the
+backend's flag tables).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
-from datetime import datetime
 from typing import Any, Protocol
 
-from monitor.models import Checkpoint, ExpectedConfig, FlagConfig
+from monitor.domain.checkpoint import Checkpoint
+from monitor.domain.flag import ExpectedConfig, FlagConfig
 
 
 class FlagSource(Protocol):
+    """The backend's flags (read-only)."""
+
     def get(self, feature: str) -> FlagConfig:
         """The live config with its allowlist. Raises FlagNotFoundError, StoreError."""
         ...
 
 
-class CheckpointStore(Protocol):
-    def migrate(self) -> list[str]:
-        """Apply pending migrations in order; returns the names applied."""
+class CheckpointHistory(Protocol):
+    """Stored checkpoints, read: `history`, `gate`, `report` and planning a checkpoint."""
+
+    def history(self, feature: str, phase: str | None = None, limit: int | None = None) -> list[Checkpoint]:
+        """Newest first."""
         ...
+
+
+class Checkpoints(CheckpointHistory, Protocol):
+    """What the runner stores a checkpoint with."""
 
     def lock(self, feature: str, phase: str) -> AbstractContextManager[None]:
         """Serialize check → store → append per feature+phase across processes (advisory lock)."""
@@ -31,29 +44,31 @@ class CheckpointStore(Protocol):
         """Insert; on a run-key conflict return the stored one. Returns (checkpoint with id, created)."""
         ...
 
+
+class AppendLedger(CheckpointHistory, Protocol):
+    """Which stored checkpoints have their phase-log entry: what the phase-log service appends, repairs and
+    rebuilds with."""
+
     def mark_appended(self, checkpoint_id: int) -> None: ...
 
-    def history(self, feature: str, phase: str | None = None, limit: int | None = None) -> list[Checkpoint]:
-        """Newest first."""
+    def iter_unappended(self, feature: str, phase: str) -> Iterator[Checkpoint]:
+        """Checkpoints whose entry was never appended, oldest first."""
         ...
 
-    def phases(self, feature: str) -> list[str]: ...
 
+class Expectations(Protocol):
     def expectation(self, feature: str) -> ExpectedConfig | None:
         """The expectation stored by `rollout set`, or None."""
         ...
 
-    def iter_unappended(self, feature: str, phase: str) -> Iterator[Checkpoint]: ...
 
+class RolloutAudit(Protocol):
     def rollout_audit(self, feature: str, limit: int | None = None) -> list[dict[str, Any]]:
         """`rollout set` audit rows, newest first: actor, at, before, after, reason."""
         ...
 
 
-class RolloutWriter(Protocol):
-    def set_rollout(
-        self, feature: str, percent: int, enabled: bool | None, *, reason: str, actor: str, now: datetime
-    ) -> dict[str, Any]:
-        """Update the flag, write an audit row and store the new expectation, in one transaction when the flag and
-        watchdog tables share a database. Returns {"before": {...}, "after": {...}}. Raises FlagNotFoundError."""
+class Migrations(Protocol):
+    def migrate(self) -> list[str]:
+        """Apply pending migrations in order; returns the names applied."""
         ...

@@ -1,4 +1,4 @@
-"""The watchdog's own tables: checkpoints, expectations and the rollout audit (monitor.store.base.CheckpointStore).
+"""The watchdog's own tables: checkpoints, expectations and the rollout audit (the interfaces of monitor.store.base).
 
 Migrations are applied on first use (and by `migrate()` / `beta-monitor db init`). Every operation opens its own
 short connection; `lock()` holds a dedicated one for as long as the advisory lock is held.
@@ -15,8 +15,9 @@ import psycopg
 from psycopg.rows import dict_row
 from pydantic import ValidationError
 
+from monitor.domain.checkpoint import Checkpoint
+from monitor.domain.flag import ExpectedConfig
 from monitor.errors import ConfigError, StoreError
-from monitor.models import Checkpoint, ExpectedConfig
 from monitor.store.connection import connect, jsonb, translate_errors, utc
 from monitor.store.migrations import advisory_key, apply_migrations
 
@@ -80,8 +81,14 @@ def checkpoint_from_row(row: dict[str, Any]) -> Checkpoint:
 
 
 def record_rollout(
-    conn: psycopg.Connection[Any], *, feature: str, actor: str, at: datetime, reason: str,
-    before: dict[str, Any], after: dict[str, Any],
+    conn: psycopg.Connection[Any],
+    *,
+    feature: str,
+    actor: str,
+    at: datetime,
+    reason: str,
+    before: dict[str, Any],
+    after: dict[str, Any],
 ) -> None:
     """Write the audit row and upsert the expectation (inside the caller's transaction)."""
     conn.execute(
@@ -98,7 +105,8 @@ def record_rollout(
 
 
 class PostgresCheckpointStore:
-    """monitor.store.base.CheckpointStore on the watchdog's PostgreSQL."""
+    """Checkpoints, AppendLedger, Expectations, RolloutAudit and Migrations (monitor.store.base) on the watchdog's
+    PostgreSQL."""
 
     def __init__(self, url: str, *, lock_timeout: float | None = DEFAULT_LOCK_TIMEOUT_SECONDS) -> None:
         self.url = url
@@ -107,8 +115,9 @@ class PostgresCheckpointStore:
 
     @contextmanager
     def _connection(self, action: str) -> Iterator[psycopg.Connection[Any]]:
-        with connect(self.url, purpose="watchdog") as conn, translate_errors(
-            self.url, purpose="watchdog", action=action
+        with (
+            connect(self.url, purpose="watchdog") as conn,
+            translate_errors(self.url, purpose="watchdog", action=action),
         ):
             if not self._migrated:
                 apply_migrations(conn)
@@ -121,8 +130,9 @@ class PostgresCheckpointStore:
 
     def migrate(self) -> list[str]:
         """Apply pending migrations (idempotent, safe to run concurrently); returns the names applied."""
-        with connect(self.url, purpose="watchdog") as conn, translate_errors(
-            self.url, purpose="watchdog", action="migrating the watchdog tables"
+        with (
+            connect(self.url, purpose="watchdog") as conn,
+            translate_errors(self.url, purpose="watchdog", action="migrating the watchdog tables"),
         ):
             applied = apply_migrations(conn)
         self._migrated = True

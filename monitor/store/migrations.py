@@ -77,11 +77,3 @@ def apply_migrations(conn: psycopg.Connection[Any]) -> list[str]:
         return done
     finally:
         conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK_KEY,))
-
-
-def applied_migrations(conn: psycopg.Connection[Any]) -> list[str]:
-    """Names recorded in schema_migrations, in order (empty when the table does not exist yet)."""
-    exists = conn.execute("SELECT to_regclass('schema_migrations') IS NOT NULL").fetchone()
-    if not exists or not exists[0]:
-        return []
-    return [row[0] for row in conn.execute("SELECT name FROM schema_migrations ORDER BY name")]

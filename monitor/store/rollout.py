@@ -1,4 +1,4 @@
-"""`rollout set`: change a flag, audit the change and store the new expectation (monitor.store.base.RolloutWriter).
+"""`rollout set`: change a flag, audit the change and store the new expectation.
 
 Same database for flags and watchdog tables: one transaction does all three.
 
@@ -36,7 +36,12 @@ class PostgresRolloutWriter:
     """Writes the backend's flag row and the watchdog's audit + expectation."""
 
     def __init__(
-        self, flags_url: str, store_url: str, *, schema: str = "columns", flags_table: str = "feature_flags",
+        self,
+        flags_url: str,
+        store_url: str,
+        *,
+        schema: str = "columns",
+        flags_table: str = "feature_flags",
         allowlist_table: str = "feature_flag_allowlist",
     ) -> None:
         self.flags_url = flags_url
@@ -55,10 +60,12 @@ class PostgresRolloutWriter:
         self.store.migrate()
         action = f"setting the rollout of {feature[:100]!r}"
         if self.flags_url == self.store_url:
-            with connect(self.flags_url, purpose="flags") as conn, translate_errors(
-                self.flags_url, purpose="flags", action=action
-            ), conn.transaction():
-                return self._change(conn, conn, feature, percent, enabled, reason, actor, now)
+            with (
+                connect(self.flags_url, purpose="flags") as conn,
+                translate_errors(self.flags_url, purpose="flags", action=action),
+                conn.transaction(),
+            ):
+                return self._change(conn, conn, feature, percent, enabled=enabled, reason=reason, actor=actor, now=now)
         with ExitStack() as stack:  # exits in reverse: the watchdog transaction commits first, the flag's last
             flags_conn = stack.enter_context(connect(self.flags_url, purpose="flags"))
             stack.enter_context(translate_errors(self.flags_url, purpose="flags", action=action))
@@ -66,11 +73,21 @@ class PostgresRolloutWriter:
             store_conn = stack.enter_context(connect(self.store_url, purpose="watchdog"))
             stack.enter_context(translate_errors(self.store_url, purpose="watchdog", action=action))
             stack.enter_context(store_conn.transaction())
-            return self._change(flags_conn, store_conn, feature, percent, enabled, reason, actor, now)
+            return self._change(
+                flags_conn, store_conn, feature, percent, enabled=enabled, reason=reason, actor=actor, now=now
+            )
 
     def _change(
-        self, flags_conn: psycopg.Connection[Any], store_conn: psycopg.Connection[Any], feature: str, percent: int,
-        enabled: bool | None, reason: str, actor: str, now: datetime,
+        self,
+        flags_conn: psycopg.Connection[Any],
+        store_conn: psycopg.Connection[Any],
+        feature: str,
+        percent: int,
+        *,
+        enabled: bool | None,
+        reason: str,
+        actor: str,
+        now: datetime,
     ) -> dict[str, Any]:
         """Inside open transactions: lock + update the flag, then audit + expectation. Commit order is the caller's."""
         before = self.tables.lock_state(flags_conn, feature)

@@ -1,0 +1,250 @@
+"""`beta-monitor demo`: a whole rollout story on an embedded PostgreSQL and an in-process AWS emulation (moto).
+
+allowlist → 1% → 5% (two PASS, ADVANCE) → 10% with a regression only the ON cohort sees (FAIL, ROLLBACK) →
+rollback to 5% with `rollout set` → PASS. Traffic is simulated for past hours; each checkpoint judges one hour.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from monitor.aws import make_client
+from monitor.cli.databases import Databases
+from monitor.cli.demo.traffic import TrafficModel, generate, passenger_ids
+from monitor.cli.wiring import build_adapters
+from monitor.errors import ConfigError
+from monitor.gate import check_phase_plan, phase_gate
+from monitor.phaselog.render import render_summary
+from monitor.planning import CheckpointRequest
+from monitor.runner import CheckpointRunner
+from monitor.settings import Settings, load_settings
+from monitor.sources.base import LogSource
+from monitor.sources.factory import open_source
+from monitor.store.admin import recreate_database
+from monitor.store.embedded import embedded_database_url, stop_embedded_server
+from monitor.store.flags import create_flag_tables, upsert_flag
+from monitor.store.rollout import PostgresRolloutWriter
+
+FEATURE = "passenger_favorites_matching"
+LOG_GROUP = "/ecs/kaviar-backend"
+
+
+@dataclass
+class Step:
+    phase: str
+    label: str
+    rollout: int
+    hour: int  # hours before the last full hour that this step's window ends at
+    on_error_rate: float = 0.002
+    set_before: bool = False  # run `rollout set` to this rollout before the step
+    reason: str = ""
+
+
+STORY = [
+    Step("phase0_allowlist", "allowlist-validation", 0, 6, set_before=True, reason="start: allowlist only"),
+    Step("phase1_rollout", "rollout-1pct-validation", 1, 5, set_before=True, reason="allowlist looked good"),
+    Step("phase2_rollout", "rollout-5pct-validation", 5, 4, set_before=True, reason="1% clean"),
+    Step("phase2_rollout", "rollout-5pct-hour2", 5, 3),
+    Step(
+        "phase3_rollout", "rollout-10pct-validation", 10, 2, on_error_rate=0.05, set_before=True, reason="gate ADVANCE"
+    ),
+    Step(
+        "phase3_rollback",
+        "rollback-5pct-validation",
+        5,
+        1,
+        set_before=True,
+        reason="gate ROLLBACK: ON-cohort regression",
+    ),
+]
+
+
+Say = Callable[[str], None]
+
+
+def _settings(url: str, out_dir: Path) -> Settings:
+    return load_settings(
+        database_url=url,
+        flags_database_url=url,
+        source="scan",
+        log_group=LOG_GROUP,
+        phase_log=str(out_dir / "{feature}" / "{phase}.md"),
+        actor="demo-operator",
+        publish_metric=True,
+    )
+
+
+def _put_events(logs: Any, events: list[tuple[int, str]], streams: int = 3) -> None:
+    per_stream: list[list[dict[str, Any]]] = [[] for _ in range(streams)]
+    for i, (ts, message) in enumerate(events):
+        per_stream[i % streams].append({"timestamp": ts, "message": message})
+    for n, batch in enumerate(per_stream):
+        name = f"backend/api/task-{n}"
+        with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
+            logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName=name)
+        for i in range(0, len(batch), 5000):
+            logs.put_log_events(logGroupName=LOG_GROUP, logStreamName=name, logEvents=batch[i : i + 5000])
+
+
+def run_demo(args: argparse.Namespace, say: Say) -> int:
+    try:
+        # Imported here: moto is the optional `demo` extra, which production images do not install.
+        from moto import mock_aws  # noqa: PLC0415
+    except ImportError:
+        raise ConfigError("the demo emulates AWS with moto: pip install 'beta-monitor[demo]'") from None
+
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "demo",
+        "AWS_SECRET_ACCESS_KEY": "demo",
+        "AWS_REGION": "eu-west-1",
+        "AWS_DEFAULT_REGION": "eu-west-1",
+    }.items():
+        os.environ.setdefault(key, value)
+    os.environ.pop("AWS_ENDPOINT_URL", None)
+    with mock_aws():
+        return _story(args, say)
+
+
+@dataclass
+class _Tour:
+    """The demo's world: settings, the emulated log group, the runner and the rollout writer."""
+
+    settings: Settings
+    databases: Databases
+    runner: CheckpointRunner
+    writer: PostgresRolloutWriter
+    source: LogSource
+    logs: Any
+    results: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _setup(args: argparse.Namespace, say: Say) -> _Tour:
+    out_dir = Path(args.dir).resolve()
+    say("Starting embedded PostgreSQL")
+    url = recreate_database(embedded_database_url(), "beta_monitor_demo")
+    settings = _settings(url, out_dir)
+    logs = make_client("logs", region=None, endpoint_url=None, max_attempts=settings.aws_max_attempts)
+    logs.create_log_group(logGroupName=LOG_GROUP)
+    sns = make_client("sns", region=None, endpoint_url=None, max_attempts=settings.aws_max_attempts)
+    settings.sns_topic_arn = sns.create_topic(Name="beta-monitor-alerts")["TopicArn"]
+    create_flag_tables(url, schema="columns")
+    upsert_flag(
+        url,
+        "columns",
+        FEATURE,
+        enabled=True,
+        rollout=0,
+        allowlist=passenger_ids(12, seed=1234),
+        updated_at=datetime.now(UTC) - timedelta(hours=8),
+    )
+    databases = Databases.open(settings, lambda _m: None)
+    databases.store.migrate()
+    return _Tour(
+        settings=settings,
+        databases=databases,
+        runner=CheckpointRunner(settings, build_adapters(settings, databases), progress=lambda _m: None),
+        writer=databases.rollout_writer(),
+        source=open_source(settings.source, settings),
+        logs=logs,
+    )
+
+
+def _story(args: argparse.Namespace, say: Say) -> int:
+    tour = _setup(args, say)
+    top = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    say(f"Simulating {args.requests_per_hour} requests/hour of backend traffic into CloudWatch Logs (emulated)")
+    for step in STORY:
+        _step(tour, step, top - timedelta(hours=step.hour), args.requests_per_hour, say)
+    summary = _write_summaries(tour, Path(args.dir).resolve())
+    _finish(args, tour.results, summary, tour.databases.store_url)
+    return 0
+
+
+def _step(tour: _Tour, step: Step, end: datetime, requests_per_hour: int, say: Say) -> None:
+    """One simulated hour: the rollout change before it (if any), its traffic, and its checkpoint."""
+    flags = tour.runner.adapters.flags
+    if step.set_before:
+        # The change is made (and audited) just before the simulated hour it governs, as an operator would.
+        live = flags.get(FEATURE)
+        check_phase_plan(live.rollout_percentage, step.rollout, tour.settings.phase_steps, force=False)
+        changed = end - timedelta(hours=1, minutes=5)
+        tour.writer.set_rollout(FEATURE, step.rollout, True, reason=step.reason, actor="demo-operator", now=changed)
+        say(f"rollout set {FEATURE} {step.rollout}% --reason {step.reason!r} (at {changed:%H:%M} UTC)")
+    config = flags.get(FEATURE)
+    model = TrafficModel(
+        requests=requests_per_hour,
+        start_ms=int((end - timedelta(hours=1)).timestamp() * 1000),
+        end_ms=int(end.timestamp() * 1000),
+        config=config,
+        on_error_rate=step.on_error_rate,
+        seed=step.hour,
+        feature=FEATURE,
+        malformed_share=0.001,
+    )
+    _put_events(tour.logs, list(generate(model)))
+    request = CheckpointRequest(feature=FEATURE, phase=step.phase, label=step.label, end=end, window="1h")
+    outcome = tour.runner.run(request, tour.source)
+    cp = outcome.checkpoint
+    gate = cp.gate
+    alerts = [f"{c.name} {c.status.value}" for c in cp.alerts]
+    say(
+        f"{step.phase:<17} {step.label:<26} {config.rollout_percentage:>3}%  {cp.status.value:<4}  "
+        f"gate {gate.action.value if gate else 'n/a':<8} {'; '.join(alerts)}"
+    )
+    tour.results.append(
+        {
+            "phase": step.phase,
+            "label": step.label,
+            "rollout": config.rollout_percentage,
+            "status": cp.status.value,
+            "gate": gate.action.value if gate else None,
+            "gate_command": gate.command if gate else None,
+            "checks": {c.name: c.status.value for c in cp.checks},
+            "phase_log": outcome.phase_log,
+        }
+    )
+
+
+def _write_summaries(tour: _Tour, out_dir: Path) -> Path:
+    parts = []
+    for phase in dict.fromkeys(step.phase for step in STORY):
+        checkpoints = list(reversed(tour.databases.store.history(FEATURE, phase)))
+        decision = phase_gate(FEATURE, phase, checkpoints, tour.settings, None)
+        parts.append(render_summary(FEATURE, phase, checkpoints, decision))
+    path = out_dir / FEATURE / "SUMMARY.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(parts), encoding="utf-8")
+    return path
+
+
+def _finish(args: argparse.Namespace, results: list[dict[str, Any]], summary: Path, url: str) -> None:
+    logs = sorted({r["phase_log"] for r in results})
+    if args.json:
+        print(json.dumps({"feature": FEATURE, "steps": results, "phase_logs": logs, "summary": str(summary)}, indent=2))
+        return
+    print("beta-monitor demo: a rollout of", FEATURE)
+    for r in results:
+        print(
+            f"  {r['phase']:<17} {r['label']:<26} rollout={r['rollout']:>3}%  status={r['status']:<4}  gate={r['gate']}"
+        )
+        if r["gate"] in ("ADVANCE", "ROLLBACK"):
+            print(f"      → {r['gate_command']}")
+    print("Phase logs:")
+    for path in logs:
+        print(f"  {path}")
+    print(f"Summary report: {summary}")
+    if args.keep:
+        print(
+            f"Embedded database kept running. Explore: BETA_MONITOR_DATABASE_URL='{url}' beta-monitor history {FEATURE}"
+        )
+    else:
+        stop_embedded_server()
+        print("Embedded database stopped (run with --keep to explore it afterwards)")

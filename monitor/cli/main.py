@@ -1,0 +1,89 @@
+"""The command line's entry point: parse → settings → the command; map the result or the error to an exit code.
+
+Exit codes follow the monitoring-plugin convention: 0 PASS, 1 WARN, 2 FAIL, 3 UNKNOWN (no checkpoint could be
+produced: bad arguments, missing config, a dependency down — one line saying what to fix, nothing written).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from monitor.cli.joblog import configure_logging
+from monitor.cli.parser import EXIT_UNKNOWN, build_parser
+from monitor.errors import MonitorError
+from monitor.settings import Settings, load_settings
+
+Command = Callable[[argparse.Namespace, Settings, Callable[[str], None]], int]
+log = logging.getLogger("beta_monitor")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    json_logs = False
+    try:
+        settings = load_settings(log_format=args.log_format)
+        json_logs = settings.log_format == "json"
+        configure_logging(settings.log_format)
+        return command(args.command)(args, settings, _say(args, settings))
+    except MonitorError as exc:
+        _fail(f"beta-monitor: error: {exc}", json_logs)
+        return EXIT_UNKNOWN
+    except KeyboardInterrupt:
+        _fail("beta-monitor: interrupted", json_logs)
+        return EXIT_UNKNOWN
+
+
+def command(name: str) -> Command:  # noqa: PLR0911 - one return per command, read as a table
+    """The `run` of a command's module, imported only when that command is chosen: the commands that only read the
+    store start without the checks, the log engines, Jinja2 or boto3 (README "Development")."""
+    if name == "checkpoint":
+        from monitor.cli.commands import checkpoint  # noqa: PLC0415 - lazy, see the docstring
+
+        return checkpoint.run
+    if name == "history":
+        from monitor.cli.commands import history  # noqa: PLC0415 - lazy, see the docstring
+
+        return history.run
+    if name == "gate":
+        from monitor.cli.commands import gate  # noqa: PLC0415 - lazy, see the docstring
+
+        return gate.run
+    if name == "report":
+        from monitor.cli.commands import report  # noqa: PLC0415 - lazy, see the docstring
+
+        return report.run
+    if name == "rollout":
+        from monitor.cli.commands import rollout  # noqa: PLC0415 - lazy, see the docstring
+
+        return rollout.run
+    if name == "db":
+        from monitor.cli.commands import db  # noqa: PLC0415 - lazy, see the docstring
+
+        return db.run
+    from monitor.cli.commands import demo  # noqa: PLC0415 - lazy, see the docstring
+
+    return demo.run
+
+
+def progress(message: str) -> None:
+    print(f"… {message}", file=sys.stderr, flush=True)
+
+
+def _say(args: argparse.Namespace, settings: Settings) -> Callable[[str], None]:
+    """Where progress goes: nowhere with -q, the job log in containers (one JSON object a line), else stderr."""
+    if args.quiet:
+        return lambda _message: None
+    if settings.log_format == "json":
+        return log.info
+    return progress
+
+
+def _fail(message: str, json_logs: bool) -> None:
+    """The one line that says what to fix: plain on stderr, or one JSON object in containers."""
+    if json_logs:
+        log.error(message, extra={"exit_code": EXIT_UNKNOWN})
+    else:
+        print(message, file=sys.stderr)

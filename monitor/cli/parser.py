@@ -1,0 +1,211 @@
+"""The command line's grammar: every command and option, and the argument types that refuse bad input with one
+line and exit code 3 (UNKNOWN), never argparse's 2 (which means FAIL here)."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import NoReturn
+
+from monitor import __version__
+
+EXIT_UNKNOWN = 3
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
+def _name(kind: str) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        if not NAME.fullmatch(value):
+            raise argparse.ArgumentTypeError(
+                f"{kind} {value[:40]!r} must be 1-100 of A-Z a-z 0-9 . _ - (starting alphanumeric)"
+            )
+        return value
+
+    return check
+
+
+def _label(value: str) -> str:
+    if not value.strip() or len(value) > 200 or any(ord(ch) < 32 for ch in value):
+        raise argparse.ArgumentTypeError("LABEL must be 1-200 printable characters")
+    return value
+
+
+def _percent(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value[:20]!r} is not a whole percentage (0-100)") from None
+    if not 0 <= number <= 100:
+        raise argparse.ArgumentTypeError(f"rollout {number} is outside 0-100")
+    return number
+
+
+def _bool(value: str) -> bool:
+    lowered = value.lower()
+    if lowered in ("true", "1", "yes", "on"):
+        return True
+    if lowered in ("false", "0", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"{value[:20]!r} is not true or false")
+
+
+def _instant(value: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--end {value[:40]!r} is not ISO 8601 (e.g. 2026-11-22T14:00:00Z)") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that exits 3 (UNKNOWN) with one line, not 2 (which means FAIL here)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_UNKNOWN, f"beta-monitor: error: {message} (see `{self.prog} --help`)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="beta-monitor",
+        description="Watchdog for progressive feature-flag rollouts: checks 5xx, cohort regression, determinism, "
+        "config drift, latency and data quality over a log window, stores a PASS/WARN/FAIL checkpoint and appends "
+        "it to the phase log. Exit codes: 0 PASS, 1 WARN, 2 FAIL, 3 UNKNOWN.",
+    )
+    p.add_argument("--version", action="version", version=f"beta-monitor {__version__}")
+    p.add_argument(
+        "--log-format", choices=["text", "json"], help="job log format on stderr (default: BETA_MONITOR_LOG_FORMAT)"
+    )
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
+    for add in (_checkpoint, _history, _gate, _report, _rollout, _db, _demo):
+        add(sub)
+    return p
+
+
+Subparsers = argparse._SubParsersAction  # the type argparse gives `add_subparsers()`
+
+
+def _checkpoint(sub: Subparsers) -> None:
+    c = sub.add_parser(
+        "checkpoint",
+        help="run the checks over a window, store the checkpoint and append the phase log",
+        description="Run every check over the log window, store a PASS/WARN/FAIL checkpoint and append "
+        "its entry to the phase log. A repeated run key records nothing new and reports the stored one.",
+    )
+    c.add_argument("feature", type=_name("FEATURE"), metavar="FEATURE", help="feature flag key")
+    c.add_argument(
+        "phase",
+        type=_name("PHASE"),
+        metavar="PHASE",
+        help="rollout phase name, e.g. phase2_rollout; `auto` names it after the live rollout (rollout-5pct)",
+    )
+    c.add_argument(
+        "label", type=_label, metavar="LABEL", help="checkpoint label, e.g. rollout-5pct-validation or hourly"
+    )
+    c.add_argument(
+        "--expected-rollout",
+        type=_percent,
+        metavar="N",
+        help="expected rollout %% (else the one stored by `rollout set`)",
+    )
+    c.add_argument("--expected-enabled", type=_bool, metavar="true|false", help="expected master switch")
+    c.add_argument("--window", metavar="DURATION", help="window length, e.g. 1h, 90m (default BETA_MONITOR_WINDOW=1h)")
+    c.add_argument(
+        "--end",
+        type=_instant,
+        metavar="ISO8601",
+        help="window end (default: now minus ingestion lag, floored to the minute)",
+    )
+    c.add_argument("--source", metavar="ENGINE", help="insights (default), scan, or file:PATH for exported events")
+    c.add_argument(
+        "--phase-log", metavar="DEST", help="phase log path or s3://bucket/key; {feature} and {phase} are filled in"
+    )
+    c.add_argument("--run-key", metavar="KEY", help="idempotency key (EventBridge: <aws.scheduler.scheduled-time>)")
+    c.add_argument(
+        "--baseline-label", metavar="LABEL", help="compare against this checkpoint instead of the phase's first PASS"
+    )
+    c.add_argument("--json", action="store_true", help="print one JSON document instead of lines")
+    c.add_argument("--dry-run", action="store_true", help="measure and judge, store nothing, append nothing")
+
+
+def _history(sub: Subparsers) -> None:
+    h = sub.add_parser(
+        "history",
+        help="list stored checkpoints, newest first",
+        description="List stored checkpoints of a feature, newest first.",
+    )
+    h.add_argument("feature", type=_name("FEATURE"), metavar="FEATURE")
+    h.add_argument("--phase", type=_name("PHASE"), help="only this phase")
+    h.add_argument("--limit", type=int, default=20, help="at most N checkpoints (default 20)")
+    h.add_argument("--json", action="store_true", help="print JSON")
+
+
+def _gate(sub: Subparsers) -> None:
+    g = sub.add_parser(
+        "gate",
+        help="ADVANCE / HOLD / ROLLBACK for a phase, with the command to act",
+        description="Decide ADVANCE / HOLD / ROLLBACK from the phase's checkpoints. Exit 0 ADVANCE, "
+        "1 HOLD, 2 ROLLBACK, 3 UNKNOWN.",
+    )
+    g.add_argument("feature", type=_name("FEATURE"), metavar="FEATURE")
+    g.add_argument("phase", type=_name("PHASE"), metavar="PHASE")
+    g.add_argument("--json", action="store_true", help="print JSON")
+
+
+def _report(sub: Subparsers) -> None:
+    r = sub.add_parser(
+        "report",
+        help="phase summary (table, counts, 5xx chart), or --rebuild the phase log",
+        description="Print the phase summary (checkpoint table, status counts, Mermaid 5xx chart), or "
+        "regenerate the whole phase log from the database with --rebuild.",
+    )
+    r.add_argument("feature", type=_name("FEATURE"), metavar="FEATURE")
+    r.add_argument("phase", type=_name("PHASE"), metavar="PHASE")
+    r.add_argument("--rebuild", action="store_true", help="rewrite the phase log from the stored checkpoints")
+    r.add_argument("--phase-log", metavar="DEST", help="phase log destination (default BETA_MONITOR_PHASE_LOG)")
+
+
+def _rollout(sub: Subparsers) -> None:
+    ro = sub.add_parser(
+        "rollout",
+        help="change the flag's rollout (audited) and store the new expectation",
+        description="Change the flag's rollout with an audit row and store the expectation hourly runs check.",
+    )
+    ro_sub = ro.add_subparsers(dest="rollout_command", required=True, metavar="ACTION", parser_class=_Parser)
+    rs = ro_sub.add_parser(
+        "set",
+        help="set the rollout percentage (and master switch)",
+        description="Set FEATURE's rollout to PERCENT in one audited transaction; refuses a jump "
+        "that skips the phase plan (BETA_MONITOR_PHASE_PLAN) unless --force.",
+    )
+    rs.add_argument("feature", type=_name("FEATURE"), metavar="FEATURE")
+    rs.add_argument("percent", type=_percent, metavar="PERCENT")
+    switch = rs.add_mutually_exclusive_group()
+    switch.add_argument("--enable", dest="enabled", action="store_const", const=True, help="turn the master switch on")
+    switch.add_argument(
+        "--disable", dest="enabled", action="store_const", const=False, help="turn the master switch off"
+    )
+    rs.add_argument("--reason", required=True, help="why (kept in the audit row)")
+    rs.add_argument("--force", action="store_true", help="allow a jump that skips steps of the phase plan")
+    rs.add_argument("--json", action="store_true", help="print JSON")
+
+
+def _db(sub: Subparsers) -> None:
+    db = sub.add_parser("db", help="database administration", description="Database administration.")
+    db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION", parser_class=_Parser)
+    db_sub.add_parser("init", help="create or migrate the watchdog's tables", description="Apply pending migrations.")
+
+
+def _demo(sub: Subparsers) -> None:
+    d = sub.add_parser(
+        "demo",
+        help="the five-minute tour on an embedded PostgreSQL and emulated AWS",
+        description="Run a whole rollout story (allowlist → 1% → 5% → 10% regression → rollback) on an "
+        "embedded PostgreSQL and an in-process AWS emulation, and write the phase logs.",
+    )
+    d.add_argument("--dir", default="beta-monitor-demo", help="where the phase logs go (default ./beta-monitor-demo)")
+    d.add_argument("--requests-per-hour", type=int, default=12000, help="simulated traffic (default 12000)")
+    d.add_argument("--keep", action="store_true", help="leave the embedded database running for exploration")
+    d.add_argument("--json", action="store_true", help="print the verdict sequence as JSON")

@@ -1,0 +1,50 @@
+"""The watchdog's vocabulary, pure (no I/O library): flags and the resolver, the log-line contract, the window
+aggregate and a read's result, checkpoints with their typed evidence, and the two verdict types.
+
+Modules inside the package import each other directly (never through this `__init__`), so the package has no cycle.
+"""
+
+from monitor.domain.aggregate import (
+    CohortCounts,
+    DecisionStats,
+    EventCounts,
+    LatencySketch,
+    LogWindow,
+    RouteStats,
+    StatusCounts,
+    WindowAggregate,
+)
+from monitor.domain.bucketing import Bucketer, resolve, resolve_hash, short_hash
+from monitor.domain.checkpoint import Checkpoint, CheckResult, GateDecision, Window
+from monitor.domain.contract import ingest, parse_message
+from monitor.domain.flag import ConfigChange, Decision, ExpectedConfig, FlagConfig
+from monitor.domain.reading import SourceResult
+from monitor.domain.status import GateAction, Status
+
+__all__ = [
+    "Bucketer",
+    "CheckResult",
+    "Checkpoint",
+    "CohortCounts",
+    "ConfigChange",
+    "Decision",
+    "DecisionStats",
+    "EventCounts",
+    "ExpectedConfig",
+    "FlagConfig",
+    "GateAction",
+    "GateDecision",
+    "LatencySketch",
+    "LogWindow",
+    "RouteStats",
+    "SourceResult",
+    "Status",
+    "StatusCounts",
+    "Window",
+    "WindowAggregate",
+    "ingest",
+    "parse_message",
+    "resolve",
+    "resolve_hash",
+    "short_hash",
+]

@@ -1,0 +1,239 @@
+"""What each check records as its evidence: one pydantic model per check, read by attribute everywhere (the gate, the
+stdout lines, the phase-log templates), never by string key.
+
+The models describe stored JSON, so they are lenient on purpose: every field has a default (None, the value a
+missing key always meant, or an empty record for the cohorts), unknown keys are kept (`extra="allow"`), and a
+checkpoint row written by an older or a newer version loads. A model dumps only the keys that were set
+(`CheckResult` serialises evidence with `exclude_unset`), so what was stored, printed by `--json` or read back is
+exactly what the check wrote — a check therefore sets every field it declares (tests/checks/test_registry.py checks
+it).
+
+`Checkpoint` and the checks' own inputs (the baseline, the previous checkpoint) hold these models, which is why they
+live in the domain and not beside each check function: `monitor.checks.registry` pairs each model with its check.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Self
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from monitor.domain.status import Status
+
+_EXCEPTION = "exception"  # what a check that raised records instead of evidence
+_DIAGNOSTIC = frozenset({_EXCEPTION, "error"})
+_ESCALATED_FROM = "escalated_from"
+_CONSECUTIVE_ERRORS = "consecutive_errors"
+
+
+class Record(BaseModel):
+    """A stored JSON object: every field optional, unknown keys kept."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class Evidence(Record):
+    """The evidence of one check. `check` names the check the model belongs to."""
+
+    check: ClassVar[str] = ""
+
+    @classmethod
+    def raised(cls, exc: BaseException) -> Self:
+        """The evidence of a check that raised: only the exception's type (its message is in the summary)."""
+        return cls.model_validate({_EXCEPTION: type(exc).__name__})
+
+    @property
+    def measured(self) -> bool:
+        """Whether the check measured anything: not the case for one that raised or was not run."""
+        return bool(self.model_fields_set - _DIAGNOSTIC)
+
+    def escalate(self, consecutive_errors: int) -> Self:
+        """The same evidence, marked as an ERROR escalated to FAIL after `consecutive_errors` checkpoints."""
+        extra = {_ESCALATED_FROM: Status.ERROR.value, _CONSECUTIVE_ERRORS: consecutive_errors}
+        return self.model_copy(update=extra)
+
+    @property
+    def escalated(self) -> bool:
+        """A FAIL that was an escalated ERROR (the streak of errors goes on)."""
+        return (self.model_extra or {}).get(_ESCALATED_FROM) == Status.ERROR.value
+
+
+# -- error_rate ------------------------------------------------------------------------------------------------
+class Counts(Record):
+    requests: int | None = None
+    errors_5xx: int | None = None
+
+
+class Rate(Counts):
+    """5xx among requests with the 95% Wilson interval of the rate."""
+
+    rate: float | None = None
+    interval: list[float] | None = None
+
+
+class BaselineRate(Record):
+    label: str | None = None
+    created_at: str | None = None
+    rate: float | None = None
+
+
+class ErrorRateEvidence(Evidence):
+    check: ClassVar[str] = "error_rate"
+
+    requests: int | None = None
+    errors_5xx: int | None = None
+    rate: float | None = None
+    interval: list[float] | None = None
+    limit: float | None = None
+    min_requests: int | None = None
+    breakdown: dict[str, int] | None = None  # StatusCounts.to_dict(): keys "2xx", "401", …
+    routes: dict[str, Rate] | None = None
+    baseline: BaselineRate | None = None
+
+
+# -- cohort_regression -----------------------------------------------------------------------------------------
+class CohortEvidence(Evidence):
+    check: ClassVar[str] = "cohort_regression"
+
+    on: Rate = Field(default_factory=Rate)
+    off: Rate = Field(default_factory=Rate)
+    anonymous: Counts = Field(default_factory=Counts)
+    p_value: float | None = None
+    effect: float | None = None
+    alpha: float | None = None
+    min_effect: float | None = None
+    needed_requests: int | None = None
+    needed_hours: float | None = None
+    min_cohort_requests: int | None = None
+
+
+# -- determinism -----------------------------------------------------------------------------------------------
+class Exposure(Record):
+    """(d): distinct non-allowlisted passengers seen ON against the rollout %, with its binomial interval."""
+
+    seen_on: int | None = None
+    seen: int | None = None
+    share: float | None = None
+    expected: float | None = None
+    interval: list[float] | None = None
+    inside: bool | None = None
+    confidence: float | None = None
+
+
+class Segment(Record):
+    """One config segment of the window's decisions and what judging it found."""
+
+    index: int | None = None
+    judged_against: str | None = None
+    from_ms: int | None = None
+    until_ms: int | None = None
+    passengers: int | None = None
+    wrong_decision_passengers: int | None = None
+    conflicting_passengers: int | None = None
+    unverifiable_passengers: int | None = None
+    allowlist_violations: int | None = None
+
+
+class DeterminismEvidence(Evidence):
+    check: ClassVar[str] = "determinism"
+
+    allowlist_size: int | None = None
+    allowlist_violations: int | None = None
+    decisions: int | None = None
+    passengers: int | None = None
+    wrong_decision_passengers: int | None = None
+    conflicting_passengers: int | None = None
+    unverifiable_passengers: int | None = None
+    examples: list[str] | None = None
+    exposure: Exposure | None = None
+    segments: list[Segment] | None = None
+    by_decision: dict[str, int] | None = None
+
+
+# -- config_drift ----------------------------------------------------------------------------------------------
+class LiveState(Record):
+    enabled: bool | None = None
+    rollout_percentage: int | None = None
+    allowlist_size: int | None = None
+    updated_at: str | None = None
+
+
+class ExpectedState(Record):
+    enabled: bool | None = None
+    rollout_percentage: int | None = None
+    source: str | None = None
+
+
+class ConfigDriftEvidence(Evidence):
+    check: ClassVar[str] = "config_drift"
+
+    live: LiveState | None = None
+    expected: ExpectedState | None = None
+    mismatches: list[str] | None = None
+    changed_ago_s: float | None = None
+    drift_grace_s: float | None = None
+    mirror_disagreements: list[str] | None = None
+    allowlist_added: int | None = None
+    allowlist_removed: int | None = None
+    allowlist_examples: list[str] | None = None
+
+
+# -- latency ---------------------------------------------------------------------------------------------------
+class RouteLatency(Record):
+    p95_ms: float | None = None
+    baseline_p95_ms: float | None = None
+    change: float | None = None
+    status: Status | None = None
+    requests: int | None = None
+
+
+class LatencyEvidence(Evidence):
+    check: ClassVar[str] = "latency"
+
+    p95_ms: float | None = None
+    baseline_p95_ms: float | None = None
+    baseline_label: str | None = None
+    baseline_created_at: str | None = None
+    change: float | None = None
+    requests: int | None = None
+    warn_above: float | None = None
+    fail_above: float | None = None
+    routes: dict[str, RouteLatency] | None = None
+
+
+# -- data_quality ----------------------------------------------------------------------------------------------
+class DataQualityEvidence(Evidence):
+    check: ClassVar[str] = "data_quality"
+
+    events: int | None = None
+    malformed: int | None = None
+    malformed_share: float | None = None
+    max_malformed_share: float | None = None
+    samples: list[str] | None = None
+    other: int | None = None
+    last_event_age_s: float | None = None
+    freshness_s: float | None = None
+    window_ends_now: bool = True  # rows written before this field existed judged freshness
+    problems: list[str] | None = None
+    aws_calls: dict[str, int] | None = None
+    queries: list[dict[str, Any]] | None = None  # engine-specific records (Insights: name, query, status, rows, …)
+    load_balancer: dict[str, Any] | None = None  # the cross-check's figures, whose keys depend on its status
+    engine: str | None = None
+
+
+EVIDENCE_MODELS: dict[str, type[Evidence]] = {
+    model.check: model
+    for model in (
+        ErrorRateEvidence,
+        CohortEvidence,
+        DeterminismEvidence,
+        ConfigDriftEvidence,
+        LatencyEvidence,
+        DataQualityEvidence,
+    )
+}
+
+
+def evidence_model(check: str) -> type[Evidence]:
+    """The evidence model of a check by name; plain `Evidence` for a name no check has."""
+    return EVIDENCE_MODELS.get(check, Evidence)

@@ -1,0 +1,77 @@
+"""The phase log as one service: where a feature+phase's log lives, and appending, repairing and rebuilding it.
+
+The store is the source of truth: a checkpoint is saved first and marked appended once its entry is in the log, so
+a crash or an S3 outage between the two is repaired by the next run (`repair`) or by `report --rebuild`, which
+rewrites the log byte for byte from the stored checkpoints.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from monitor.domain.checkpoint import Checkpoint
+from monitor.errors import ConfigError, SinkError
+from monitor.phaselog.render import render_entry, render_header, render_phase_log
+from monitor.phaselog.sinks import PhaseLogSink, phase_log_destination
+from monitor.store.base import AppendLedger
+
+log = logging.getLogger("beta_monitor")
+
+
+class PhaseLog:
+    """Phase logs at `template` (a path or s3://bucket/key with {feature} and {phase}), opened by `open_sink`, with
+    the store's record of which entries were appended (`ledger`)."""
+
+    def __init__(self, ledger: AppendLedger, open_sink: Callable[[str], PhaseLogSink], template: str) -> None:
+        self.ledger = ledger
+        self.open_sink = open_sink
+        self.template = template
+
+    def destination(self, feature: str, phase: str, template: str | None = None) -> str:
+        """Where the log of feature+phase lives (`template` overrides the configured one). Raises ConfigError."""
+        return phase_log_destination(template or self.template, feature, phase)
+
+    def append(self, checkpoint: Checkpoint, destination: str) -> str | None:
+        """Append the entry of a stored checkpoint and mark it appended (in the store and on `checkpoint`).
+        Returns None, or why the append failed (never raised: the next run repairs it)."""
+        try:
+            self.open_sink(destination).append(
+                render_entry(checkpoint), render_header(checkpoint.feature, checkpoint.phase, checkpoint.created_at)
+            )
+        except SinkError as exc:
+            log.error("phase log append failed; the next run repairs it", extra={"destination": destination})
+            return str(exc)
+        assert checkpoint.id is not None
+        self.ledger.mark_appended(checkpoint.id)
+        checkpoint.appended = True
+        return None
+
+    def repair(self, feature: str, phase: str, destination: str) -> int:
+        """Append entries of stored checkpoints whose append never happened (crash, S3 down). Oldest first."""
+        repaired = 0
+        for pending in self.ledger.iter_unappended(feature, phase):
+            try:
+                sink = self.open_sink(destination)
+                entry = render_entry(pending)
+                # A crash after the append but before the mark leaves the entry in the log: only mark it then.
+                if entry not in (sink.read() or ""):
+                    sink.append(entry, render_header(feature, phase, pending.created_at))
+            except SinkError as exc:
+                log.error("phase log repair failed", extra={"destination": destination, "error": str(exc)})
+                break
+            assert pending.id is not None
+            self.ledger.mark_appended(pending.id)
+            repaired += 1
+        return repaired
+
+    def rebuild(self, feature: str, phase: str, destination: str) -> int:
+        """Rewrite the whole log from the stored checkpoints; returns how many entries it holds."""
+        checkpoints = list(reversed(self.ledger.history(feature, phase)))
+        if not checkpoints:
+            raise ConfigError(f"no checkpoints stored for {feature} / {phase}: nothing to rebuild")
+        self.open_sink(destination).write_all(render_phase_log(feature, phase, checkpoints))
+        for cp in checkpoints:
+            if not cp.appended and cp.id is not None:
+                self.ledger.mark_appended(cp.id)
+        return len(checkpoints)
