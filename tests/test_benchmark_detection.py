@@ -1,6 +1,7 @@
-"""CI smoke run of benchmarks/detection.py: it completes and prints both rules for every traffic cell.
+"""CI smoke run of benchmarks/detection.py: it completes and prints every table for every rule and traffic cell.
 
-A benchmark measures; this test asserts no power, false-alarm or timing figure (the full run is in the README).
+A benchmark measures; this test asserts no power, false-alarm or timing figure (the full run is in
+benchmarks/RESULTS-detection.md and the README).
 """
 
 from __future__ import annotations
@@ -12,9 +13,15 @@ from pathlib import Path
 import pytest
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "detection.py"
-ROLLOUTS = ("1%", "5%", "10%")
-RATES = ("10", "50", "200")
-FACTORS = ("1.5×", "2×", "5×")
+CELLS = {(r, q) for r in ("1%", "5%", "10%") for q in ("5", "50", "500")}
+POWER = ("1.5×", "2×", "3×", "sticky 10% of ON at 1/3")
+AA = (
+    "A/A",
+    "A/A + random storms",
+    "A/A + persistent storming client",
+    "A/A + chronic 2% at 5%",
+    "A/A + chronic 1% at 30%",
+)
 
 
 @pytest.fixture(scope="module")
@@ -26,54 +33,77 @@ def quick_output() -> str:
     return done.stdout
 
 
-def _rows(output: str, title: str) -> list[list[str]]:
-    """The cells of the Markdown table under the heading that starts with `title`."""
-    section = output.split(f"### {title}", 1)[1].split("###", 1)[0]
-    lines = [line for line in section.splitlines() if line.startswith("|")]
-    return [[cell.strip() for cell in line.strip("|").split("|")] for line in lines]
+def _tables(output: str, title: str) -> list[list[list[str]]]:
+    """The Markdown tables (rows of cells) in the section whose heading starts with `title`."""
+    section = output.split(f"### {title}", 1)[1].split("\n### ", 1)[0]
+    tables: list[list[list[str]]] = []
+    previous = False
+    for line in section.splitlines():
+        is_row = line.startswith("|")
+        if is_row and not previous:
+            tables.append([])
+        if is_row:
+            tables[-1].append([cell.strip() for cell in line.strip("|").split("|")])
+        previous = is_row
+    return tables
 
 
-@pytest.mark.parametrize(
-    "column",
-    [
-        pytest.param("beta-monitor power@1", id="beta-monitor-power"),
-        pytest.param("beta-monitor median checkpoints to detect", id="beta-monitor-median"),
-        pytest.param("seeds' rule power@1", id="seeds-power"),
-        pytest.param("seeds' rule median checkpoints to detect", id="seeds-median"),
-    ],
-)
-def test_detection_table_has_both_rules(quick_output: str, column: str) -> None:
-    assert column in _rows(quick_output, "Detection")[0]
+def _body(table: list[list[str]]) -> list[list[str]]:
+    assert set(table[1]) == {"---"}
+    assert all(len(row) == len(table[0]) and all(row) for row in table[2:])
+    return table[2:]
 
 
-def test_detection_table_has_every_scenario(quick_output: str) -> None:
-    rows = _rows(quick_output, "Detection")
-    scenarios = {tuple(row[:3]) for row in rows[2:]}
-    assert scenarios == {(r, q, f) for r in ROLLOUTS for q in RATES for f in FACTORS}
-    assert all(len(row) == len(rows[0]) and all(row) for row in rows[2:])
+def test_prints_the_command_and_seed(quick_output: str) -> None:
+    assert "Command: `python benchmarks/detection.py --phases 12 --seed 1 --quick` (seed 1)" in quick_output
 
 
-def test_false_alarm_table_has_both_rules_and_every_cell(quick_output: str) -> None:
-    rows = _rows(quick_output, "False alarms")
-    assert rows[0][2:] == ["beta-monitor false alarms / 30 days", "seeds' rule false alarms / 30 days"]
-    assert {tuple(row[:2]) for row in rows[2:]} == {(r, q) for r in ROLLOUTS for q in RATES}
+def test_power_table_has_every_rule_scenario_and_cell(quick_output: str) -> None:
+    (table,) = _tables(quick_output, "Power")
+    for column in ("seeds @1", "seeds ≤3", "old @1", "old ≤3", "new @1", "new ≤3", "new WARN or FAIL @1"):
+        assert column in table[0]
+    assert {(row[0], row[1], row[2]) for row in _body(table)} == {(s, r, q) for s in POWER for r, q in CELLS}
 
 
-def test_prints_the_command_and_the_target_verdict(quick_output: str) -> None:
-    assert "Command: `python benchmarks/detection.py --trials" in quick_output
-    assert _rows(quick_output, "Target")[0][-1] == "target met"
-    assert "With the default thresholds at base 0.30% the target is " in quick_output
-    assert "Rows that meet it: " in quick_output
+def test_false_fail_table_has_every_rule_scenario_and_cell(quick_output: str) -> None:
+    (table,) = _tables(quick_output, "False FAILs with no regression")
+    for column in ("seeds: FAILs / 720 h", "old: FAILs / 720 h", "new: P(any false FAIL in the phase)"):
+        assert column in table[0]
+    assert {(row[0], row[1], row[2]) for row in _body(table)} == {(s, r, q) for s in AA for r, q in CELLS}
 
 
-@pytest.mark.parametrize(
-    "args",
-    [
-        pytest.param(["--trials", "0"], id="no-trials"),
-        pytest.param(["--base-rate", "1.5"], id="base-rate-above-1"),
-    ],
-)
+def test_units_section_compares_the_failing_units_and_estimates_storage(quick_output: str) -> None:
+    aa, power, storage = _tables(quick_output, "Open question")
+    assert aa[0][3:5] == ["(b) first failure, ρ at risk", "(a) this hour's failing"]
+    assert len(_body(aa)) == len(AA) * len(CELLS)
+    assert len(_body(power)) == len(POWER) * len(CELLS)
+    assert {(row[0], row[1]) for row in _body(storage)} == CELLS
+
+
+def test_target_warn_grid_sensitivity_and_exposure_sections(quick_output: str) -> None:
+    (target,) = _tables(quick_output, "Targets")
+    assert [row[0] for row in _body(target)] == ["uniform", "trough (02:00)", "mean (08:00)", "peak (14:00)"]
+    for claim in (
+        "FAILs at hour 1 with power ≥ 0.95: ",
+        "FAILs by hour 3 with power ≥ 0.95: ",
+        "P(any false FAIL in a phase) ≤ 0.01 in every A/A cell",
+    ):
+        assert claim in quick_output
+    rates, hits = _tables(quick_output, "WARN rule")
+    assert "hour e ≥ 10 and M ≥ 10 (default): WARN / hour" in rates[0]
+    assert _body(rates)[-1][0] == "worst" and len(_body(hits)) == 2 * len(CELLS)
+    (grids,) = _tables(quick_output, "Mixture grid")
+    assert _body(grids)[0][0].startswith("default")
+    (sens,) = _tables(quick_output, "Sensitivity")
+    assert [row[0] for row in _body(sens)] == ["5", "10", "20", "40"]
+    at_20k, per_cell = _tables(quick_output, "Exposure")
+    assert [row[0] for row in _body(at_20k)] == ["1%", "5%", "10%"]
+    assert {(row[0], row[1]) for row in _body(per_cell)} == CELLS
+    assert "none would have failed" in quick_output
+
+
+@pytest.mark.parametrize("args", [pytest.param(["--phases", "0"], id="no-phases")])
 def test_rejects_bad_arguments(args: list[str]) -> None:
     done = subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 2
-    assert "--trials and --days must be at least 1" in done.stderr
+    assert "--phases must be at least 1" in done.stderr
