@@ -146,8 +146,11 @@ def _gate(sub: Subparsers) -> None:
     g = sub.add_parser(
         "gate",
         help="ADVANCE / HOLD / ROLLBACK for a phase, with the command to act",
-        description="Decide ADVANCE / HOLD / ROLLBACK from the phase's checkpoints. Exit 0 ADVANCE, "
-        "1 HOLD, 2 ROLLBACK, 3 UNKNOWN.",
+        description="Decide ADVANCE / HOLD / ROLLBACK from the phase's checkpoints. The command goes from the "
+        "rollout the phase was judged at (as in its phase log), with a note when the live flag has already moved. "
+        "A phase with no stored checkpoint is HOLD, saying so and naming the feature's phases that have some. "
+        "Exit 0 ADVANCE, 1 HOLD, 2 ROLLBACK, 3 UNKNOWN (no checkpoint and no flag for FEATURE, or a dependency "
+        "down).",
     )
     g.add_argument("feature", type=_name("FEATURE"), metavar="FEATURE")
     g.add_argument("phase", type=_name("PHASE"), metavar="PHASE")
