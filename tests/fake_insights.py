@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from fake_insights_lang import InsightsSyntaxError, as_number, as_text, compile_expr, parse_query
 
-__all__ = ["FakeInsightsClient", "parse_query", "run_query"]
+__all__ = ["FakeInsightsClient", "parse_query", "proxy_intercept", "run_query"]
 
 Event = tuple[int, str]
 MAX_QUERY_CHARS = 10_000  # StartQuery queryString
@@ -238,3 +239,19 @@ class FakeInsightsClient:
 
     def call_count(self, api: str) -> int:
         return sum(1 for name, _ in self.calls if name == api)
+
+
+def proxy_intercept(fake: FakeInsightsClient) -> Callable[[str, dict[str, Any]], dict[str, Any] | None]:
+    """For `fault_proxy(intercept=…)`: StartQuery / GetQueryResults / StopQuery answered by `fake` (one at a time),
+    everything else forwarded to moto."""
+    lock = threading.Lock()
+    handlers = {"StartQuery": fake.start_query, "GetQueryResults": fake.get_query_results, "StopQuery": fake.stop_query}
+
+    def intercept(operation: str, body: dict[str, Any]) -> dict[str, Any] | None:
+        handler = handlers.get(operation)
+        if handler is None:
+            return None
+        with lock:
+            return handler(**body)
+
+    return intercept
