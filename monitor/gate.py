@@ -124,29 +124,47 @@ def next_label(label: str | None) -> str:
     return label[: match.start()] + str(int(digits) + 1).zfill(len(digits))
 
 
-def _live(checkpoints: list[Checkpoint], live_rollout: int | None) -> int | None:
-    if live_rollout is not None:
-        return live_rollout
-    value = checkpoints[-1].live_config.get("rollout_percentage") if checkpoints else None
-    return int(value) if isinstance(value, int | float) else None
+def judged_config(cp: Checkpoint) -> tuple[bool, int] | None:
+    """(enabled, rollout %) a checkpoint was judged at: the known config with the highest exposure in force in its
+    window, as determinism recorded it; for a checkpoint stored without it, the live config it read."""
+    evidence = cp.evidence(DeterminismEvidence)
+    if evidence is not None and evidence.in_force is not None and evidence.in_force.rollout_percentage is not None:
+        return evidence.in_force.enabled is not False, int(evidence.in_force.rollout_percentage)
+    rollout = cp.live_config.get("rollout_percentage")
+    if isinstance(rollout, bool) or not isinstance(rollout, int | float):
+        return None
+    return cp.live_config.get("enabled") is not False, int(rollout)
+
+
+def _level(enabled: bool, rollout: int) -> int:
+    """Exposure order: disabled (everyone OFF) is below 0%."""
+    return rollout if enabled else -1
+
+
+def _describe(enabled: bool, rollout: int) -> str:
+    return f"{rollout}%" if enabled else "disabled"
 
 
 def advance_command(
-    feature: str, phase: str, latest: Checkpoint, live: int | None, steps: list[int]
-) -> tuple[str, str | None]:
-    """(command, note). Past the last step there is nothing to advance: the command writes the phase report."""
-    above = sorted(s for s in steps if s > (live if live is not None else 0))
+    feature: str, phase: str, latest: Checkpoint, judged: tuple[bool, int] | None, steps: list[int]
+) -> tuple[str, str | None, int | None]:
+    """(command, note, target level). From the rollout the phase was judged at to the next step of the plan; past the
+    last step there is nothing to advance: the command writes the phase report."""
+    enabled, rollout = judged if judged is not None else (True, 0)
+    above = sorted(s for s in steps if s > rollout)
     if not above:
-        return f"beta-monitor report {shlex.quote(feature)} {shlex.quote(phase)}", f"rollout complete at {live}%"
+        command = f"beta-monitor report {shlex.quote(feature)} {shlex.quote(phase)}"
+        return command, f"rollout complete at {rollout}%", None
     parts = ["beta-monitor", "rollout", "set", shlex.quote(feature), str(above[0])]
-    if latest.live_config.get("enabled") is False:
+    if not enabled:
         parts.append("--enable")
     parts += ["--reason", shlex.quote(f"gate ADVANCE after {latest.label}")]
-    return " ".join(parts), None
+    return " ".join(parts), None, above[0]
 
 
-def rollback_command(feature: str, live: int | None, steps: list[int], reason: str) -> str:
-    below = sorted(s for s in steps if live is not None and s < live)
+def rollback_command(feature: str, judged: int | None, steps: list[int], reason: str) -> str:
+    """From the rollout the phase was judged at to the plan's step below it (0% and --disable below the first)."""
+    below = sorted(s for s in steps if judged is not None and s < judged)
     target = [str(below[-1])] if below else ["0", "--disable"]
     # The headline of the reason ("cohort_regression FAIL at h3"); the figures are in the phase log.
     headline = re.split(r": | \(", reason, maxsplit=1)[0]
@@ -155,9 +173,51 @@ def rollback_command(feature: str, live: int | None, steps: list[int], reason: s
     return " ".join(["beta-monitor", "rollout", "set", shlex.quote(feature), *target, "--reason", reason_arg])
 
 
+def _rollback_target(judged: int | None, steps: list[int]) -> int:
+    below = sorted(s for s in steps if judged is not None and s < judged)
+    return below[-1] if below else -1
+
+
+def already_moved(
+    live: FlagConfig | None, judged: tuple[bool, int] | None, target: int | None, action: GateAction
+) -> str | None:
+    """When the live flag has already left the rollout the phase was judged at in the gate's direction, say so
+    (the command stays the one the phase log named, never another step)."""
+    if live is None or judged is None or target is None:
+        return None
+    level, was = _level(live.enabled, live.rollout_percentage), _level(*judged)
+    if (action is GateAction.ROLLBACK and level >= was) or (action is GateAction.ADVANCE and level <= was):
+        return None
+    verb = "rolled back" if action is GateAction.ROLLBACK else "advanced"
+    when = f" at {live.updated_at.strftime('%Y-%m-%dT%H:%M:%SZ')}" if live.updated_at else ""
+    now = f"{verb} to {_describe(live.enabled, live.rollout_percentage)}{when}"
+    judged_at = f"this phase was judged at {_describe(*judged)}"
+    if level == target:
+        return f"already {now} ({judged_at}): the command is carried out, nothing more to run"
+    beyond = level < target if action is GateAction.ROLLBACK else level > target
+    if beyond:
+        return f"already {now}, past the command's step ({judged_at}): do not run the command"
+    return f"already {now} ({judged_at}): the command would take it the rest of the way"
+
+
 def hold_command(feature: str, phase: str, latest: Checkpoint | None) -> str:
     label = next_label(latest.label if latest else None)
     return f"beta-monitor checkpoint {shlex.quote(feature)} {shlex.quote(phase)} {shlex.quote(label)}"
+
+
+def no_checkpoint_gate(feature: str, phase: str, known_phases: list[str] | None) -> GateDecision:
+    """HOLD for a phase without any stored checkpoint, saying so — and which phases of the feature have one (a
+    mistyped PHASE reads as "never seen", not as a phase waiting for traffic)."""
+    reason = f"no checkpoint stored for {feature} / {phase}"
+    if known_phases is not None:
+        shown = ", ".join(known_phases[:10]) + (f" and {len(known_phases) - 10} more" if len(known_phases) > 10 else "")
+        reason += f" (phases with checkpoints: {shown})" if known_phases else f" (no phase of {feature} has one yet)"
+    return GateDecision(
+        action=GateAction.HOLD,
+        reasons=[reason],
+        missing=[f"{PASS_STREAK} more PASS checkpoints"],
+        command=hold_command(feature, phase, None),
+    )
 
 
 def decide_gate(
@@ -167,31 +227,30 @@ def decide_gate(
     *,
     max_5xx_rate: float,
     phase_steps: list[int],
-    live_rollout: int | None,
+    live: FlagConfig | None,
 ) -> GateDecision:
-    """The gate over the phase's checkpoints, oldest → newest."""
+    """The gate over the phase's checkpoints, oldest → newest. Its command goes from the rollout the latest checkpoint
+    was judged at (the same at the checkpoint, in `gate` and in `report`), and `live` (when known) only adds a note
+    that the flag has already moved."""
     if not checkpoints:
-        return GateDecision(
-            action=GateAction.HOLD,
-            reasons=["no checkpoint yet"],
-            missing=[f"{PASS_STREAK} more PASS checkpoints"],
-            command=hold_command(feature, phase, None),
-        )
+        return no_checkpoint_gate(feature, phase, None)
     latest = checkpoints[-1]
-    live = _live(checkpoints, live_rollout)
+    judged = judged_config(latest)
     rollback = rollback_reasons(checkpoints, max_5xx_rate)
     if rollback:
+        rollout = judged[1] if judged is not None and judged[0] else (None if judged is None else 0)
         return GateDecision(
             action=GateAction.ROLLBACK,
             reasons=rollback,
-            command=rollback_command(feature, live, phase_steps, rollback[0]),
+            command=rollback_command(feature, rollout, phase_steps, rollback[0]),
+            note=already_moved(live, judged, _rollback_target(rollout, phase_steps), GateAction.ROLLBACK),
         )
     reasons, missing = hold_findings(checkpoints, max_5xx_rate)
     if reasons or missing:
         return GateDecision(
             action=GateAction.HOLD, reasons=reasons, missing=missing, command=hold_command(feature, phase, latest)
         )
-    command, note = advance_command(feature, phase, latest, live, phase_steps)
+    command, complete, target = advance_command(feature, phase, latest, judged, phase_steps)
     streak = _pass_streak(checkpoints)
     advance = [
         f"{streak} consecutive PASS checkpoints (latest {latest.label})",
@@ -199,22 +258,23 @@ def decide_gate(
         "determinism PASS",
         "no FAIL since the phase began",
     ]
-    if note:
-        advance.append(note)
-    return GateDecision(action=GateAction.ADVANCE, reasons=advance, command=command)
+    if complete:
+        advance.append(complete)
+    note = already_moved(live, judged, target, GateAction.ADVANCE)
+    return GateDecision(action=GateAction.ADVANCE, reasons=advance, command=command, note=note)
 
 
 def phase_gate(
     feature: str, phase: str, checkpoints: list[Checkpoint], settings: Settings, config: FlagConfig | None
 ) -> GateDecision:
-    """`decide_gate` with the configured 5xx limit and phase plan; the live rollout when the config is known."""
+    """`decide_gate` with the configured 5xx limit and phase plan; the live config when it is known."""
     return decide_gate(
         feature,
         phase,
         checkpoints,
         max_5xx_rate=settings.max_5xx_rate,
         phase_steps=settings.phase_steps,
-        live_rollout=config.rollout_percentage if config else None,
+        live=config,
     )
 
 

@@ -1,5 +1,5 @@
 """What a checkpoint measures, decided before anything is read: the window, the run key, the expected config, the
-baseline and the config segments a flag change imposes. Pure functions of their arguments (time comes in as `now`).
+baseline and the config segments the flag's changes impose. Pure functions of their arguments (time comes in as `now`).
 """
 
 from __future__ import annotations
@@ -10,8 +10,9 @@ from typing import Any
 
 from monitor.checks.base import Thresholds
 from monitor.domain.checkpoint import Checkpoint, Window
-from monitor.domain.flag import ConfigChange, ExpectedConfig, FlagConfig
+from monitor.domain.flag import ExpectedConfig, FlagConfig
 from monitor.domain.status import Status
+from monitor.domain.timeline import SegmentPlan, config_eras, plan_segments
 from monitor.errors import ConfigError
 from monitor.settings import Settings, parse_duration
 from monitor.store.base import Expectations
@@ -103,7 +104,7 @@ def pick_baseline(history: list[Checkpoint], label: str | None) -> Checkpoint | 
     return next((c for c in reversed(history) if c.status == Status.PASS), None)
 
 
-def config_segments(
+def config_plan(
     config: FlagConfig,
     window: Window,
     thresholds: Thresholds,
@@ -111,34 +112,12 @@ def config_segments(
     *,
     audit: list[dict[str, Any]] | None = None,
     allowlist_hashes: frozenset[str] = frozenset(),
-) -> tuple[list[int], ConfigChange | None]:
-    """Decision segments when the last config change can affect the window, and the earlier config when known.
-
-    A change at T splits decisions into before T (old config), [T, T+ttl) (either: the backend's cache) and after.
-    A change after the window's end means the whole window ran on the old config. The old config comes from the
-    `rollout set` audit row of that change, else from the latest checkpoint taken before it.
-    """
-    changed = config.updated_at
-    if changed is None or changed + thresholds.cache_ttl <= window.start:
-        return [], None
-    at_ms = int(changed.timestamp() * 1000)
-    bounds = [at_ms, at_ms + int(thresholds.cache_ttl.total_seconds() * 1000)]
-    for row in audit or []:  # `rollout set` changes enabled and rollout, never the allowlist
-        at, before = row.get("at"), row.get("before") or {}
-        if isinstance(at, datetime) and abs((at - changed).total_seconds()) <= 2 and "rollout_percentage" in before:
-            return bounds, ConfigChange(
-                enabled=bool(before.get("enabled")),
-                rollout_percentage=int(before["rollout_percentage"]),
-                allowlist_hashes=tuple(sorted(allowlist_hashes)),
-                until=changed,
-            )
-    before_cp = next((c for c in history if c.created_at < changed), None)
-    if before_cp is None:
-        return bounds, None
-    live = before_cp.live_config
-    return bounds, ConfigChange(
-        enabled=bool(live.get("enabled")),
-        rollout_percentage=int(live.get("rollout_percentage", 0)),
-        allowlist_hashes=tuple(before_cp.allowlist_hashes),
-        until=changed,
+) -> SegmentPlan:
+    """The configs in force over the window, one decision segment each, with the cache TTL as grace around every
+    change (`monitor.domain.timeline`): reconstructed from the live config, the `rollout set` audit (newest first;
+    pass all of it that can reach back to the window) and, for a change made outside `rollout set`, the phase's
+    checkpoints (newest first) that recorded the config before it."""
+    eras = config_eras(config, allowlist_hashes, audit or [], history)
+    return plan_segments(
+        eras, int(window.start.timestamp() * 1000), int(window.end.timestamp() * 1000), thresholds.cache_ttl
     )

@@ -30,7 +30,7 @@ from monitor.planning import (
     CheckpointRequest,
     auto_phase,
     compute_window,
-    config_segments,
+    config_plan,
     pick_baseline,
     resolve_expected,
     run_key_of,
@@ -40,6 +40,7 @@ from monitor.sources.base import LogSource, MetricsSource
 from monitor.store.base import Checkpoints, Expectations, FlagSource, RolloutAudit
 
 log = logging.getLogger("beta_monitor")
+AUDIT_ROWS = 200  # `rollout set` changes read to reconstruct the configs in force (far more than a window sees)
 
 
 class Notifier(Protocol):
@@ -148,10 +149,8 @@ class CheckpointRunner:
         request, window, config = plan.request, plan.window, plan.config
         baseline = pick_baseline(history, request.baseline_label)
         allowlist_hashes = frozenset(self.bucketer.hash_id(p) for p in config.allowlist)
-        audit = self.adapters.audit.rollout_audit(request.feature, 5)
-        bounds, previous_config = config_segments(
-            config, window, self.thresholds, history, audit=audit, allowlist_hashes=allowlist_hashes
-        )
+        audit = self.adapters.audit.rollout_audit(request.feature, AUDIT_ROWS)
+        segments = config_plan(config, window, self.thresholds, history, audit=audit, allowlist_hashes=allowlist_hashes)
         log_window = LogWindow(
             feature=request.feature,
             start_ms=int(window.start.timestamp() * 1000),
@@ -159,7 +158,7 @@ class CheckpointRunner:
             route_groups=self.settings.route_group_list,
             bucketer=self.bucketer,
             allowlist_hashes=allowlist_hashes,
-            segment_bounds=bounds,
+            segment_bounds=segments.bounds,
         )
         self.progress(f"Reading logs ({source.name}) {window.start.isoformat()} → {window.end.isoformat()}")
         reading = self._read(source, log_window)
@@ -173,7 +172,7 @@ class CheckpointRunner:
             now=plan.now,
             thresholds=self.thresholds,
             bucketer=self.bucketer,
-            previous_config=previous_config,
+            segment_plan=segments,
             baseline=baseline,
             previous=history[0] if history else None,
             window_ends_now=plan.ends_now,

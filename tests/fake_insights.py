@@ -6,23 +6,31 @@ a string, `statistics`, statuses, pages). It deliberately does NOT use monitor.d
 compare its answers with the scan engine's. Modelled Insights behaviour besides the language (`fake_insights_lang`):
 - a JSON object message gets its keys discovered (nested keys flattened with dots, booleans as "true"/"false",
   null as absent); any other message gets none;
-- `parse` sets every named group (null when the regex or the group does not match);
-- StartQuery's startTime/endTime are whole seconds, both inclusive.
+- `parse`: an event the regex does not match keeps flowing without the extracted fields (null, as documented); when
+  it matches, a named group that took no part in the match is "" — where the documentation is silent, the answer
+  that breaks a query relying on null (`coalesce` over the groups of an alternation);
+- StartQuery's startTime/endTime are whole seconds, both inclusive; `queryString` at most 10,000 characters and
+  `limit` at most 100,000 (InvalidParameterException); a query it cannot read is MalformedQueryException;
+- GetQueryResults returns at most 10,000 rows a call, the rest through `nextToken`.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import threading
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from fake_insights_lang import as_number, as_text, compile_expr, parse_query
+from fake_insights_lang import InsightsSyntaxError, as_number, as_text, compile_expr, parse_query
 
-__all__ = ["FakeInsightsClient", "parse_query", "run_query"]
+__all__ = ["FakeInsightsClient", "parse_query", "proxy_intercept", "run_query"]
 
 Event = tuple[int, str]
+MAX_QUERY_CHARS = 10_000  # StartQuery queryString
+MAX_LIMIT = 100_000  # StartQuery limit
+MAX_PAGE = 10_000  # rows one GetQueryResults call returns
 
 
 def discovered_fields(ts: int, message: str, index: int) -> dict[str, Any]:
@@ -106,7 +114,7 @@ def _parse(pattern: re.Pattern[str], value: Any, cache: dict[tuple[str, str], di
     key = (pattern.pattern, text)
     if key not in cache:
         m = pattern.search(text)
-        cache[key] = {n: (m.group(n) if m else None) for n in names}
+        cache[key] = {n: ((m.group(n) or "") if m else None) for n in names}
     return cache[key]
 
 
@@ -154,7 +162,7 @@ class FakeInsightsClient:
         log_groups: Sequence[str] = ("/ecs/kaviar-backend",),
         statuses: Callable[[str], Sequence[str]] | None = None,
         rows_hook: Callable[[str, list[list[dict[str, str]]]], list[list[dict[str, str]]]] | None = None,
-        page_size: int = 10_000,
+        page_size: int = MAX_PAGE,
         stop_error: bool = False,
     ) -> None:
         ordered = sorted(events, key=lambda e: e[0])  # stable: events of one millisecond keep their order
@@ -162,7 +170,7 @@ class FakeInsightsClient:
         self.log_groups = set(log_groups)
         self.statuses = statuses or (lambda _q: ("Scheduled", "Running", "Complete"))
         self.rows_hook = rows_hook
-        self.page_size = page_size
+        self.page_size = min(page_size, MAX_PAGE)
         self.stop_error = stop_error
         self.queries: dict[str, dict[str, Any]] = {}
         self.calls: list[tuple[str, dict[str, Any]]] = []
@@ -173,9 +181,14 @@ class FakeInsightsClient:
         self.calls.append(("StartQuery", kwargs))
         if kwargs.get("logGroupName") not in self.log_groups:
             raise _client_error("ResourceNotFoundException", "The specified log group does not exist.", "StartQuery")
-        start_s, end_s, limit = int(kwargs["startTime"]), int(kwargs["endTime"]), int(kwargs.get("limit", 1000))
-        assert start_s <= end_s and 1 <= limit <= 10_000, kwargs
-        results, statistics = run_query(self.rows, kwargs["queryString"], start_s, end_s, limit, self._cache)
+        start_s, end_s, limit = int(kwargs["startTime"]), int(kwargs["endTime"]), int(kwargs.get("limit", 10_000))
+        assert start_s <= end_s, kwargs
+        if len(kwargs["queryString"]) > MAX_QUERY_CHARS or not 1 <= limit <= MAX_LIMIT:
+            raise _client_error("InvalidParameterException", "queryString or limit out of range", "StartQuery")
+        try:
+            results, statistics = run_query(self.rows, kwargs["queryString"], start_s, end_s, limit, self._cache)
+        except InsightsSyntaxError as exc:
+            raise _client_error("MalformedQueryException", str(exc), "StartQuery") from None
         if self.rows_hook is not None:
             results = self.rows_hook(kwargs["queryString"], results)
         query_id = f"q-{len(self.queries)}"
@@ -226,3 +239,19 @@ class FakeInsightsClient:
 
     def call_count(self, api: str) -> int:
         return sum(1 for name, _ in self.calls if name == api)
+
+
+def proxy_intercept(fake: FakeInsightsClient) -> Callable[[str, dict[str, Any]], dict[str, Any] | None]:
+    """For `fault_proxy(intercept=…)`: StartQuery / GetQueryResults / StopQuery answered by `fake` (one at a time),
+    everything else forwarded to moto."""
+    lock = threading.Lock()
+    handlers = {"StartQuery": fake.start_query, "GetQueryResults": fake.get_query_results, "StopQuery": fake.stop_query}
+
+    def intercept(operation: str, body: dict[str, Any]) -> dict[str, Any] | None:
+        handler = handlers.get(operation)
+        if handler is None:
+            return None
+        with lock:
+            return handler(**body)
+
+    return intercept

@@ -2,7 +2,9 @@
 
 Commands: `fields`, `filter`, `parse FIELD /regex/`, `stats count(*)|min|max ... by`, `sort`, `limit`, `display`.
 Expressions: `and or not`, comparisons, `like /re/`, `not like`, `in [...]`, arithmetic, and the functions
-`toMillis ceil floor log coalesce ispresent isempty tolower`. `(?<name>...)` groups become Python's `(?P<name>...)`.
+`toMillis ceil floor log coalesce ispresent isempty tolower`. `(?<name>...)` groups become Python's `(?P<name>...)`;
+a group name must be letters and digits, starting with a letter (the strictest common rule, Java's: the service's
+regex flavour is not documented), else the query is malformed.
 Semantics modelled (the queries are written to survive both these and two-valued Insights behaviour):
 - a missing field is null; comparisons, `like` and `in` on null are unknown, and `and`/`or`/`not` follow
   three-valued logic (a filter keeps only true);
@@ -24,11 +26,22 @@ _TOKEN = re.compile(
 )
 
 
+_GROUP_NAME = re.compile(r"\(\?<([^=!][^>]*)>")
+
+
 class InsightsSyntaxError(ValueError):
     pass
 
 
 # -- tokenizer and parser -----------------------------------------------------------------------------------
+def _regex(body: str) -> re.Pattern[str]:
+    """An Insights `/regex/` body as a Python pattern; a group name other than letters and digits is refused."""
+    for name in _GROUP_NAME.findall(body):
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9]*", name):
+            raise InsightsSyntaxError(f"named group {name!r}: use letters and digits only")
+    return re.compile(body.replace("(?<", "(?P<").replace("(?P<=", "(?<=").replace("(?P<!", "(?<!"))
+
+
 def tokenize(text: str) -> list[tuple[str, Any]]:
     tokens: list[tuple[str, Any]] = []
     pos = 0
@@ -43,8 +56,7 @@ def tokenize(text: str) -> list[tuple[str, Any]]:
             end = pos + 1
             while text[end] != "/":
                 end += 2 if text[end] == "\\" else 1
-            body = text[pos + 1 : end].replace("(?<", "(?P<").replace("(?P<=", "(?<=").replace("(?P<!", "(?<!")
-            tokens.append(("re", re.compile(body)))
+            tokens.append(("re", _regex(text[pos + 1 : end])))
             pos = end + 1
             continue
         m = _TOKEN.match(text, pos)

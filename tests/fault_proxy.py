@@ -53,7 +53,9 @@ def fault_proxy(upstream: str, plan: FaultPlan | None = None, intercept: Interce
         def _forward(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             amz_target = self.headers.get("X-Amz-Target", "")
-            answer = intercept(amz_target.rpartition(".")[2], json.loads(body or b"{}")) if intercept else None
+            # Only JSON-protocol calls (X-Amz-Target) are offered to `intercept`: S3 and SNS bodies are not JSON.
+            offered = intercept is not None and amz_target
+            answer = intercept(amz_target.rpartition(".")[2], json.loads(body or b"{}")) if offered else None
             if answer is not None:
                 payload = json.dumps(answer).encode()
                 self.send_response(200)

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import shlex
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from helpers_checks import FEATURE, checkpoint, result
 
-from monitor.domain import Checkpoint, GateAction, GateDecision, Status
-from monitor.gate import decide_gate, next_label
+from monitor.domain import Checkpoint, FlagConfig, GateAction, GateDecision, Status
+from monitor.gate import decide_gate, next_label, no_checkpoint_gate
 
 STEPS = [0, 1, 5, 10, 25, 50, 100]
+CHANGED = datetime(2026, 11, 22, 15, 55, tzinfo=UTC)
 P, W, F, N = Status.PASS, Status.WARN, Status.FAIL, Status.NODATA
 
 
@@ -38,8 +40,16 @@ def cp(
     return checkpoint(label, status, checks, rollout=rollout, enabled=enabled)
 
 
-def gate(checkpoints: list[Checkpoint], live: int | None = 5, steps: list[int] = STEPS) -> GateDecision:
-    return decide_gate(FEATURE, "p5", checkpoints, max_5xx_rate=0.01, phase_steps=steps, live_rollout=live)
+def flag(rollout: int | None, enabled: bool = True) -> FlagConfig | None:
+    if rollout is None:
+        return None
+    return FlagConfig(key=FEATURE, enabled=enabled, rollout_percentage=rollout, updated_at=CHANGED)
+
+
+def gate(
+    checkpoints: list[Checkpoint], live: int | None = 5, steps: list[int] = STEPS, enabled: bool = True
+) -> GateDecision:
+    return decide_gate(FEATURE, "p5", checkpoints, max_5xx_rate=0.01, phase_steps=steps, live=flag(live, enabled))
 
 
 @pytest.mark.parametrize(
@@ -89,8 +99,76 @@ def test_one_pass_holds_for_one_more() -> None:
 
 def test_no_checkpoint_yet() -> None:
     decision = gate([])
-    assert decision.reasons == ["no checkpoint yet"]
+    assert decision.reasons == [f"no checkpoint stored for {FEATURE} / p5"]
     assert decision.command == f"beta-monitor checkpoint {FEATURE} p5 checkpoint-1"
+
+
+@pytest.mark.parametrize(
+    ("known", "fragment"),
+    [
+        pytest.param(["p1", "p2"], "(phases with checkpoints: p1, p2)", id="names-the-known-phases"),
+        pytest.param([], f"(no phase of {FEATURE} has one yet)", id="none-at-all"),
+    ],
+)
+def test_a_phase_never_seen_says_so(known: list[str], fragment: str) -> None:
+    decision = no_checkpoint_gate(FEATURE, "p9", known)
+    assert decision.action is GateAction.HOLD
+    assert decision.reasons == [f"no checkpoint stored for {FEATURE} / p9 {fragment}"]
+
+
+def judged_at(label: str, judged: int, live_config: int, status: Status = F) -> Checkpoint:
+    """A checkpoint that read `live_config` % but judged its window at `judged` % (the flag changed after it)."""
+    point = cp(label, status, determinism=F if status is F else P, rollout=live_config)
+    point.checks = [
+        result("determinism", c.status, in_force={"enabled": True, "rollout_percentage": judged})
+        if c.name == "determinism"
+        else c
+        for c in point.checks
+    ]
+    return point
+
+
+def test_the_rollback_goes_below_the_rollout_the_phase_was_judged_at_not_the_live_one() -> None:
+    decision = gate([judged_at("h1", 10, 5)], live=None)
+    assert shlex.split(decision.command)[4] == "5"
+    assert decision.note is None
+
+
+@pytest.mark.parametrize(
+    ("live", "enabled", "note"),
+    [
+        pytest.param(10, True, None, id="still-at-the-judged-rollout"),
+        pytest.param(
+            5,
+            True,
+            "already rolled back to 5% at 2026-11-22T15:55:00Z (this phase was judged at 10%): the command is carried "
+            "out, nothing more to run",
+            id="rolled-back-to-the-step",
+        ),
+        pytest.param(
+            1,
+            True,
+            "already rolled back to 1% at 2026-11-22T15:55:00Z, past the command's step (this phase was judged at "
+            "10%): do not run the command",
+            id="rolled-back-further",
+        ),
+        pytest.param(0, False, "already rolled back to disabled", id="switched-off"),
+    ],
+)
+def test_an_already_rolled_back_flag_is_said_and_the_command_stays_the_same(
+    live: int, enabled: bool, note: str | None
+) -> None:
+    decision = gate([judged_at("h1", 10, 10)], live=live, enabled=enabled)
+    assert decision.action is GateAction.ROLLBACK
+    assert shlex.split(decision.command)[4] == "5"  # the step below 10%, whatever the flag is now
+    assert (decision.note is None) if note is None else (decision.note or "").startswith(note)
+
+
+def test_an_already_advanced_flag_is_said() -> None:
+    decision = gate([cp("h1"), cp("h2")], live=10)
+    assert decision.action is GateAction.ADVANCE
+    assert shlex.split(decision.command)[4] == "10"
+    assert (decision.note or "").startswith("already advanced to 10%")
 
 
 def test_5xx_twice_rolls_back_one_step() -> None:
@@ -167,10 +245,10 @@ def test_hold_says_how_much_more_traffic(evidence: dict[str, Any], fragment: str
 
 def test_command_arguments_are_quoted() -> None:
     decision = decide_gate(
-        "flag; rm -rf /", "phase 1", [cp("it's h2")], max_5xx_rate=0.01, phase_steps=STEPS, live_rollout=5
+        "flag; rm -rf /", "phase 1", [cp("it's h2")], max_5xx_rate=0.01, phase_steps=STEPS, live=flag(5)
     )
     assert shlex.split(decision.command) == ["beta-monitor", "checkpoint", "flag; rm -rf /", "phase 1", "it's h3"]
-    decision = decide_gate("flag x", "p", [cp("a'1"), cp("a'2")], max_5xx_rate=0.01, phase_steps=STEPS, live_rollout=5)
+    decision = decide_gate("flag x", "p", [cp("a'1"), cp("a'2")], max_5xx_rate=0.01, phase_steps=STEPS, live=flag(5))
     assert shlex.split(decision.command) == [
         "beta-monitor",
         "rollout",

@@ -7,13 +7,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from monitor.checks.base import Thresholds
-from monitor.domain import Checkpoint, ExpectedConfig, FlagConfig, Status, Window
+from monitor.domain import Checkpoint, ExpectedConfig, FlagConfig, SegmentPlan, Status, Window
 from monitor.errors import ConfigError
 from monitor.planning import (
     CheckpointRequest,
     auto_phase,
     compute_window,
-    config_segments,
+    config_plan,
     pick_baseline,
     run_key_of,
 )
@@ -84,42 +84,52 @@ def _config(changed: datetime) -> FlagConfig:
     return FlagConfig(key="f", enabled=True, rollout_percentage=10, updated_at=changed)
 
 
+def _kinds(plan: SegmentPlan) -> list[str]:
+    return [segment.judged_against for segment in plan.segments]
+
+
 @pytest.mark.parametrize(
-    ("changed", "segmented"),
+    ("changed", "kinds"),
     [
-        pytest.param(WINDOW.start - timedelta(hours=2), False, id="long-before"),
-        pytest.param(WINDOW.start - timedelta(seconds=30), True, id="cache-still-warm-at-start"),
-        pytest.param(WINDOW.start + timedelta(minutes=20), True, id="inside"),
-        pytest.param(WINDOW.end + timedelta(minutes=3), True, id="after-the-end"),
+        pytest.param(WINDOW.start - timedelta(hours=2), ["live"], id="long-before"),
+        pytest.param(WINDOW.start - timedelta(seconds=30), ["grace", "live"], id="cache-still-warm-at-start"),
+        pytest.param(WINDOW.start + timedelta(minutes=20), ["unverifiable", "grace", "live"], id="inside"),
+        pytest.param(WINDOW.end + timedelta(minutes=3), ["unverifiable"], id="after-the-end"),
     ],
 )
-def test_config_segments_when_a_change_can_touch_the_window(changed: datetime, segmented: bool) -> None:
-    bounds, _ = config_segments(_config(changed), WINDOW, Thresholds(), [])
-    assert bool(bounds) is segmented
-    if segmented:
-        assert bounds[1] - bounds[0] == 60_000
+def test_config_plan_when_a_change_can_touch_the_window(changed: datetime, kinds: list[str]) -> None:
+    plan = config_plan(_config(changed), WINDOW, Thresholds(), [])
+    assert _kinds(plan) == kinds
+    grace = [s for s in plan.segments if s.judged_against == "grace"]
+    assert all(s.until_ms - s.from_ms <= 60_000 for s in grace)
 
 
 def test_previous_config_from_the_audit_row_of_that_change() -> None:
     changed = WINDOW.end + timedelta(minutes=3)
-    audit = [{"at": changed, "before": {"enabled": True, "rollout_percentage": 5}, "after": {}}]
+    audit = [
+        {
+            "at": changed,
+            "before": {"enabled": True, "rollout_percentage": 5},
+            "after": {"enabled": True, "rollout_percentage": 10},
+        }
+    ]
     history = [_cp("h1", Status.PASS, WINDOW.start, rollout=1)]  # older than the audit: the audit wins
-    _, previous = config_segments(
-        _config(changed), WINDOW, Thresholds(), history, audit=audit, allowlist_hashes=frozenset({"bb"})
-    )
-    assert previous is not None and previous.rollout_percentage == 5 and previous.allowlist_hashes == ("bb",)
+    plan = config_plan(_config(changed), WINDOW, Thresholds(), history, audit=audit, allowlist_hashes=frozenset({"bb"}))
+    assert _kinds(plan) == ["previous"]
+    assert plan.in_force.rollout_percentage == 5 and plan.in_force.allowlist_hashes == ("bb",)
 
 
 def test_previous_config_from_the_last_checkpoint_before_the_change() -> None:
     changed = WINDOW.start + timedelta(minutes=20)
     history = [_cp("h2", Status.PASS, changed + timedelta(minutes=1), 10), _cp("h1", Status.PASS, WINDOW.start, 5)]
-    _, previous = config_segments(_config(changed), WINDOW, Thresholds(), history)
-    assert previous is not None and previous.rollout_percentage == 5
+    plan = config_plan(_config(changed), WINDOW, Thresholds(), history)
+    assert _kinds(plan) == ["previous", "grace", "live"]
+    assert plan.segments[0].states[0].rollout_percentage == 5
 
 
 def test_previous_config_unknown() -> None:
-    _, previous = config_segments(_config(WINDOW.start + timedelta(minutes=5)), WINDOW, Thresholds(), [])
-    assert previous is None
+    plan = config_plan(_config(WINDOW.start + timedelta(minutes=5)), WINDOW, Thresholds(), [])
+    assert _kinds(plan)[0] == "unverifiable"
 
 
 @pytest.mark.parametrize(

@@ -9,8 +9,9 @@ from typing import Any
 from monitor.domain.aggregate import WindowAggregate
 from monitor.domain.bucketing import Bucketer
 from monitor.domain.checkpoint import Checkpoint, Window
-from monitor.domain.flag import ConfigChange, ExpectedConfig, FlagConfig
+from monitor.domain.flag import ExpectedConfig, FlagConfig
 from monitor.domain.reading import SourceResult
+from monitor.domain.timeline import SegmentPlan
 from monitor.settings import Settings, parse_duration
 
 
@@ -55,12 +56,12 @@ class CheckContext:
     """Inputs of one checkpoint's checks.
 
     - `config`: the live flag config; `allowlist_hashes`: H(id) of its allowlist.
-    - `previous_config`: the config in force before `config.updated_at`, when that change falls inside the window and
-      an earlier config is known (previous checkpoint or `rollout set` audit); else None.
+    - `segment_plan`: the configs in force over the window, reconstructed from the whole `rollout set` audit
+      (`monitor.domain.timeline`): one segment per config and a cache-TTL grace segment around each change. The
+      aggregate's decision segments are split at its bounds (segment i of the plan is `per_hash[i]`). None: a single
+      segment judged against `config`.
     - `reading`: what the log engine read (its aggregate is `stats`), with how it was read: engine, AWS calls,
-      queries, problems and the load balancer's cross-check. The aggregate's decision segments are split at
-      `config.updated_at` and at `config.updated_at + cache_ttl` when the change is inside the window (segment 0 =
-      before, 1 = grace, 2 = after); otherwise there is a single segment judged against `config`.
+      queries, problems and the load balancer's cross-check.
     - `baseline`: the phase's baseline checkpoint (first PASS, or `--baseline-label`), None if there is none yet.
     - `previous`: the phase's latest checkpoint before this one (allowlist changes are reported against it).
     - `window_ends_now`: the window ends within ingestion lag of `now` (freshness applies only then).
@@ -75,7 +76,7 @@ class CheckContext:
     now: datetime
     thresholds: Thresholds = field(default_factory=Thresholds)
     bucketer: Bucketer = field(default_factory=Bucketer)
-    previous_config: ConfigChange | None = None
+    segment_plan: SegmentPlan | None = None
     baseline: Checkpoint | None = None
     previous: Checkpoint | None = None
     window_ends_now: bool = True
@@ -86,9 +87,8 @@ class CheckContext:
         return self.reading.aggregate
 
     def in_force(self) -> tuple[bool, int]:
-        """(enabled, rollout %) that governed the window: the earlier config when the change came after its end."""
-        prev = self.previous_config
-        changed = self.config.updated_at
-        if prev is not None and changed is not None and changed >= self.window.end:
-            return prev.enabled, prev.rollout_percentage
-        return self.config.enabled, self.config.rollout_percentage
+        """(enabled, rollout %) that governed the window: the known config with the highest exposure in force inside it,
+        from the same reconstruction determinism judges by (a change after the window's end never counts)."""
+        if self.segment_plan is None:
+            return self.config.enabled, self.config.rollout_percentage
+        return self.segment_plan.in_force.switches()

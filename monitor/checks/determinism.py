@@ -1,10 +1,13 @@
 """determinism: every logged flag decision is the one the config in force predicts (SPEC "Checks").
 
-(a) allowlisted passengers resolve ALLOWLIST under the live config and were logged so while it was in force;
-(b) every decision equals `resolve_hash` under the config of its time segment (a change inside the window splits the
-    decisions into before / grace (cache TTL, either config accepted) / after);
+(a) allowlisted passengers resolve ALLOWLIST under the live config and were logged so while a config was in force;
+(b) every decision equals `resolve_hash` under the config of its time segment: the configs in force over the window
+    are reconstructed from the whole `rollout set` audit (`CheckContext.segment_plan`), one segment per config and
+    a cache-TTL grace segment around each change accepting its neighbours; where the config is unknown (a change
+    made outside `rollout set`) decisions are unverifiable, never wrong;
 (c) no passenger got two different decisions inside one judged, non-grace segment;
-(d) the share of non-allowlisted passengers seen ON under the live config matches the rollout % (99% binomial).
+(d) the share of non-allowlisted passengers seen ON while the config the window was judged at (the highest exposure
+    in force inside it) was in force matches its rollout % (99% binomial).
 (a)–(c) → FAIL with up to 5 shortened example hashes; (d) → WARN.
 """
 
@@ -17,10 +20,11 @@ from monitor.checks.stats import binomial_share_interval
 from monitor.domain.aggregate import DECISION_BITS
 from monitor.domain.bucketing import resolve_hash, short_hash
 from monitor.domain.checkpoint import CheckResult
-from monitor.domain.evidence import DeterminismEvidence, Exposure, Segment
+from monitor.domain.evidence import DeterminismEvidence, Exposure, InForce, Segment
 from monitor.domain.flag import Decision, FlagConfig
 from monitor.domain.format import pct
 from monitor.domain.status import Status
+from monitor.domain.timeline import GRACE, LIVE, UNVERIFIABLE, FlagState, PlannedSegment, SegmentPlan
 
 NAME = DeterminismEvidence.check
 MAX_EXAMPLES = 5
@@ -43,25 +47,29 @@ class Findings:
         return sorted(self.allowlist | self.wrong | self.conflicting)
 
 
-def _segment_plan(ctx: CheckContext) -> list[tuple[str, list[Resolver]]]:
-    """Per decision segment: how it is judged and the configs whose prediction it accepts."""
-    live: Resolver = (ctx.config, ctx.allowlist_hashes)
-    if not ctx.stats.decisions.segment_bounds:
-        return [("live", [live])]
-    prev = ctx.previous_config
-    if prev is None:
-        return [("unverifiable", []), ("grace", [live]), ("live", [live])]
-    old = FlagConfig(key=ctx.feature, enabled=prev.enabled, rollout_percentage=prev.rollout_percentage)
-    previous: Resolver = (old, frozenset(prev.allowlist_hashes))
-    return [("previous", [previous]), ("grace", [previous, live]), ("live", [live])]
+def _plan(ctx: CheckContext) -> SegmentPlan:
+    """The segments the decisions were split into: the context's plan, or one segment under the live config."""
+    window = ctx.stats.window
+    plan = ctx.segment_plan
+    if plan is None:
+        live = FlagState.of(ctx.config, ctx.allowlist_hashes)
+        plan = SegmentPlan((PlannedSegment(window.start_ms, window.end_ms, LIVE, (live,)),), live)
+    if len(plan.segments) != len(ctx.stats.decisions.per_hash):
+        raise ValueError("the decisions were not split by the segment plan: read the logs with its bounds")
+    return plan
 
 
-def _judge_segment(ctx: CheckContext, index: int, mode: str, resolvers: list[Resolver], found: Findings) -> None:
+def _resolvers(ctx: CheckContext, segment: PlannedSegment) -> list[Resolver]:
+    return [(state.as_config(ctx.feature), frozenset(state.allowlist_hashes)) for state in segment.states]
+
+
+def _judge_segment(ctx: CheckContext, index: int, segment: PlannedSegment, found: Findings) -> None:
     table = ctx.stats.decisions.per_hash[index]
+    mode = segment.judged_against
+    resolvers = _resolvers(ctx, segment)
     wrong = conflicting = unverifiable = allowlist = 0
-    live_enabled = ctx.config.enabled
     for passenger, mask in table.items():
-        if mode == "unverifiable":
+        if mode == UNVERIFIABLE:
             found.unverifiable.add(passenger)
             unverifiable += 1
             continue
@@ -69,34 +77,38 @@ def _judge_segment(ctx: CheckContext, index: int, mode: str, resolvers: list[Res
         for config, allow in resolvers:
             accepted |= DECISION_BITS[resolve_hash(config, passenger, allow, ctx.bucketer).value]
         if mask & ~accepted:
-            if mode == "grace" and ctx.previous_config is None:
-                found.unverifiable.add(passenger)  # may be the unknown earlier config, still cached
+            if segment.partial:
+                found.unverifiable.add(passenger)  # may be the unknown neighbouring config, still cached
                 unverifiable += 1
                 continue
             found.wrong.add(passenger)
             wrong += 1
         found.judged.add(passenger)
-        if mode != "grace" and mask & (mask - 1):
+        if mode != GRACE and mask & (mask - 1):
             found.conflicting.add(passenger)
             conflicting += 1
-        if mode == "live" and live_enabled and passenger in ctx.allowlist_hashes and mask != ALLOWLIST_BIT:
+        if mode != GRACE and _allowlisted_not_logged_so(segment, passenger, mask):
             found.allowlist.add(passenger)
             allowlist += 1
-    window = ctx.stats.window
-    bounds = [window.start_ms, *window.segment_bounds, window.end_ms]
     found.segments.append(
         Segment(
             index=index,
             judged_against=mode,
-            from_ms=bounds[index],
-            until_ms=bounds[index + 1],
+            from_ms=segment.from_ms,
+            until_ms=segment.until_ms,
             passengers=len(table),
             wrong_decision_passengers=wrong,
             conflicting_passengers=conflicting,
             unverifiable_passengers=unverifiable,
             allowlist_violations=allowlist,
+            configs=segment.describe(),
         )
     )
+
+
+def _allowlisted_not_logged_so(segment: PlannedSegment, passenger: str, mask: int) -> bool:
+    state = segment.states[0]
+    return state.enabled and passenger in state.allowlist_hashes and mask != ALLOWLIST_BIT
 
 
 def _static_allowlist(ctx: CheckContext, found: Findings) -> None:
@@ -108,14 +120,20 @@ def _static_allowlist(ctx: CheckContext, found: Findings) -> None:
             found.allowlist.add(passenger)
 
 
-def _exposure(ctx: CheckContext) -> Exposure | None:
-    """(d) distinct non-allowlisted passengers seen ON (ROLLOUT) in the live segment against rollout %."""
-    table = ctx.stats.decisions.per_hash[-1]
-    seen = [mask for passenger, mask in table.items() if passenger not in ctx.allowlist_hashes]
+def _exposure(ctx: CheckContext, plan: SegmentPlan) -> Exposure | None:
+    """(d) distinct non-allowlisted passengers seen ON (ROLLOUT) while the config the window was judged at was in
+    force, against its rollout %."""
+    judged = plan.in_force
+    seen_in: dict[str, int] = {}
+    for segment, table in zip(plan.segments, ctx.stats.decisions.per_hash, strict=True):
+        if segment.judged_against != GRACE and segment.states[:1] == (judged,):
+            for passenger, mask in table.items():
+                seen_in[passenger] = seen_in.get(passenger, 0) | mask
+    seen = [mask for passenger, mask in seen_in.items() if passenger not in judged.allowlist_hashes]
     if not seen:
         return None
     seen_on = sum(1 for mask in seen if mask & ROLLOUT_BIT)
-    expected = ctx.config.rollout_percentage / 100 if ctx.config.enabled else 0.0
+    expected = judged.rollout_percentage / 100 if judged.enabled else 0.0
     interval = binomial_share_interval(len(seen), expected, 0.99)
     share = seen_on / len(seen)
     inside = interval is not None and interval[0] <= share <= interval[1]
@@ -134,9 +152,10 @@ def check_determinism(ctx: CheckContext) -> CheckResult:
     decisions = ctx.stats.decisions
     found = Findings()
     _static_allowlist(ctx, found)
-    for index, (mode, resolvers) in enumerate(_segment_plan(ctx)):
-        _judge_segment(ctx, index, mode, resolvers, found)
-    exposure = _exposure(ctx)
+    plan = _plan(ctx)
+    for index, segment in enumerate(plan.segments):
+        _judge_segment(ctx, index, segment, found)
+    exposure = _exposure(ctx, plan)
     violators = found.violators()
     examples = [short_hash(h) for h in violators[:MAX_EXAMPLES]]
     passengers = decisions.distinct_passengers()
@@ -152,9 +171,24 @@ def check_determinism(ctx: CheckContext) -> CheckResult:
         exposure=exposure,
         segments=found.segments,
         by_decision=dict(decisions.by_decision),
+        in_force=InForce(enabled=plan.in_force.enabled, rollout_percentage=plan.in_force.rollout_percentage),
     )
     status, summary = _verdict(found, exposure, examples, decisions.total, passengers)
+    if len(plan.segments) > 1:
+        summary += f" [configs in force: {_sequence(plan)}]"
     return CheckResult(name=NAME, status=status, summary=summary, evidence=evidence)
+
+
+def _sequence(plan: SegmentPlan) -> str:
+    """'5% → 10% → 5%' (unknown stretches as '?'), the order the window saw them in."""
+    names: list[str] = []
+    for segment in plan.segments:
+        if segment.judged_against == GRACE:
+            continue
+        name = segment.states[0].describe() if segment.states else "?"
+        if not names or names[-1] != name:
+            names.append(name)
+    return " → ".join(names)
 
 
 def _verdict(
@@ -172,9 +206,10 @@ def _verdict(
         return Status.NODATA, "no flag decisions for this feature in the window"
     if not found.judged:
         return Status.NODATA, (
-            f"{decisions} decisions, all before a config change whose earlier config is unknown: unverifiable"
+            f"{decisions} decisions, all while the config in force is unknown (changed outside `rollout set`): "
+            "unverifiable"
         )
-    note = f" ({len(found.unverifiable)} unverifiable: earlier config unknown)" if found.unverifiable else ""
+    note = f" ({len(found.unverifiable)} unverifiable: config in force unknown)" if found.unverifiable else ""
     base = f"{decisions} decisions from {passengers} passengers all match the config in force{note}"
     if exposure is not None and not exposure.inside and exposure.interval is not None:
         lo, hi = exposure.interval

@@ -63,6 +63,10 @@ def command(name: str) -> Command:  # noqa: PLR0911 - one return per command, re
         from monitor.cli.commands import db  # noqa: PLC0415 - lazy, see the docstring
 
         return db.run
+    if name == "doctor":
+        from monitor.cli.commands import doctor  # noqa: PLC0415 - lazy, see the docstring
+
+        return doctor.run
     from monitor.cli.commands import demo  # noqa: PLC0415 - lazy, see the docstring
 
     return demo.run

@@ -57,7 +57,8 @@ def gate_line(gate: GateDecision | None) -> str:
         return "Gate: n/a"
     detail = "; ".join(gate.missing or gate.reasons)
     line = f"Gate: {gate.action.value}" + (f" — {detail}" if detail else "")
-    return line + (f" → {gate.command}" if gate.command else "")
+    line += f" → {gate.command}" if gate.command else ""
+    return line + (f" ({gate.note})" if gate.note else "")
 
 
 def checkpoint_lines(checkpoint: Checkpoint) -> list[str]:
@@ -153,6 +154,8 @@ def gate_lines(phase: str, checkpoints: int, decision: GateDecision) -> list[str
     lines = [f"Gate: {decision.action.value} ({checkpoints} checkpoints in {phase})"]
     lines += [f"Reason: {reason}" for reason in decision.reasons]
     lines += [f"Missing: {missing}" for missing in decision.missing]
+    if decision.note:
+        lines.append(f"Note: {decision.note}")
     if decision.command:
         lines.append(f"Command: {decision.command}")
     return lines

@@ -79,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
-    for add in (_checkpoint, _history, _gate, _report, _rollout, _db, _demo):
+    for add in (_checkpoint, _history, _gate, _report, _rollout, _db, _doctor, _demo):
         add(sub)
     return p
 
@@ -128,6 +128,12 @@ def _checkpoint(sub: Subparsers) -> None:
     )
     c.add_argument("--json", action="store_true", help="print one JSON document instead of lines")
     c.add_argument("--dry-run", action="store_true", help="measure and judge, store nothing, append nothing")
+    c.add_argument(
+        "--doctor",
+        action="store_true",
+        help="first run `beta-monitor doctor` for FEATURE (no test notification; its lines go to stderr) and exit 3, "
+        "writing nothing, if it finds a problem",
+    )
 
 
 def _history(sub: Subparsers) -> None:
@@ -146,8 +152,11 @@ def _gate(sub: Subparsers) -> None:
     g = sub.add_parser(
         "gate",
         help="ADVANCE / HOLD / ROLLBACK for a phase, with the command to act",
-        description="Decide ADVANCE / HOLD / ROLLBACK from the phase's checkpoints. Exit 0 ADVANCE, "
-        "1 HOLD, 2 ROLLBACK, 3 UNKNOWN.",
+        description="Decide ADVANCE / HOLD / ROLLBACK from the phase's checkpoints. The command goes from the "
+        "rollout the phase was judged at (as in its phase log), with a note when the live flag has already moved. "
+        "A phase with no stored checkpoint is HOLD, saying so and naming the feature's phases that have some. "
+        "Exit 0 ADVANCE, 1 HOLD, 2 ROLLBACK, 3 UNKNOWN (no checkpoint and no flag for FEATURE, or a dependency "
+        "down).",
     )
     g.add_argument("feature", type=_name("FEATURE"), metavar="FEATURE")
     g.add_argument("phase", type=_name("PHASE"), metavar="PHASE")
@@ -196,6 +205,54 @@ def _db(sub: Subparsers) -> None:
     db = sub.add_parser("db", help="database administration", description="Database administration.")
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION", parser_class=_Parser)
     db_sub.add_parser("init", help="create or migrate the watchdog's tables", description="Apply pending migrations.")
+
+
+def _minutes(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--minutes {value[:20]!r} is not a whole number of minutes") from None
+    if not 1 <= number <= 180:
+        raise argparse.ArgumentTypeError(f"--minutes {number} is outside 1-180")
+    return number
+
+
+def _doctor(sub: Subparsers) -> None:
+    d = sub.add_parser(
+        "doctor",
+        help="check the deployment against the real account (database, flags, log group, IAM, phase log, "
+        "Insights = scan)",
+        description="Check once, against the real account, what the hourly job needs: the watchdog's database "
+        "reachable and migrated, each flag found, the log group readable, IAM allowing every call the job makes "
+        "(each made once with a harmless request: a missing permission is named as the action and resource to add "
+        "to the task role), the phase-log destination writable, and the Insights engine giving exactly the scan "
+        "engine's figures on the last minutes of real events. One PASS / FAIL / SKIP line per probe (SKIP says why "
+        "it does not apply), then `Doctor: PASS` or `Doctor: FAIL (N problems)`. Exit 0 PASS, 2 FAIL, 3 bad input.",
+    )
+    d.add_argument(
+        "--feature",
+        action="append",
+        type=_name("FEATURE"),
+        metavar="F",
+        help="a flag to check (repeatable; default: every flag with an expectation stored by `rollout set`)",
+    )
+    d.add_argument(
+        "--minutes",
+        type=_minutes,
+        default=10,
+        metavar="N",
+        help="recent minutes the log probes and the Insights = scan comparison read, ending at now minus the "
+        "ingestion lag (default 10, at most 180)",
+    )
+    d.add_argument(
+        "--phase-log", metavar="DEST", help="phase log destination to probe (default BETA_MONITOR_PHASE_LOG)"
+    )
+    d.add_argument(
+        "--no-notify",
+        action="store_true",
+        help="send no test message to the SNS topic (sns:Publish then goes unchecked)",
+    )
+    d.add_argument("--json", action="store_true", help="print one JSON document instead of lines")
 
 
 def _demo(sub: Subparsers) -> None:

@@ -17,33 +17,37 @@ from monitor.domain.aggregate import (
 from monitor.domain.bucketing import Bucketer, resolve, resolve_hash, short_hash
 from monitor.domain.checkpoint import Checkpoint, CheckResult, GateDecision, Window
 from monitor.domain.contract import ingest, parse_message
-from monitor.domain.flag import ConfigChange, Decision, ExpectedConfig, FlagConfig
+from monitor.domain.flag import Decision, ExpectedConfig, FlagConfig
 from monitor.domain.reading import SourceResult
 from monitor.domain.status import GateAction, Status
+from monitor.domain.timeline import FlagState, SegmentPlan, config_eras, plan_segments
 
 __all__ = [
     "Bucketer",
     "CheckResult",
     "Checkpoint",
     "CohortCounts",
-    "ConfigChange",
     "Decision",
     "DecisionStats",
     "EventCounts",
     "ExpectedConfig",
     "FlagConfig",
+    "FlagState",
     "GateAction",
     "GateDecision",
     "LatencySketch",
     "LogWindow",
     "RouteStats",
+    "SegmentPlan",
     "SourceResult",
     "Status",
     "StatusCounts",
     "Window",
     "WindowAggregate",
+    "config_eras",
     "ingest",
     "parse_message",
+    "plan_segments",
     "resolve",
     "resolve_hash",
     "short_hash",

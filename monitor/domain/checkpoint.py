@@ -62,6 +62,9 @@ class GateDecision(BaseModel):
     reasons: list[str] = Field(default_factory=list)
     missing: list[str] = Field(default_factory=list)
     command: str = ""
+    # Set when the live flag has already moved past the rollout the phase was judged at ("already rolled back to 5%
+    # at …"): the command stays the one the phase log named.
+    note: str | None = None
 
 
 class Checkpoint(BaseModel):

@@ -132,6 +132,14 @@ class Segment(Record):
     conflicting_passengers: int | None = None
     unverifiable_passengers: int | None = None
     allowlist_violations: int | None = None
+    configs: list[str] | None = None  # the configs accepted in the segment, e.g. ["5%"], ["10%", "5%"], ["disabled"]
+
+
+class InForce(Record):
+    """The config a window was judged at: the known config with the highest exposure in force inside it."""
+
+    enabled: bool | None = None
+    rollout_percentage: int | None = None
 
 
 class DeterminismEvidence(Evidence):
@@ -148,6 +156,7 @@ class DeterminismEvidence(Evidence):
     exposure: Exposure | None = None
     segments: list[Segment] | None = None
     by_decision: dict[str, int] | None = None
+    in_force: InForce | None = None
 
 
 # -- config_drift ----------------------------------------------------------------------------------------------

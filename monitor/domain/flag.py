@@ -59,12 +59,3 @@ class ExpectedConfig(BaseModel):
     @property
     def is_set(self) -> bool:
         return self.rollout_percentage is not None or self.enabled is not None
-
-
-class ConfigChange(BaseModel):
-    """An earlier config of the flag, known from the previous checkpoint or the audit of `rollout set`."""
-
-    enabled: bool
-    rollout_percentage: int
-    allowlist_hashes: tuple[str, ...] = ()
-    until: datetime  # when the live config replaced it (the live config's updated_at)

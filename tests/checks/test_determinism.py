@@ -6,11 +6,23 @@ from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
-from helpers_checks import FEATURE, START_MS, WINDOW, allowlist_hashes, allowlist_ids, config, ctx, hashes, stats
+from helpers_checks import (
+    END_MS,
+    FEATURE,
+    START_MS,
+    WINDOW,
+    allowlist_hashes,
+    allowlist_ids,
+    config,
+    ctx,
+    hashes,
+    stats,
+)
 
 from monitor.checks.base import CheckContext
 from monitor.checks.determinism import check_determinism
-from monitor.domain import CheckResult, ConfigChange, FlagConfig, Status, WindowAggregate, short_hash
+from monitor.domain import CheckResult, FlagConfig, Status, WindowAggregate, short_hash
+from monitor.domain.timeline import LIVE, Era, FlagState, SegmentPlan, plan_segments
 
 CHANGE_MS = START_MS + 30 * 60_000
 TTL_MS = 60_000
@@ -41,13 +53,24 @@ def scenario(
     enabled: bool = True,
     rollout: int = 5,
     allow: int = 3,
-    bounds: list[int] | None = None,
-    previous: ConfigChange | None = None,
+    changed: bool = False,
+    previous: int | None = None,
 ) -> CheckContext:
+    """`changed`: the config changed to `cfg` at CHANGE_MS, from `previous` % (None: a change made outside `rollout
+    set`, the earlier config unknown)."""
     cfg = config(enabled=enabled, rollout=rollout, allow=allowlist_ids(allow))
-    s = stats(cfg, segment_bounds=bounds)
+    plan = change_plan(cfg, previous) if changed else None
+    s = stats(cfg, segment_bounds=plan.bounds if plan else None)
     build(s, cfg)
-    return ctx(s, cfg, previous_config=previous)
+    return ctx(s, cfg, segment_plan=plan)
+
+
+def change_plan(cfg: FlagConfig, previous: int | None) -> SegmentPlan:
+    allow = tuple(sorted(allowlist_hashes(cfg.allowlist)))
+    before = None if previous is None else FlagState(enabled=True, rollout_percentage=previous, allowlist_hashes=allow)
+    live = FlagState(enabled=cfg.enabled, rollout_percentage=cfg.rollout_percentage, allowlist_hashes=allow)
+    eras = [Era(None, before, "audit" if before else "unknown"), Era(WINDOW.start + timedelta(minutes=30), live, LIVE)]
+    return plan_segments(eras, START_MS, END_MS, timedelta(milliseconds=TTL_MS))
 
 
 def allow_of(cfg: FlagConfig) -> list[str]:
@@ -87,9 +110,6 @@ def skewed_exposure(s: WindowAggregate, cfg: FlagConfig) -> None:
     correct(s, cfg, ON + OFF[:20])  # correct decisions, but half the passengers seen are ON at a 5% rollout
 
 
-PREV_1PCT = ConfigChange(enabled=True, rollout_percentage=1, until=WINDOW.start + timedelta(minutes=30))
-
-
 def change_honoured(s: WindowAggregate, cfg: FlagConfig) -> None:
     old = config(rollout=1, allow=cfg.allowlist)
     correct(s, old, LOW + MID + OFF[:100], BEFORE)  # MID was OFF under 1%
@@ -109,7 +129,6 @@ def flip_before_change(s: WindowAggregate, cfg: FlagConfig) -> None:
     s.add_decision(BEFORE, FEATURE, "ROLLOUT", MID[1])  # OFF and ROLLOUT under the 1% config
 
 
-BOUNDS = [CHANGE_MS, CHANGE_MS + TTL_MS]
 CASES = [
     pytest.param(scenario(healthy), Status.PASS, id="all-correct"),
     pytest.param(scenario(healthy, enabled=False), Status.PASS, id="disabled-allowlist-off-is-correct"),
@@ -120,14 +139,10 @@ CASES = [
     pytest.param(scenario(lambda s, c: None), Status.NODATA, id="no-decisions"),
     pytest.param(scenario(other_feature_only), Status.NODATA, id="other-feature-only"),
     pytest.param(scenario(skewed_exposure), Status.WARN, id="exposure-outside-interval"),
-    pytest.param(scenario(change_honoured, bounds=BOUNDS, previous=PREV_1PCT), Status.PASS, id="change-honoured"),
-    pytest.param(
-        scenario(old_config_after_grace, bounds=BOUNDS, previous=PREV_1PCT), Status.FAIL, id="old-config-after-grace"
-    ),
-    pytest.param(
-        scenario(flip_before_change, bounds=BOUNDS, previous=PREV_1PCT), Status.FAIL, id="flip-under-previous-config"
-    ),
-    pytest.param(scenario(change_honoured, bounds=BOUNDS), Status.PASS, id="change-previous-unknown"),
+    pytest.param(scenario(change_honoured, changed=True, previous=1), Status.PASS, id="change-honoured"),
+    pytest.param(scenario(old_config_after_grace, changed=True, previous=1), Status.FAIL, id="old-config-after-grace"),
+    pytest.param(scenario(flip_before_change, changed=True, previous=1), Status.FAIL, id="flip-under-previous-config"),
+    pytest.param(scenario(change_honoured, changed=True), Status.PASS, id="change-previous-unknown"),
 ]
 
 
@@ -174,7 +189,7 @@ def test_examples_are_at_most_five_short_hashes() -> None:
 
 
 def test_change_within_window_segments() -> None:
-    got = run(change_honoured, bounds=BOUNDS, previous=PREV_1PCT)
+    got = run(change_honoured, changed=True, previous=1)
     segments = got.evidence.segments
     assert [seg.judged_against for seg in segments] == ["previous", "grace", "live"]
     assert segments[0].passengers == len(LOW + MID) + 100
@@ -184,7 +199,7 @@ def test_change_within_window_segments() -> None:
 
 
 def test_change_with_unknown_previous_config_is_unverifiable_not_failed() -> None:
-    got = run(change_honoured, bounds=BOUNDS)
+    got = run(change_honoured, changed=True)
     ev = got.evidence
     assert ev.segments[0].judged_against == "unverifiable"
     # before the change everyone; in the grace segment the MID passengers' OFF may be the unknown earlier config
@@ -197,7 +212,7 @@ def test_only_unverifiable_decisions_is_nodata() -> None:
     def before_only(s: WindowAggregate, cfg: FlagConfig) -> None:
         correct(s, config(rollout=1), OFF[:50], BEFORE)
 
-    assert run(before_only, bounds=BOUNDS).status is Status.NODATA
+    assert run(before_only, changed=True).status is Status.NODATA
 
 
 @pytest.mark.parametrize(

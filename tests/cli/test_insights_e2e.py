@@ -8,13 +8,12 @@ same figures and the same verdicts.
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 from e2e_support import FEATURE, World, make_world
-from fake_insights import FakeInsightsClient
+from fake_insights import FakeInsightsClient, proxy_intercept
 from fault_proxy import fault_proxy
 
 from monitor.cli.demo.traffic import TrafficModel, generate
@@ -47,18 +46,7 @@ def _events(world: World) -> list[tuple[int, str]]:
 
 
 def _insights_front(events: list[tuple[int, str]]) -> Any:
-    fake = FakeInsightsClient(events, statuses=lambda _q: ("Running", "Complete"))
-    lock = threading.Lock()
-    handlers = {"StartQuery": fake.start_query, "GetQueryResults": fake.get_query_results, "StopQuery": fake.stop_query}
-
-    def intercept(operation: str, body: dict[str, Any]) -> dict[str, Any] | None:
-        handler = handlers.get(operation)
-        if handler is None:
-            return None
-        with lock:
-            return handler(**body)
-
-    return intercept
+    return proxy_intercept(FakeInsightsClient(events, statuses=lambda _q: ("Running", "Complete")))
 
 
 def test_insights_equals_scan_through_the_cli(world: World) -> None:

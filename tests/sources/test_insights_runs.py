@@ -16,6 +16,7 @@ from helpers_insights import END, START, assert_same, insights_stats, scan_stats
 
 from monitor.errors import LogGroupNotFoundError, SourceError
 from monitor.sources.insights import InsightsLogSource
+from monitor.sources.insights.queries import ROUTE
 
 
 # -- query statuses -----------------------------------------------------------------------------------------------
@@ -97,14 +98,15 @@ def pad_broad_query(measure_marker: str, to: int) -> Callable[[str, list], list]
     return hook
 
 
-def test_a_10000_row_result_is_split_by_hash_prefix_and_nothing_is_lost() -> None:
+def test_a_result_at_the_100000_row_limit_is_split_by_hash_prefix_and_nothing_is_lost() -> None:
     events = mixed_events(1000, START, END, seed=21, passengers=300)
-    fake = FakeInsightsClient(events, rows_hook=pad_broad_query("by bm_h, bm_err", 10_000))
+    fake = FakeInsightsClient(events, rows_hook=pad_broad_query("by bm_h, bm_err", 100_000))
     stats = insights_stats(fake)
     assert_same(scan_stats(events), stats)
     cohort = [q for q in stats.queries if q["name"].startswith("cohort_requests")]
     assert cohort[0]["name"] == "cohort_requests" and cohort[0]["status"] == "Truncated"
-    assert cohort[0]["rows"] == 10_000
+    assert cohort[0]["rows"] == 100_000  # read in pages of 10,000 (GetQueryResults' most)
+    assert sum(1 for api, kwargs in fake.calls if api == "GetQueryResults" and "nextToken" in kwargs) == 9
     assert sorted(q["name"] for q in cohort[1:]) == [f"cohort_requests[hash {c}*]" for c in "0123456789abcdef"]
     assert all(q["status"] == "Complete" and q["rows"] < 10_000 for q in cohort[1:])
 
@@ -312,7 +314,7 @@ class RecordedClient:
 
     def get_query_results(self, **kwargs: Any) -> dict[str, Any]:
         text = self.texts[kwargs["queryId"]]
-        rows = next((rows for marker, rows in self.ANSWERS.items() if marker in text and "bm_route" not in text), [])
+        rows = next((rows for marker, rows in self.ANSWERS.items() if marker in text and ROUTE not in text), [])
         return {
             "status": "Complete",
             "results": rows,

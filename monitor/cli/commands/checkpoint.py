@@ -6,6 +6,7 @@ import argparse
 import logging
 
 from monitor.cli import output
+from monitor.cli.commands.doctor import startup_doctor
 from monitor.cli.databases import Databases, Say
 from monitor.cli.wiring import build_adapters
 from monitor.planning import CheckpointRequest
@@ -22,6 +23,8 @@ def run(args: argparse.Namespace, settings: Settings, say: Say) -> int:
     source = open_source(args.source or settings.source, settings, say=say)
     databases = Databases.open(settings, say)
     databases.store.migrate()
+    if args.doctor:
+        startup_doctor(args, settings, databases, say)
     runner = CheckpointRunner(settings, build_adapters(settings, databases), progress=say)
     request = CheckpointRequest(
         feature=args.feature,

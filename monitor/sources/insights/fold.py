@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from monitor.domain.aggregate import DECISION_BITS, MAX_SAMPLES, OTHER_ROUTE, WindowAggregate
 from monitor.domain.contract import ingest, passenger_hash
 from monitor.domain.reading import SourceResult
-from monitor.sources.insights.queries import QueryBuilder, QuerySpec
+from monitor.sources.insights.queries import ROUTE, QueryBuilder, QuerySpec
 
 Row = dict[str, str]
 Results = dict[str, list[tuple[QuerySpec, list[Row]]]]
@@ -84,16 +84,16 @@ class _Collected:
         )
         self._each(
             "requests_by_route",
-            ("bm_route", "bm_status", "n"),
-            lambda _, r: self.route_status.setdefault(self.routes[r["bm_route"]], Counter()).update(
+            (ROUTE, "bm_status", "n"),
+            lambda _, r: self.route_status.setdefault(self.routes[r[ROUTE]], Counter()).update(
                 {_int(r["bm_status"]): _int(r["n"])}
             ),
         )
         self._each("latency_bins", ("bm_bin", "n"), lambda _, r: self.bins.update({_int(r["bm_bin"]): _int(r["n"])}))
         self._each(
             "latency_bins_by_route",
-            ("bm_route", "bm_bin", "n"),
-            lambda _, r: self.route_bins.setdefault(self.routes[r["bm_route"]], Counter()).update(
+            (ROUTE, "bm_bin", "n"),
+            lambda _, r: self.route_bins.setdefault(self.routes[r[ROUTE]], Counter()).update(
                 {_int(r["bm_bin"]): _int(r["n"])}
             ),
         )

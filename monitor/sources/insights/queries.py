@@ -2,9 +2,20 @@
 server-side.
 
 Every query starts with the same prelude: an exact millisecond filter on @timestamp (StartQuery only takes whole,
-inclusive seconds), then one regex `parse` per logfmt key, then `coalesce(logfmt value, JSON field)` into `bm_*`
-fields. JSON messages use the fields Insights discovers; logfmt ones the `parse` regexes, which never match a
-message starting with `{` and take the key's last occurrence at the start of a whitespace-separated token.
+inclusive seconds), then three regex `parse`s per logfmt key, then `coalesce(quoted value, bare value, JSON field)`
+into `bm_*` fields. JSON messages use the fields Insights discovers; logfmt ones the `parse` regexes, which never
+match a message starting with `{` and take the key's last occurrence at the start of a whitespace-separated token.
+
+Robust where the documentation is silent (AWS documents only that an event a `parse` does not match keeps flowing
+without the extracted fields):
+- one `parse` per alternative, each with exactly one named group that takes part in every match: the first takes
+  the rest of the message after the key's last `key=`, the second the quoted value at its start, the third the bare
+  token. No group sits in an alternation, so a group that did not take part in a match — which the service may
+  report as "" rather than null — never occurs (`coalesce` over such groups would pick that "");
+- group names are letters and digits only (`bmqdurationms`, `bmroute`): the service's regex flavour is not
+  documented, and the strictest common rule (Java's) accepts nothing else;
+- every query is at most `MAX_QUERY_CHARS` (10,000, StartQuery's limit), checked before any query runs;
+- every comparison on a field that can be missing sits behind a presence test (`bm_duration >= 0` included).
 
 How the contract is mirrored (what `monitor.domain.contract` decides, and how these queries decide the same):
 - JSON type checks (status an integer, duration a number, method/path/feature_key/passenger_hash strings) are
@@ -35,6 +46,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from monitor.domain.aggregate import LatencySketch
+from monitor.errors import ConfigError
 
 REQUEST_KEYS = ("type", "method", "path", "status", "duration_ms", "passenger_hash")
 DECISION_KEYS = ("type", "feature_key", "decision", "passenger_hash")
@@ -49,6 +61,8 @@ FIELD = {
     "feature_key": "bm_feature",
     "decision": "bm_decision",
 }
+ROUTE = "bmroute"  # the route group a request's path falls in (a named group: letters and digits only)
+MAX_QUERY_CHARS = 10_000  # StartQuery's queryString limit
 HASH_SPLIT = "hash"
 TIME_SPLIT = "time"
 NO_SPLIT = "none"
@@ -81,6 +95,7 @@ _REQUEST_CORE = " and ".join(
                 r'@message like /"path"\s*:\s*"/',
                 r'@message like /"status"\s*:\s*[1-5][0-9][0-9]\s*[,}]/',
                 r'@message like /"duration_ms"\s*:\s*-?[0-9]/',
+                "not isempty(bm_duration)",
                 "bm_duration >= 0",
             )
         )
@@ -131,17 +146,20 @@ class QuerySpec:
         return name
 
 
-def logfmt_parse(key: str) -> str:
-    """`parse` of one logfmt key: last occurrence at a token start, quoted or bare; never matches a `{` message."""
-    return (
-        r"parse @message /^\s*(?:[^\s{]\S*\s+(?:\S+\s+)*)?"
-        + key
-        + r'=(?:"(?<bm_q_'
-        + key
-        + r'>(?:[^"\\]|\\.)*)"|(?<bm_u_'
-        + key
-        + r">\S*))/"
-    )
+def group(kind: str, key: str) -> str:
+    """The named group (and field) `kind` of a logfmt key: letters and digits only, e.g. bmqdurationms."""
+    return "bm" + kind + key.replace("_", "")
+
+
+def logfmt_parse(key: str) -> list[str]:
+    """The three `parse`s of one logfmt key (see the module doc): the rest of the message after the key's last
+    occurrence at a token start (never in a `{` message), then its quoted value, then its bare token."""
+    rest, quoted, bare = group("r", key), group("q", key), group("u", key)
+    return [
+        r"parse @message /^\s*(?:[^\s{]\S*\s+(?:\S+\s+)*)?" + key + "=(?<" + rest + r">[\s\S]*)/",
+        f"parse {rest} " + r'/^"(?<' + quoted + r'>(?:[^"\\]|\\.)*)"/',
+        f"parse {rest} " + r"/^(?<" + bare + r">\S*)/",
+    ]
 
 
 def regex_escape(text: str) -> str:
@@ -184,13 +202,13 @@ class QueryBuilder:
             "requests_by_route": lambda _: [
                 f"filter {VALID_REQUEST}",
                 *self._route(),
-                "stats count(*) as n by bm_route, bm_status",
+                f"stats count(*) as n by {ROUTE}, bm_status",
             ],
             "latency_bins": lambda _: [*self._bins(), "stats count(*) as n by bm_bin"],
             "latency_bins_by_route": lambda _: [
                 *self._bins(),
                 *self._route(),
-                "stats count(*) as n by bm_route, bm_bin",
+                f"stats count(*) as n by {ROUTE}, bm_bin",
             ],
             "cohort_requests": self._cohort_requests,
             "anonymous_requests": lambda _: [
@@ -222,15 +240,28 @@ class QueryBuilder:
             f"filter bm_ts >= {spec.start_ms} and bm_ts < {spec.end_ms}",
         ]
         if keys:
-            commands += [logfmt_parse(key) for key in keys]
-            commands.append("fields " + ", ".join(f"coalesce(bm_q_{k}, bm_u_{k}, {k}) as {FIELD[k]}" for k in keys))
+            commands += [command for key in keys for command in logfmt_parse(key)]
+            commands.append(
+                "fields " + ", ".join(f"coalesce({group('q', k)}, {group('u', k)}, {k}) as {FIELD[k]}" for k in keys)
+            )
         commands += self._tails[spec.measure](spec)
-        return "\n| ".join(commands)
+        text = "\n| ".join(commands)
+        if len(text) > MAX_QUERY_CHARS:
+            raise ConfigError(
+                f"the Logs Insights query {spec.name} is {len(text)} characters, above the {MAX_QUERY_CHARS} "
+                "StartQuery accepts: shorten BETA_MONITOR_ROUTE_GROUPS (fewer or shorter prefixes)"
+            )
+        return text
+
+    def check_lengths(self, spec_of: Callable[[str], QuerySpec]) -> None:
+        """Raise ConfigError before any query runs when one measure's text is too long (route groups, feature)."""
+        for measure in self.MEASURES:
+            self.text(spec_of(measure))
 
     # -- pieces several tails share ----------------------------------------------------------------------------
     def _route(self) -> list[str]:
         alternatives = "|".join(regex_escape(prefix) for prefix in self.prefix_routes)
-        return [f"parse bm_path /^(?<bm_route>{alternatives})/", "filter ispresent(bm_route)"]
+        return [f"parse bm_path /^(?<{ROUTE}>{alternatives})/", f"filter ispresent({ROUTE})"]
 
     @staticmethod
     def _bins() -> list[str]:

@@ -5,7 +5,8 @@ the same aggregate, so both engines give identical figures on the same events.
 
 How queries run: up to `max_concurrent` (4; the account allows ~30) at once from one thread, each polled every
 `poll_interval_s` until Complete or another terminal status, all within one deadline (`timeout_s`). A Complete
-result with `max_rows` rows (or a `resultCount` above the rows received) may be truncated: it is split — by hash
+result with `max_rows` rows (100,000 by default, the most StartQuery's `limit` allows, so a split — which re-scans the
+range — is rare; or a `resultCount` above the rows received) may be truncated: it is split — by hash
 prefix (16 ways, recursively up to 3 hex characters) for per-passenger queries, by halving the time range for the
 others — and re-run, so no row is silently dropped. Failed / Cancelled / Timeout / Unknown, a result that cannot be
 split further, an AWS error after retries, or the deadline each add one line to the result's `problems`
@@ -33,7 +34,7 @@ from monitor.errors import LogGroupNotFoundError, MonitorError, SourceError
 from monitor.sources.insights.fold import Results, Row, add_samples, fold_results
 from monitor.sources.insights.queries import HASH_SPLIT, TIME_SPLIT, QueryBuilder, QuerySpec
 
-DEFAULT_MAX_ROWS = 10_000  # rows one Insights query returns at most
+DEFAULT_MAX_ROWS = 100_000  # StartQuery's `limit` maximum; GetQueryResults pages them 10,000 at a time
 IN_PROGRESS = ("Scheduled", "Running")
 MAX_PREFIX = 3  # hex characters of hash prefix before a per-passenger query counts as unsplittable
 MIN_SPLIT_MS = 2_000  # a time range shorter than this is not halved further
@@ -90,6 +91,7 @@ class InsightsLogSource:
     def _read(self, client: Any, result: SourceResult, *, count_calls: bool) -> None:
         window = result.window
         builder = QueryBuilder(window.feature, window.route_groups)
+        builder.check_lengths(lambda measure: QuerySpec(measure, window.start_ms, window.end_ms, 0, "f" * MAX_PREFIX))
         runner = _Runner(self, client, result, builder, count_calls=count_calls)
         results = runner.run(self._specs(window, builder))
         fold_results(result, builder, results, failed=runner.failed)
