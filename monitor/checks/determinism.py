@@ -4,7 +4,9 @@
 (b) every decision equals `resolve_hash` under the config of its time segment (a change inside the window splits the
     decisions into before / grace (cache TTL, either config accepted) / after);
 (c) no passenger got two different decisions inside one judged, non-grace segment;
-(d) the share of non-allowlisted passengers seen ON under the live config matches the rollout % (99% binomial).
+(d) the share of non-allowlisted passengers seen ON under the live config matches the rollout % within a 99.9%
+    binomial interval: a false WARN in at most 0.1% of checkpoints, while a 20% relative skew at 20,000 passengers
+    (5% rollout and above) is still WARN (benchmarks/RESULTS-detection.md, "Exposure").
 (a)–(c) → FAIL with up to 5 shortened example hashes; (d) → WARN.
 """
 
@@ -26,6 +28,7 @@ NAME = DeterminismEvidence.check
 MAX_EXAMPLES = 5
 ALLOWLIST_BIT = DECISION_BITS[Decision.ALLOWLIST.value]
 ROLLOUT_BIT = DECISION_BITS[Decision.ROLLOUT.value]
+EXPOSURE_CONFIDENCE = 0.999  # (d): per-checkpoint false-WARN probability ≤ 0.1%
 
 Resolver = tuple[FlagConfig, frozenset[str]]  # a config and its allowlist hashes
 
@@ -116,7 +119,7 @@ def _exposure(ctx: CheckContext) -> Exposure | None:
         return None
     seen_on = sum(1 for mask in seen if mask & ROLLOUT_BIT)
     expected = ctx.config.rollout_percentage / 100 if ctx.config.enabled else 0.0
-    interval = binomial_share_interval(len(seen), expected, 0.99)
+    interval = binomial_share_interval(len(seen), expected, EXPOSURE_CONFIDENCE)
     share = seen_on / len(seen)
     inside = interval is not None and interval[0] <= share <= interval[1]
     return Exposure(
@@ -126,7 +129,7 @@ def _exposure(ctx: CheckContext) -> Exposure | None:
         expected=expected,
         interval=interval,
         inside=inside,
-        confidence=0.99,
+        confidence=EXPOSURE_CONFIDENCE,
     )
 
 
@@ -180,7 +183,7 @@ def _verdict(
         lo, hi = exposure.interval
         summary = (
             f"{base}; but {exposure.seen_on}/{exposure.seen} passengers ON ({pct(exposure.share)}) "
-            f"outside the 99% range {pct(lo)}–{pct(hi)} for rollout {pct(exposure.expected, 0)}"
+            f"outside the {EXPOSURE_CONFIDENCE:.1%} range {pct(lo)}–{pct(hi)} for rollout {pct(exposure.expected, 0)}"
         )
         return Status.WARN, summary
     if exposure is not None:

@@ -10,9 +10,11 @@ from monitor.domain.aggregate import (
     EventCounts,
     LatencySketch,
     LogWindow,
+    PassengerStates,
     RouteStats,
     StatusCounts,
     WindowAggregate,
+    passenger_key,
 )
 from monitor.domain.bucketing import Bucketer, resolve, resolve_hash, short_hash
 from monitor.domain.checkpoint import Checkpoint, CheckResult, GateDecision, Window
@@ -36,6 +38,7 @@ __all__ = [
     "GateDecision",
     "LatencySketch",
     "LogWindow",
+    "PassengerStates",
     "RouteStats",
     "SourceResult",
     "Status",
@@ -44,6 +47,7 @@ __all__ = [
     "WindowAggregate",
     "ingest",
     "parse_message",
+    "passenger_key",
     "resolve",
     "resolve_hash",
     "short_hash",
