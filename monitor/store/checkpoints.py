@@ -189,8 +189,9 @@ class PostgresCheckpointStore:
             return set()
         rows = self._rows(
             "reading the phase's failing passengers",
-            "SELECT DISTINCT stored.k FROM cohort_failures f CROSS JOIN LATERAL unnest(f.keys) AS stored(k)"
-            " WHERE f.feature = %(f)s AND f.phase = %(p)s AND stored.k IN (SELECT unnest(%(keys)s::bigint[]))",
+            "SELECT DISTINCT stored.k FROM (SELECT unnest(keys) AS k FROM cohort_failures"
+            " WHERE feature = %(f)s AND phase = %(p)s) AS stored JOIN (SELECT unnest(%(keys)s::bigint[]) AS k) AS seen"
+            " ON seen.k = stored.k",
             {"keys": list(keys), "f": feature, "p": phase},
         )
         return {r["k"] for r in rows}
