@@ -55,7 +55,9 @@ class CohortTraffic:
             stormer = on[0]
             events.append((at(), _decision(stormer, "ROLLOUT")))
             events.extend((at(), _request(503, stormer)) for _ in range(self.storm_retries))
-        events.extend((at(), _request(503 if rng.random() < self.off_5xx else 200, None)) for _ in range(self.anonymous))
+        events.extend(
+            (at(), _request(503 if rng.random() < self.off_5xx else 200, None)) for _ in range(self.anonymous)
+        )
         return sorted(events)
 
 

@@ -13,7 +13,9 @@ Overlapping windows (a labelled checkpoint beside the hourly one, a replay of an
 passenger enters the evidence as a failing unit at most once per phase, because the runner passes the keys of the
 passengers who failed at earlier checkpoints (`CheckContext.failed_before`) and stores this window's new ones. If
 alpha or the minimum relative effect change mid-phase, replaying the stored hours under the new design is exactly
-the test the new settings define, from the phase's start.
+the test the new settings define, from the phase's start. A checkpoint whose read was incomplete (its log-based
+checks ERROR) still records its counts: the test conditions on the passengers it saw, so they remain evidence that
+later checkpoints fold. SKIP records none (no ON or no OFF cohort: no evidence either way).
 """
 
 from __future__ import annotations

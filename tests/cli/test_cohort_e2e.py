@@ -67,9 +67,7 @@ def failure_rows(world: World) -> int:
 
 def test_a_2x_regression_fails_by_the_third_hour_and_the_fail_stands(world: World, tmp_path: Path) -> None:
     paths = exports(world, tmp_path, REGRESSION, HOURS)
-    docs = [
-        checkpoint(world, f"h{i + 1}", path, hour_end(world, i, HOURS), "--json") for i, path in enumerate(paths)
-    ]
+    docs = [checkpoint(world, f"h{i + 1}", path, hour_end(world, i, HOURS), "--json") for i, path in enumerate(paths)]
     results = [cohort(d) for d in docs]
     assert [r["status"] for r in results] == ["PASS", "PASS", "FAIL", "FAIL"]
     evidence = [r["evidence"] for r in results]

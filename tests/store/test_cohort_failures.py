@@ -28,9 +28,7 @@ def cohort_checkpoint(label: str, *, phase: str = "5%", feature: str = "fav", at
         live_config={"key": feature, "enabled": True, "rollout_percentage": 5},
         expected=ExpectedConfig(),
         checks=[
-            CheckResult(
-                name="cohort_regression", status=Status.PASS, summary="ok", evidence={"hour": HOUR.to_dict()}
-            )
+            CheckResult(name="cohort_regression", status=Status.PASS, summary="ok", evidence={"hour": HOUR.to_dict()})
         ],
         created_at=at,
     )
