@@ -63,17 +63,33 @@ def _pass_streak(checkpoints: list[Checkpoint]) -> int:
     return streak
 
 
-def _traffic_missing(latest: Checkpoint) -> list[str]:
-    """What more traffic the latest checkpoint's NODATA checks need."""
-    missing: list[str] = []
+def _amount(hours: float) -> str:
+    return f"≈{hours:.0f} h" if hours >= MINUTES_BELOW_HOURS else f"≈{max(1, round(hours * 60))} min"
+
+
+def _cohort_missing(latest: Checkpoint) -> list[str]:
+    """What more traffic cohort_regression needs: the NODATA shortfall, or the hours a WARN needs to decide."""
     cohort = latest.evidence(CohortEvidence)
-    if cohort is not None and _status(latest, CohortEvidence.check) is Status.NODATA:
+    status = _status(latest, CohortEvidence.check)
+    if cohort is None:
+        return []
+    if status is Status.NODATA:
         hours, needed = cohort.needed_hours, cohort.needed_requests
         if hours is not None:
-            amount = f"≈{hours:.0f} h" if hours >= MINUTES_BELOW_HOURS else f"≈{max(1, round(hours * 60))} min"
-            missing.append(f"{amount} more traffic at this rate (cohort_regression needs {needed} more requests)")
-        elif needed:
-            missing.append(f"{needed} more requests in the cohorts (no ON traffic yet to estimate the time)")
+            return [f"{_amount(hours)} more traffic at this rate (cohort_regression needs {needed} more requests)"]
+        if needed:
+            return [f"{needed} more requests in the cohorts (no ON traffic yet to estimate the time)"]
+    if status is Status.WARN and cohort.hours_to_decide is not None:
+        return [
+            f"{_amount(cohort.hours_to_decide)} more traffic at this rate "
+            "(cohort_regression: ON worse this hour, not yet conclusive)"
+        ]
+    return []
+
+
+def _traffic_missing(latest: Checkpoint) -> list[str]:
+    """What more traffic the latest checkpoint's NODATA (or undecided WARN) checks need."""
+    missing = _cohort_missing(latest)
     errors = latest.evidence(ErrorRateEvidence)
     if errors is not None and _status(latest, ErrorRateEvidence.check) is Status.NODATA:
         short = (errors.min_requests or 0) - (errors.requests or 0)

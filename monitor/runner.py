@@ -92,7 +92,7 @@ class CheckpointRunner:
         a = self.adapters
         feature, phase = plan.request.feature, plan.request.phase
         if plan.request.dry_run:
-            checkpoint = self._measure(plan, a.checkpoints.history(feature, phase), source)
+            checkpoint, _ = self._measure(plan, a.checkpoints.history(feature, phase), source)
             return CheckpointOutcome(checkpoint=checkpoint, dry_run=True, phase_log=plan.destination)
 
         with a.checkpoints.lock(feature, phase):
@@ -108,7 +108,7 @@ class CheckpointRunner:
                     repaired=repaired,
                 )
             history = a.checkpoints.history(feature, phase)
-            saved, created = a.checkpoints.save(self._measure(plan, history, source))
+            saved, created = a.checkpoints.save(*self._measure(plan, history, source))
             if not created:
                 return CheckpointOutcome(
                     checkpoint=saved, duplicate=True, phase_log=plan.destination, appended=saved.appended
@@ -144,8 +144,11 @@ class CheckpointRunner:
             destination=a.phase_log.destination(request.feature, request.phase, request.phase_log),
         )
 
-    def _measure(self, plan: CheckpointPlan, history: list[Checkpoint], source: LogSource) -> Checkpoint:
-        """Read the logs, run the checks and roll them up into the checkpoint (not stored yet), gate included."""
+    def _measure(
+        self, plan: CheckpointPlan, history: list[Checkpoint], source: LogSource
+    ) -> tuple[Checkpoint, set[int]]:
+        """Read the logs, run the checks and roll them up into the checkpoint (not stored yet), gate included; with
+        the keys of the passengers whose first failure of the phase is in this window (stored with it)."""
         request, window, config = plan.request, plan.window, plan.config
         baseline = pick_baseline(history, request.baseline_label)
         allowlist_hashes = frozenset(self.bucketer.hash_id(p) for p in config.allowlist)
@@ -162,6 +165,10 @@ class CheckpointRunner:
         )
         self.progress(f"Reading logs ({source.name}) {window.start.isoformat()} → {window.end.isoformat()}")
         reading = self._read(source, log_window)
+        passengers = reading.aggregate.passengers
+        failed_before = self.adapters.checkpoints.failed_before(
+            request.feature, request.phase, passengers.states.keys()
+        )
         ctx = CheckContext(
             feature=request.feature,
             config=config,
@@ -176,6 +183,8 @@ class CheckpointRunner:
             baseline=baseline,
             previous=history[0] if history else None,
             window_ends_now=plan.ends_now,
+            history=history,
+            failed_before=frozenset(failed_before),
         )
         checks = mark_incomplete(run_checks(ctx), reading.problems)
         checks = escalate_errors(checks, history, self.thresholds.error_escalation)
@@ -196,7 +205,7 @@ class CheckpointRunner:
         checkpoint.gate = phase_gate(
             request.feature, request.phase, [*reversed(history), checkpoint], self.settings, config
         )
-        return checkpoint
+        return checkpoint, passengers.failing() - failed_before
 
     def _read(self, source: LogSource, window: LogWindow) -> SourceResult:
         reading = source.read(window)

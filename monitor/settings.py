@@ -95,9 +95,18 @@ class Settings(BaseSettings):
     # Thresholds
     max_5xx_rate: float = Field(0.01, ge=0, le=1, description="error_rate FAILs above this 5xx share.")
     min_requests: int = Field(100, ge=1, description="Requests needed before error_rate judges (else NODATA).")
-    alpha: float = Field(0.01, gt=0, lt=1, description="Significance of the one-sided cohort test.")
-    min_effect: float = Field(
-        0.005, ge=0, le=1, description="Smallest ON-minus-OFF 5xx difference that FAILs (0.005 = 0.5 pp)."
+    alpha: float = Field(
+        0.01,
+        gt=0,
+        lt=1,
+        description="cohort_regression's false-FAIL probability over a whole phase, however many hourly looks.",
+    )
+    min_relative_effect: float | None = Field(
+        None,
+        ge=0,
+        le=100,
+        description="Relative margin inside cohort_regression's null: 0.2 FAILs only if ON is more than 1.2× worse "
+        "than OFF (unset or 0: any excess).",
     )
     min_cohort_requests: int = Field(100, ge=1, description="ON-cohort requests needed for cohort_regression.")
     latency_warn: float = Field(0.20, ge=0, description="p95 above baseline by this share → WARN.")

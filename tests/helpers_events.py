@@ -184,13 +184,15 @@ def reference_stats(
 
 
 def snapshot(read: SourceResult | WindowAggregate) -> dict[str, Any]:
-    """Everything an engine fills: the measured figures, cohorts, per-hash decisions, whole latency sketches, and the
-    read's problems and cross-check (an aggregate alone has none) — not how it was read (engine, calls, queries)."""
+    """Everything an engine fills: the measured figures, cohorts, every passenger's state, per-hash decisions, whole
+    latency sketches, and the read's problems and cross-check (an aggregate alone has none) — not how it was read
+    (engine, calls, queries)."""
     stats = read.aggregate if isinstance(read, SourceResult) else read
     data = stats.to_dict()
     data["problems"] = read.problems if isinstance(read, SourceResult) else []
     data["load_balancer"] = read.load_balancer if isinstance(read, SourceResult) else None
     data["cohorts"] = stats.cohorts.to_dict()
+    data["passenger_states"] = dict(stats.passengers.states)
     data["per_hash"] = stats.decisions.per_hash
     data["latency"] = stats.latency.to_dict()
     data["route_latency"] = {name: r.latency.to_dict() for name, r in stats.routes.items()}

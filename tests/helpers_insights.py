@@ -35,6 +35,7 @@ def assert_same(scan: WindowAggregate, read: SourceResult) -> None:
     insights = read.aggregate
     assert insights.to_dict() == scan.to_dict()
     assert insights.cohorts.to_dict() == scan.cohorts.to_dict()
+    assert insights.passengers.states == scan.passengers.states
     assert insights.decisions.per_hash == scan.decisions.per_hash
     assert insights.decisions.by_decision == scan.decisions.by_decision
     assert insights.latency.to_dict() == scan.latency.to_dict()

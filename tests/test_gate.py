@@ -243,6 +243,26 @@ def test_hold_says_how_much_more_traffic(evidence: dict[str, Any], fragment: str
     assert "2 more PASS checkpoints" in decision.missing
 
 
+@pytest.mark.parametrize(
+    ("hours", "fragment"),
+    [
+        pytest.param(2.6, "≈3 h more traffic at this rate (cohort_regression: ON worse this hour", id="hours"),
+        pytest.param(0.43, "≈26 min more traffic at this rate (cohort_regression: ON worse", id="minutes"),
+        pytest.param(None, None, id="no-projection"),
+    ],
+)
+def test_hold_on_an_undecided_warn_says_how_long_to_a_verdict(hours: float | None, fragment: str | None) -> None:
+    decision = gate([cp("h1"), cp("h2", W, cohort=W, cohort_ev={"hours_to_decide": hours})])
+    assert decision.action is GateAction.HOLD
+    cohort = [m for m in decision.missing if "cohort_regression" in m]
+    assert cohort == ([] if fragment is None else [next(m for m in cohort if fragment in m)])
+
+
+def test_a_pass_cohort_adds_no_traffic_to_wait_for() -> None:
+    decision = gate([cp("h1"), cp("h2", cohort_ev={"hours_to_decide": 50.0, "needed_hours": 2.0})])
+    assert decision.action is GateAction.ADVANCE and decision.missing == []
+
+
 def test_command_arguments_are_quoted() -> None:
     decision = decide_gate(
         "flag; rm -rf /", "phase 1", [cp("it's h2")], max_5xx_rate=0.01, phase_steps=STEPS, live=flag(5)

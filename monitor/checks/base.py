@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 from typing import Any
@@ -31,12 +32,12 @@ _DEFAULTS = Settings.model_construct()  # every setting at its declared default,
 class Thresholds:
     """What the checks judge against. `Settings` is the one place each default is written: these fields default to
     it, and `from_settings` reads a configured instance. Tests and benchmarks override one field:
-    `Thresholds(min_effect=0.0)`."""
+    `Thresholds(alpha=0.001)`."""
 
     max_5xx_rate: float = _threshold("max_5xx_rate", _DEFAULTS)
     min_requests: int = _threshold("min_requests", _DEFAULTS)
     alpha: float = _threshold("alpha", _DEFAULTS)
-    min_effect: float = _threshold("min_effect", _DEFAULTS)
+    min_relative_effect: float | None = _threshold("min_relative_effect", _DEFAULTS)
     min_cohort_requests: int = _threshold("min_cohort_requests", _DEFAULTS)
     latency_warn: float = _threshold("latency_warn", _DEFAULTS)
     latency_fail: float = _threshold("latency_fail", _DEFAULTS)
@@ -65,6 +66,10 @@ class CheckContext:
     - `baseline`: the phase's baseline checkpoint (first PASS, or `--baseline-label`), None if there is none yet.
     - `previous`: the phase's latest checkpoint before this one (allowlist changes are reported against it).
     - `window_ends_now`: the window ends within ingestion lag of `now` (freshness applies only then).
+    - `history`: the phase's stored checkpoints before this one, newest first (cohort_regression folds their
+      evidence: the phase's hours).
+    - `failed_before`: keys (`passenger_key`) of the passengers seen in this window who had a 5xx at an earlier
+      checkpoint of the phase (they are no longer at risk of a first failure).
     """
 
     feature: str
@@ -80,6 +85,8 @@ class CheckContext:
     baseline: Checkpoint | None = None
     previous: Checkpoint | None = None
     window_ends_now: bool = True
+    history: Sequence[Checkpoint] = ()
+    failed_before: frozenset[int] = frozenset()
 
     @property
     def stats(self) -> WindowAggregate:

@@ -7,7 +7,9 @@
     made outside `rollout set`) decisions are unverifiable, never wrong;
 (c) no passenger got two different decisions inside one judged, non-grace segment;
 (d) the share of non-allowlisted passengers seen ON while the config the window was judged at (the highest exposure
-    in force inside it) was in force matches its rollout % (99% binomial).
+    in force inside it) was in force matches its rollout % within a 99.9% binomial interval: a false WARN in at most
+    0.1% of checkpoints, while a 20% relative skew at 20,000 passengers (5% rollout and above) is still WARN
+    (benchmarks/RESULTS-detection.md, "Exposure").
 (a)–(c) → FAIL with up to 5 shortened example hashes; (d) → WARN.
 """
 
@@ -30,6 +32,7 @@ NAME = DeterminismEvidence.check
 MAX_EXAMPLES = 5
 ALLOWLIST_BIT = DECISION_BITS[Decision.ALLOWLIST.value]
 ROLLOUT_BIT = DECISION_BITS[Decision.ROLLOUT.value]
+EXPOSURE_CONFIDENCE = 0.999  # (d): per-checkpoint false-WARN probability ≤ 0.1%
 
 Resolver = tuple[FlagConfig, frozenset[str]]  # a config and its allowlist hashes
 
@@ -134,7 +137,7 @@ def _exposure(ctx: CheckContext, plan: SegmentPlan) -> Exposure | None:
         return None
     seen_on = sum(1 for mask in seen if mask & ROLLOUT_BIT)
     expected = judged.rollout_percentage / 100 if judged.enabled else 0.0
-    interval = binomial_share_interval(len(seen), expected, 0.99)
+    interval = binomial_share_interval(len(seen), expected, EXPOSURE_CONFIDENCE)
     share = seen_on / len(seen)
     inside = interval is not None and interval[0] <= share <= interval[1]
     return Exposure(
@@ -144,7 +147,7 @@ def _exposure(ctx: CheckContext, plan: SegmentPlan) -> Exposure | None:
         expected=expected,
         interval=interval,
         inside=inside,
-        confidence=0.99,
+        confidence=EXPOSURE_CONFIDENCE,
     )
 
 
@@ -215,7 +218,7 @@ def _verdict(
         lo, hi = exposure.interval
         summary = (
             f"{base}; but {exposure.seen_on}/{exposure.seen} passengers ON ({pct(exposure.share)}) "
-            f"outside the 99% range {pct(lo)}–{pct(hi)} for rollout {pct(exposure.expected, 0)}"
+            f"outside the {EXPOSURE_CONFIDENCE:.1%} range {pct(lo)}–{pct(hi)} for rollout {pct(exposure.expected, 0)}"
         )
         return Status.WARN, summary
     if exposure is not None:

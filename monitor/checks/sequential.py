@@ -29,31 +29,13 @@ rate and the diurnal cycle cancel (only ρ enters), so no baseline is estimated.
 conditioning on T: the exact null law of x is hypergeometric, which is smaller in the convex order than Binomial(T, ρ)
 (Hoeffding 1963, Thm 4), the law under which E[a^x b^{T−x}] = 1.
 
-Units: passengers, counted once per phase (the unit choice — goes to `monitor/checks/stats.py`)
--------------------------------------------------------------------------------------------
-Requests are not independent: one client retrying a failing call 60 times makes 60 "failures" of one passenger, which
-breaks the independence the bound needs (the audit: request-level Fisher false-FAILs 3–11% of A/A hours under retry
-storms). The cluster is the passenger (one hash = one client and one cohort), so the unit is the passenger: a
-cluster-level analysis, the standard remedy when randomisation is by cluster (Donner & Klar, "Design and Analysis of
-Cluster Randomization Trials", 2000, ch. 5; Deng, Lu & Litz, "Trustworthy analysis of online A/B tests", WSDM 2017,
-on the randomisation unit vs. the analysis unit). A passenger also persists across hours in the same cohort: a heavy
-or chronically failing passenger (a broken app version) fails in hour after hour, so "passengers failing in this hour"
-repeats the same chance imbalance every hour, and over a long phase evidence drifts (measured in
-`benchmarks/detection.py`). Hence the unit the test uses:
-
-    on_units / off_units   = passengers seen in the hour who had no 5xx earlier in the phase (the at-risk set),
-    on_failing / off_failing = those of them with ≥ 1 5xx in the hour (first failure in the phase).
-
-Each passenger is then a failing unit at most once per phase; the hourly split is the log-rank construction
-(Mantel 1966; Andersen, Borgan, Gill & Keiding 1993, ch. V), whose risk set is exactly "seen and not yet failed". The
-engines therefore keep the phase's set of failing passenger hashes (reset with the phase). Measured on 1,000 A/A
-phases of 720 h per cell (`benchmarks/RESULTS-detection.md`): with this unit the phase's ON excess Σ(x − Tρ) has its
-binomial variance (ratio D 0.91–1.08) and P(false FAIL in a phase) ≤ 0.004 in every cell, retry storms, a persistent
-storming ON client and chronic failers included; counting passengers failing in *this hour* gives D 1.8–3.0 and up to
-0.997 (one persistent storming ON client at 1%, 5 req/s), 0.023 (chronic failers), 0.016 (plain A/A); counting
-requests, 0.65 under random retry storms. First failures with ρ from all passengers seen (no at-risk count needed)
-measured D ≈ 0.7 (conservative) and the same power. The fold accepts any unit the engine chooses — validity then rests
-on that unit's independence.
+Units: passengers, counted once per phase
+-----------------------------------------
+The unit is a passenger's first failure in the phase, among the passengers seen and not yet failed (the at-risk
+set); why it is the passenger and why the first failure: `monitor.checks.stats`, "Units". The engines keep, per
+window, each passenger's bucket and whether it had a 5xx (`monitor.domain.aggregate.PassengerStates`); the store
+keeps the phase's failing passenger keys, reset with the phase. The fold accepts any unit the engine chooses —
+validity then rests on that unit's independence.
 
 Interval, estimate, WARN, projection
 ------------------------------------

@@ -1,16 +1,39 @@
-"""The statistics the checks share: proportion intervals and the one-sided cohort test, all from scipy.stats.
+"""The statistics the checks share: proportion intervals from scipy.stats, and why the cohort test counts passengers.
 
 scipy is imported inside each function, not at the top: `import scipy.stats` costs ≈1 s (it parses docstrings), and
 only a checkpoint judges; `history`, `gate`, `report` and `db init` import the checks' modules without paying it.
 
-Choice of the cohort test: `fisher_exact(alternative="greater")` on the 2×2 table [[ON 5xx, ON ok], [OFF 5xx, OFF ok]].
-- It is exact (no normal approximation), so it judges the case the watchdog exists for: "0 errors OFF vs a few
-  errors ON" at 1–5% rollout, where a z-test or chi-square is invalid.
-- It conditions on the total number of errors, which makes it slightly conservative: a FAIL from it is a real
-  regression, which is what a rollback needs.
-- It costs one hypergeometric tail whatever the traffic. `boschloo_exact` is more powerful but maximises over a
-  nuisance parameter on the full (n_on+1)×(n_off+1) table; with 10⁵ OFF requests an hour it takes seconds to minutes
-  and memory in proportion, which an hourly job cannot afford.
+Units of the cohort test (cohort_regression, `monitor.checks.sequential`): passengers, counted once per phase
+-----------------------------------------------------------------------------------------------------------
+Requests are not independent: one client retrying a failing call 60 times makes 60 "failures" of one passenger, which
+breaks the independence the test's bound needs (the audit: request-level Fisher false-FAILs 3–11% of A/A hours under
+retry storms). The cluster is the passenger (one hash = one client and one cohort), so the unit is the passenger: a
+cluster-level analysis, the standard remedy when randomisation is by cluster (Donner & Klar, "Design and Analysis of
+Cluster Randomization Trials", 2000, ch. 5; Deng, Lu & Litz, "Trustworthy analysis of online A/B tests", WSDM 2017,
+on the randomisation unit vs. the analysis unit). A passenger also persists across hours in the same cohort: a heavy
+or chronically failing passenger (a broken app version) fails in hour after hour, so "passengers failing in this hour"
+repeats the same chance imbalance every hour, and over a long phase evidence drifts (measured in
+`benchmarks/detection.py`). Hence the unit the test uses:
+
+    on_units / off_units   = passengers seen in the hour who had no 5xx earlier in the phase (the at-risk set),
+    on_failing / off_failing = those of them with ≥ 1 5xx in the hour (first failure in the phase).
+
+Each passenger is then a failing unit at most once per phase; the hourly split is the log-rank construction
+(Mantel 1966; Andersen, Borgan, Gill & Keiding 1993, ch. V), whose risk set is exactly "seen and not yet failed". The
+store therefore keeps the phase's failing passenger keys (reset with the phase). Measured on 1,000 A/A phases of
+720 h per cell (`benchmarks/RESULTS-detection.md`): with this unit the phase's ON excess Σ(x − Tρ) has its binomial
+variance (ratio D 0.91–1.08) and P(false FAIL in a phase) ≤ 0.004 in every cell, retry storms, a persistent storming
+ON client and chronic failers included; counting passengers failing in *this hour* gives D 1.8–3.0 and up to 0.997
+(one persistent storming ON client at 1%, 5 req/s), 0.023 (chronic failers), 0.016 (plain A/A); counting requests,
+0.65 under random retry storms. First failures with ρ from all passengers seen (no at-risk count needed) measured
+D ≈ 0.7 (conservative) and the same power.
+
+The cost: a passenger's first failure only says "at least one 5xx", so a regression that doubles the per-request 5xx
+rate shows as less than a doubling per passenger (≈1.7× in the benchmark's heavy-tailed traffic: a busy passenger
+fails in the hour either way), and the test needs more traffic than a request-level one would (README, "Detection").
+
+Fisher's exact test (`one_sided_greater_p`) was the old per-hour cohort test; only the detection benchmark's "old
+rule" still uses it, to compare against.
 """
 
 from __future__ import annotations

@@ -10,9 +10,11 @@ from monitor.domain.aggregate import (
     EventCounts,
     LatencySketch,
     LogWindow,
+    PassengerStates,
     RouteStats,
     StatusCounts,
     WindowAggregate,
+    passenger_key,
 )
 from monitor.domain.bucketing import Bucketer, resolve, resolve_hash, short_hash
 from monitor.domain.checkpoint import Checkpoint, CheckResult, GateDecision, Window
@@ -37,6 +39,7 @@ __all__ = [
     "GateDecision",
     "LatencySketch",
     "LogWindow",
+    "PassengerStates",
     "RouteStats",
     "SegmentPlan",
     "SourceResult",
@@ -47,6 +50,7 @@ __all__ = [
     "config_eras",
     "ingest",
     "parse_message",
+    "passenger_key",
     "plan_segments",
     "resolve",
     "resolve_hash",

@@ -9,8 +9,9 @@ cores that way). A new figure is a new part here: a class with `merge()` and `to
 
 `scan` and `file:` feed events one by one through `monitor.domain.contract`; `insights` folds server-side aggregates
 with the `add_*` methods and the parts' own `add`. How the window was read (engine, AWS calls, queries, problems) is
-not here: it belongs to the read's `SourceResult`. Memory is bounded: counters, a log-scale latency sketch, and one
-small int per distinct passenger hash that made a flag decision (the determinism check needs it).
+not here: it belongs to the read's `SourceResult`. Memory is bounded: counters, a log-scale latency sketch, one
+small int per distinct passenger hash that made a flag decision (the determinism check needs it), and one small int
+per distinct passenger key that made a request (`PassengerStates`, the cohort check's units).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from typing import Any
 from monitor.domain.bucketing import Bucketer
 
 DECISION_BITS = {"OFF": 1, "ALLOWLIST": 2, "ROLLOUT": 4}
+KEY_HEX_CHARS = 16  # a passenger key is the first 64 bits of its hash
+_KEY_SIGN, _KEY_WRAP = 1 << 63, 1 << 64
 OTHER_ROUTE = "other"
 MAX_SAMPLES = 5
 
@@ -34,6 +37,14 @@ def _earliest(a: int | None, b: int | None) -> int | None:
 
 def _latest(a: int | None, b: int | None) -> int | None:
     return b if a is None else a if b is None else max(a, b)
+
+
+def passenger_key(passenger_hash: str) -> int:
+    """The passenger's key: the first 16 hex characters of its (lower-case) hash as a signed 64-bit integer, the
+    form PostgreSQL's bigint stores. A truncated hash of a hash: it tells passengers apart (two of 10⁶ passengers
+    share a key with probability ≈ 3·10⁻⁸) and cannot be turned back into an id."""
+    value = int(passenger_hash[:KEY_HEX_CHARS], 16)
+    return value - _KEY_WRAP if value >= _KEY_SIGN else value
 
 
 @dataclass(frozen=True)
@@ -309,6 +320,46 @@ class CohortCounts:
         }
 
 
+class PassengerStates:
+    """Every passenger who made a request in the window, by key (`passenger_key`): the bucket of its hash (0..99,
+    computed once) and whether it had at least one 5xx, packed as `bucket << 1 | had_5xx`.
+
+    Config-independent, so cohorts are assigned at check time under the config in force (allowlist membership from
+    the allowlist hashes' keys) and several flags could share one read. The values are below 200, Python's cached
+    small ints: a passenger costs its key and one dict slot (`benchmarks/passenger_memory.py` measures it).
+    """
+
+    __slots__ = ("states",)
+
+    def __init__(self) -> None:
+        self.states: dict[int, int] = {}
+
+    def add(self, key: int, bucket: int, had_5xx: bool) -> None:
+        """A request (or several) of the passenger `key`, whose hash falls in `bucket`."""
+        states = self.states
+        state = states.get(key)
+        states[key] = (bucket << 1 if state is None else state) | had_5xx
+
+    def failing(self) -> set[int]:
+        """Keys of the passengers with at least one 5xx in the window."""
+        return {key for key, state in self.states.items() if state & 1}
+
+    def merge(self, other: PassengerStates) -> None:
+        states = self.states
+        for key, state in other.states.items():
+            mine = states.get(key)
+            states[key] = state if mine is None else mine | (state & 1)
+
+    def to_dict(self) -> dict[str, int]:
+        """A summary (never the passengers themselves): how many were seen, and how many had a 5xx."""
+        return {"seen": len(self.states), "with_5xx": sum(state & 1 for state in self.states.values())}
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, PassengerStates) and self.states == other.states
+
+    __hash__ = None  # type: ignore[assignment]  # mutable: equal by value, never a dict key
+
+
 class DecisionStats:
     """Flag decisions for the feature under check, split into time segments at config changes.
 
@@ -362,8 +413,8 @@ class DecisionStats:
 
 class WindowAggregate:
     """Everything the logs of one `LogWindow` add up to, as parts: `counts` (events by kind), `status` and `latency`
-    (all requests), `routes` (per route group), `cohorts` (per bucket, for cohort_regression) and `decisions` (per
-    config segment, for determinism)."""
+    (all requests), `routes` (per route group), `cohorts` (requests and 5xx per bucket) and `passengers` (per
+    passenger key, the units of cohort_regression), and `decisions` (per config segment, for determinism)."""
 
     def __init__(self, window: LogWindow) -> None:
         self.window = window
@@ -373,6 +424,7 @@ class WindowAggregate:
         self.routes: dict[str, RouteStats] = {name: RouteStats() for name, _ in window.route_groups}
         self.routes.setdefault(OTHER_ROUTE, RouteStats())
         self.cohorts = CohortCounts()
+        self.passengers = PassengerStates()
         self.decisions = DecisionStats(window.segment_bounds)
 
     # -- what the engines call ------------------------------------------------------------------------------
@@ -389,16 +441,25 @@ class WindowAggregate:
         self.add_cohort_request(passenger_hash, 500 <= status < 600, n)
 
     def add_cohort_request(self, passenger_hash: str | None, is_5xx: bool, n: int = 1) -> None:
+        """`n` requests of one passenger (None: anonymous), all 5xx or none: the cohort counts and the passenger's
+        state. The bucket is computed once per passenger key."""
         c = self.cohorts
         err = n if is_5xx else 0
         if passenger_hash is None:
             c.anonymous_requests += n
             c.anonymous_5xx += err
-        elif passenger_hash in self.window.allowlist_hashes:
+            return
+        key = passenger_key(passenger_hash)
+        states = self.passengers.states
+        state = states.get(key)
+        if state is None:
+            state = self.window.bucketer.bucket_of_hash(passenger_hash) << 1
+        states[key] = state | is_5xx
+        if passenger_hash in self.window.allowlist_hashes:
             c.allowlisted_requests += n
             c.allowlisted_5xx += err
         else:
-            b = self.window.bucketer.bucket_of_hash(passenger_hash)
+            b = state >> 1
             c.bucket_requests[b] += n
             c.bucket_5xx[b] += err
 
@@ -424,6 +485,7 @@ class WindowAggregate:
         for name, route in later.routes.items():
             self.routes[name].merge(route)
         self.cohorts.merge(later.cohorts)
+        self.passengers.merge(later.passengers)
         self.decisions.merge(later.decisions)
 
     def to_dict(self) -> dict[str, Any]:
@@ -433,5 +495,6 @@ class WindowAggregate:
             "status": self.status.to_dict(),
             "latency_p95_ms": self.latency.quantile(0.95),
             "routes": {name: route.to_dict() for name, route in self.routes.items()},
+            "passengers": self.passengers.to_dict(),
             "decisions": self.decisions.to_dict(),
         }

@@ -92,18 +92,48 @@ class ErrorRateEvidence(Evidence):
 
 
 # -- cohort_regression -----------------------------------------------------------------------------------------
+class CohortWindow(Rate):
+    """One cohort in the checkpoint's window: requests and 5xx (rate and 95% Wilson interval), passengers seen and
+    those with ≥ 1 5xx, and the test's units: passengers at risk (no 5xx earlier in the phase) and, of them, those
+    failing for the first time."""
+
+    passengers: int | None = None
+    failing_passengers: int | None = None
+    units: int | None = None
+    first_failures: int | None = None
+
+
 class CohortEvidence(Evidence):
+    """The window's cohorts and the phase's accumulated evidence (`monitor.checks.sequential`).
+
+    `hour` is this window's `HourCounts` (as a dict): what the phase's later checkpoints fold, read back from the
+    database. `phase` is the sum over the folded checkpoints. `interval` is the anytime-valid (lo, hi) of the ON/OFF
+    ratio, `hi` None when unbounded; `e_value` None when too large for a float (`log_e_value` always holds it)."""
+
     check: ClassVar[str] = "cohort_regression"
 
-    on: Rate = Field(default_factory=Rate)
-    off: Rate = Field(default_factory=Rate)
+    on: CohortWindow = Field(default_factory=CohortWindow)
+    off: CohortWindow = Field(default_factory=CohortWindow)
     anonymous: Counts = Field(default_factory=Counts)
+    hour: dict[str, int] | None = None
+    phase: dict[str, int] | None = None
+    ratio: float | None = None
+    interval: list[float | None] | None = None
+    log_e_value: float | None = None
+    e_value: float | None = None
     p_value: float | None = None
-    effect: float | None = None
-    alpha: float | None = None
-    min_effect: float | None = None
+    threshold: float | None = None
+    hour_e_value: float | None = None
+    hour_ratio: float | None = None
+    hours: float | None = None
+    checkpoints: int | None = None
+    fail_since: str | None = None
+    hours_to_decide: float | None = None
+    hours_to_decide_phase: float | None = None
     needed_requests: int | None = None
     needed_hours: float | None = None
+    alpha: float | None = None
+    min_relative_effect: float | None = None
     min_cohort_requests: int | None = None
 
 

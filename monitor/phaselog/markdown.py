@@ -221,3 +221,25 @@ def mermaid_category(label: Any, index: int) -> str:
     """An x-axis category for a Mermaid chart: "<index>-<label>" with only [A-Za-z0-9_-], at most 16 characters."""
     short = _MERMAID_UNSAFE.sub("", str(label))[:12]
     return f"{index}-{short}" if short else str(index)
+
+
+def ratio(value: Any) -> str:
+    """A ratio of rates as "1.93×"."""
+    return _number(value, plain.ratio)
+
+
+def ratio_interval(value: Any) -> str:
+    """A [low, high] pair of ratios as "1.21×–3.10×" (a low of 0 reads "0", a high of None "∞")."""
+    if (
+        isinstance(value, list | tuple)
+        and len(value) == 2
+        and as_number(value[0]) is not None
+        and (value[1] is None or as_number(value[1]) is not None)
+    ):
+        return plain.ratio_interval([float(value[0]), None if value[1] is None else float(value[1])])
+    return NA if value is None or isinstance(value, list | tuple) else _other(value)
+
+
+def evalue(value: Any, log_value: Any = None) -> str:
+    """Evidence (an e-value) with 3 significant digits, from its log when it is too large for a float."""
+    return plain.e_value(as_number(value), as_number(log_value))

@@ -54,6 +54,9 @@ _FILTERS = {
     "text": fmt.text,
     "when_ms": fmt.when_ms,
     "share": fmt.share,
+    "ratio": fmt.ratio,
+    "ratio_interval": fmt.ratio_interval,
+    "evalue": fmt.evalue,
 }
 _NOT_AUTOMATED = (Status.SKIP, Status.NODATA, Status.ERROR)
 
@@ -206,6 +209,8 @@ def _summary_row(checkpoint: Checkpoint, index: int) -> dict[str, Any]:
         "requests": error_rate.requests,
         "rate": error_rate.rate,
         "on_rate": cohort.on.rate,
+        "evidence": cohort.e_value,
+        "log_evidence": cohort.log_e_value,
         "limit": error_rate.limit,
     }
 

@@ -7,7 +7,7 @@ backend's flag tables).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
@@ -40,8 +40,13 @@ class Checkpoints(CheckpointHistory, Protocol):
 
     def find(self, run_key: str) -> Checkpoint | None: ...
 
-    def save(self, checkpoint: Checkpoint) -> tuple[Checkpoint, bool]:
-        """Insert; on a run-key conflict return the stored one. Returns (checkpoint with id, created)."""
+    def save(self, checkpoint: Checkpoint, failures: Collection[int] = ()) -> tuple[Checkpoint, bool]:
+        """Insert, with the window's first failures (passenger keys) in the same transaction; on a run-key conflict
+        return the stored one and write nothing. Returns (checkpoint with id, created)."""
+        ...
+
+    def failed_before(self, feature: str, phase: str, keys: Collection[int]) -> set[int]:
+        """Which of `keys` had their first failure stored at an earlier checkpoint of the phase."""
         ...
 
 

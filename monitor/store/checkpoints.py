@@ -6,7 +6,7 @@ short connection; `lock()` holds a dedicated one for as long as the advisory loc
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager, suppress
 from datetime import datetime
 from typing import Any
@@ -161,9 +161,17 @@ class PostgresCheckpointStore:
                 conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
             conn.close()
 
-    def save(self, checkpoint: Checkpoint) -> tuple[Checkpoint, bool]:
+    def save(self, checkpoint: Checkpoint, failures: Collection[int] = ()) -> tuple[Checkpoint, bool]:
+        """Insert the checkpoint and, in the same transaction, its window's first failures (passenger keys); on a
+        run-key conflict nothing is written and the stored checkpoint comes back."""
         with self._connection("saving a checkpoint") as conn, conn.cursor(row_factory=dict_row) as cur:
-            row = cur.execute(_INSERT, checkpoint_params(checkpoint)).fetchone()
+            with conn.transaction():
+                row = cur.execute(_INSERT, checkpoint_params(checkpoint)).fetchone()
+                if row is not None and failures:
+                    cur.execute(
+                        "INSERT INTO cohort_failures (checkpoint_id, feature, phase, keys) VALUES (%s, %s, %s, %s)",
+                        (row["id"], checkpoint.feature, checkpoint.phase, sorted(failures)),
+                    )
             if row is not None:
                 return checkpoint_from_row(row), True
             row = cur.execute(
@@ -173,6 +181,20 @@ class PostgresCheckpointStore:
         if row is None:
             raise StoreError(f"checkpoint run key {checkpoint.run_key[:200]!r} conflicted but is gone: run again")
         return checkpoint_from_row(row), False
+
+    def failed_before(self, feature: str, phase: str, keys: Collection[int]) -> set[int]:
+        """Which of `keys` (passenger keys) had a first failure stored at an earlier checkpoint of the phase: a hash
+        join of `keys` against the phase's stored keys, so memory follows the window's passengers, not the phase's."""
+        if not keys:
+            return set()
+        rows = self._rows(
+            "reading the phase's failing passengers",
+            "SELECT DISTINCT stored.k FROM (SELECT unnest(keys) AS k FROM cohort_failures"
+            " WHERE feature = %(f)s AND phase = %(p)s) AS stored JOIN (SELECT unnest(%(keys)s::bigint[]) AS k) AS seen"
+            " ON seen.k = stored.k",
+            {"keys": list(keys), "f": feature, "p": phase},
+        )
+        return {r["k"] for r in rows}
 
     def find(self, run_key: str) -> Checkpoint | None:
         rows = self._rows(

@@ -1,136 +1,314 @@
-"""cohort_regression: ON (allowlist + buckets below the rollout) against OFF with a one-sided exact test."""
+"""cohort_regression through the check: passengers as units, evidence accumulated over the phase's checkpoints.
+
+The issue's cases are built at exact expected counts (no randomness): per-request rates become per-passenger
+failure counts, so each case reads as the traffic it describes.
+"""
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass, field
+from datetime import timedelta
+
 import pytest
-from helpers_checks import allowlist_hashes, allowlist_ids, config, ctx, hashes, requests, stats
+from helpers_checks import (
+    END,
+    allowlist_hashes,
+    allowlist_ids,
+    checkpoint,
+    config,
+    ctx,
+    hashes,
+    requests,
+    result,
+    stats,
+)
 
-from monitor.checks.cohort import check_cohort_regression, split_cohorts
+from monitor.checks.base import CheckContext, Thresholds
+from monitor.checks.cohort import check_cohort_regression, hours_covered, phase_hours, split_cohorts
+from monitor.checks.sequential import HourCounts
 from monitor.checks.stats import one_sided_greater_p
-from monitor.domain import Status, WindowAggregate
+from monitor.domain import Checkpoint, CheckResult, Status, Window, WindowAggregate, passenger_key
+from monitor.domain.evidence import CohortEvidence
 
 
-def spread(s: WindowAggregate, passengers: list[str], total: int, errors: int) -> None:
-    """`total` requests with `errors` 5xx, spread over `passengers` (remainders on the first)."""
-    k = len(passengers)
-    for i, p in enumerate(passengers):
-        n = total // k + (total % k if i == 0 else 0)
-        e = errors // k + (errors % k if i == 0 else 0)
-        if n:
-            requests(s, n, e, passenger=p)
+@dataclass
+class Cohort:
+    """`passengers` passengers of one cohort, each making `each` requests; `failing` of them have `errors` 5xx
+    among those (a retry storm: `errors` above `each` adds the failing retries)."""
+
+    passengers: int
+    each: int = 5
+    failing: int = 0
+    errors: int = 1
+
+    def fill(self, s: WindowAggregate, pool: list[str]) -> None:
+        assert len(pool) >= self.passengers
+        for i, p in enumerate(pool[: self.passengers]):
+            bad = self.errors if i < self.failing else 0
+            requests(s, max(self.each, bad), bad, passenger=p)
 
 
-def traffic(
-    rollout: int,
-    on: tuple[int, int],
-    off: tuple[int, int],
-    *,
-    enabled: bool = True,
-    allowlisted: tuple[int, int] = (0, 0),
-    allow: int = 0,
-    anonymous: tuple[int, int] = (0, 0),
-):
-    cfg = config(enabled=enabled, rollout=rollout, allow=allowlist_ids(allow))
-    s = stats(cfg)
-    if on[0]:
-        spread(s, hashes(10, 0, rollout), *on)
-    if off[0]:
-        spread(s, hashes(40, rollout, 100), *off)
-    if allowlisted[0]:
-        spread(s, sorted(allowlist_hashes(cfg.allowlist)), *allowlisted)
-    if anonymous[0]:
-        requests(s, anonymous[0], anonymous[1])
-    return ctx(s, cfg)
+@dataclass
+class Hour:
+    """One window: ON and OFF cohorts at `rollout` %, optional allowlisted and anonymous traffic."""
+
+    rollout: int
+    on: Cohort
+    off: Cohort
+    enabled: bool = True
+    allow: int = 0
+    allowlisted: Cohort = field(default_factory=lambda: Cohort(0))
+    anonymous: tuple[int, int] = (0, 0)
+
+    def context(self, **kw: object) -> CheckContext:
+        cfg = config(enabled=self.enabled, rollout=self.rollout, allow=allowlist_ids(self.allow))
+        s = stats(cfg)
+        on_pool = hashes(self.on.passengers, 0, max(self.rollout, 1)) if self.on.passengers else []
+        self.on.fill(s, on_pool)
+        self.off.fill(s, hashes(self.off.passengers, self.rollout, 100) if self.off.passengers else [])
+        self.allowlisted.fill(s, sorted(allowlist_hashes(cfg.allowlist)))
+        if self.anonymous[0]:
+            requests(s, *self.anonymous)
+        return ctx(s, cfg, **kw)  # type: ignore[arg-type]
+
+
+def stored(*hours: HourCounts, labels: tuple[str, ...] = ()) -> list[Checkpoint]:
+    """Earlier checkpoints of the phase carrying these hours, oldest first given, returned newest first (as the
+    store's history is); the latest ends one hour before the checked window."""
+    n = len(hours)
+    out = []
+    for i, hour in enumerate(hours):
+        label = labels[i] if labels else f"h{i + 1}"
+        cp = checkpoint(label, Status.PASS, [result("cohort_regression", Status.PASS, hour=hour.to_dict())])
+        cp = cp.model_copy(update={"id": i + 1})
+        shift = timedelta(hours=n - i)
+        cp.window = Window(start=cp.window.start - shift, end=cp.window.end - shift)
+        out.append(cp)
+    return list(reversed(out))
+
+
+# Exact expected counts of the issue's cases -------------------------------------------------------------------
+def expected_failing(passengers: int, per_request: float, each: int) -> int:
+    """Passengers with ≥ 1 5xx among `each` requests at `per_request`, rounded: the expected count."""
+    return round(passengers * (1 - (1 - per_request) ** each))
+
+
+# 2× at 5% rollout, 50 req/s (180,000 requests in the hour), 10 requests per passenger, base 0.3% per request: the
+# doubling the old point-estimate rule (effect > 0.5 pp) missed.
+DOUBLING = Hour(
+    5,
+    on=Cohort(900, each=10, failing=expected_failing(900, 0.006, 10)),
+    off=Cohort(17_100, each=10, failing=expected_failing(17_100, 0.003, 10)),
+)
+# 1.5× at 5%: 800 ON / 15,200 OFF passengers an hour, 3% of OFF passengers failing, 4.5% of ON.
+ONE_AND_A_HALF = HourCounts(800, 15_200, 36, 456)
+ONE_AND_A_HALF_HOUR = Hour(5, on=Cohort(800, failing=36), off=Cohort(15_200, failing=456))
+# One ON passenger retrying a failing call 60 times; otherwise 0.5% per request in both cohorts.
+RETRY_STORM = Hour(
+    5,
+    on=Cohort(100, failing=1, errors=60),
+    off=Cohort(1_900, failing=expected_failing(1_900, 0.005, 5)),
+)
+# 100 of 1,000 ON passengers failing a third of their requests (a sticky breakage), at 10% rollout.
+STICKY = Hour(
+    10,
+    on=Cohort(1_000, each=3, failing=100 + expected_failing(900, 0.005, 3)),
+    off=Cohort(9_000, each=3, failing=expected_failing(9_000, 0.005, 3)),
+)
+# A 1% cohort: 5 of 20 ON passengers failing once, OFF 89 of 1,980, in a single hour.
+SMALL_COHORT = Hour(1, on=Cohort(20, failing=5), off=Cohort(1_980, failing=89))
+A_A = Hour(5, on=Cohort(800, failing=24), off=Cohort(15_200, failing=456))
 
 
 @pytest.mark.parametrize(
     ("c", "expected"),
     [
-        pytest.param(traffic(5, on=(200, 4), off=(3800, 0)), Status.FAIL, id="zero-errors-off-vs-errors-on"),
-        pytest.param(traffic(5, on=(1000, 5), off=(19000, 95)), Status.PASS, id="equal-rates"),
-        pytest.param(traffic(5, on=(1000, 30), off=(19000, 95)), Status.FAIL, id="clear-regression"),
-        pytest.param(traffic(5, on=(1000, 0), off=(19000, 95)), Status.PASS, id="on-better"),
-        pytest.param(traffic(5, on=(100, 1), off=(1000, 0)), Status.PASS, id="large-effect-not-significant"),
+        pytest.param(DOUBLING.context(), Status.FAIL, id="doubling-at-expected-counts-fails-in-one-hour"),
+        pytest.param(RETRY_STORM.context(), Status.PASS, id="one-on-passenger-60-failing-retries-does-not-fail"),
+        pytest.param(STICKY.context(), Status.FAIL, id="100-of-1000-on-failing-a-third-fails"),
+        pytest.param(SMALL_COHORT.context(), Status.WARN, id="1pct-5-of-20-on-failing-is-warn-not-fail"),
+        pytest.param(A_A.context(), Status.PASS, id="a-a"),
         pytest.param(
-            traffic(50, on=(100000, 1400), off=(100000, 1000)), Status.PASS, id="significant-but-below-min-effect"
+            ONE_AND_A_HALF_HOUR.context(history=stored(ONE_AND_A_HALF, ONE_AND_A_HALF)),
+            Status.FAIL,
+            id="1.5x-fails-by-the-third-hour",
         ),
-        pytest.param(traffic(5, on=(30, 3), off=(3000, 0)), Status.NODATA, id="tiny-on-cohort"),
-        pytest.param(traffic(5, on=(0, 0), off=(3000, 0)), Status.NODATA, id="no-on-traffic"),
-        pytest.param(traffic(5, on=(0, 0), off=(0, 0)), Status.NODATA, id="zero-traffic-never-pass"),
-        pytest.param(traffic(0, on=(0, 0), off=(3000, 30)), Status.SKIP, id="rollout-0-no-allowlist"),
         pytest.param(
-            traffic(5, on=(500, 50), off=(3000, 0), enabled=False, allow=3, allowlisted=(300, 30)),
+            ONE_AND_A_HALF_HOUR.context(history=stored(ONE_AND_A_HALF)), Status.PASS, id="1.5x-not-yet-at-hour-2"
+        ),
+        pytest.param(ONE_AND_A_HALF_HOUR.context(), Status.PASS, id="1.5x-not-at-hour-1"),
+        pytest.param(
+            Hour(5, on=Cohort(800, failing=0), off=Cohort(15_200, failing=456)).context(),
+            Status.PASS,
+            id="on-better",
+        ),
+        pytest.param(Hour(5, on=Cohort(6, failing=3), off=Cohort(3_000)).context(), Status.NODATA, id="tiny-on"),
+        pytest.param(Hour(5, on=Cohort(0), off=Cohort(3_000, failing=30)).context(), Status.NODATA, id="no-on"),
+        pytest.param(Hour(5, on=Cohort(0), off=Cohort(0)).context(), Status.NODATA, id="no-traffic-never-pass"),
+        pytest.param(Hour(0, on=Cohort(0), off=Cohort(3_000, failing=30)).context(), Status.SKIP, id="0pct-no-allow"),
+        pytest.param(
+            Hour(5, on=Cohort(100, failing=50), off=Cohort(3_000), enabled=False, allow=3).context(),
             Status.SKIP,
             id="disabled-with-allowlist",
         ),
-        pytest.param(traffic(100, on=(5000, 0), off=(0, 0)), Status.SKIP, id="rollout-100-no-off-cohort"),
+        pytest.param(Hour(100, on=Cohort(3_000, failing=300), off=Cohort(0)).context(), Status.SKIP, id="100pct"),
         pytest.param(
-            traffic(0, on=(0, 0), off=(3000, 0), allow=4, allowlisted=(200, 10)),
+            Hour(0, on=Cohort(0), off=Cohort(3_000, failing=30), allow=8, allowlisted=Cohort(8, 20, 6)).context(),
             Status.FAIL,
             id="allowlist-phase-regression",
         ),
         pytest.param(
-            traffic(5, on=(1000, 5), off=(19000, 95), anonymous=(5000, 2500)),
+            Hour(5, on=Cohort(800, failing=24), off=Cohort(15_200, failing=456), anonymous=(5_000, 2_500)).context(),
             Status.PASS,
             id="anonymous-errors-belong-to-no-cohort",
         ),
     ],
 )
-def test_cohort_status(c, expected: Status) -> None:
+def test_cohort_status(c: CheckContext, expected: Status) -> None:
     got = check_cohort_regression(c)
     assert got.name == "cohort_regression"
     assert got.status is expected, got.summary
 
 
-def test_zero_errors_off_evidence() -> None:
-    got = check_cohort_regression(traffic(5, on=(200, 4), off=(3800, 0)))
-    ev = got.evidence
-    assert ev.on.requests == 200 and ev.on.errors_5xx == 4 and ev.on.rate == 0.02
-    assert (ev.off.requests, ev.off.errors_5xx, ev.off.rate) == (3800, 0, 0.0)
-    assert ev.off.interval[0] == 0.0 and 0 < ev.off.interval[1] < 0.002
-    assert ev.effect == pytest.approx(0.02)
-    assert ev.p_value < 0.01
-    assert ev.alpha == 0.01 and ev.min_effect == 0.005
-    assert ev.needed_requests is None and ev.needed_hours is None
-    assert "ON 2.00% (4/200" in got.summary and "OFF 0.00% (0/3800)" in got.summary
+def test_the_retry_storm_would_have_failed_counted_in_requests() -> None:
+    ev = check_cohort_regression(RETRY_STORM.context()).evidence
+    assert isinstance(ev, CohortEvidence)
+    assert ev.on.errors_5xx == 60 and ev.on.failing_passengers == 1
+    p = one_sided_greater_p(ev.on.errors_5xx, ev.on.requests or 0, ev.off.errors_5xx or 0, ev.off.requests or 0)
+    assert p is not None and p < 1e-10  # requests as units: the old rule's FAIL on one client
 
 
-def test_tiny_on_cohort_says_how_much_more_traffic() -> None:
-    got = check_cohort_regression(traffic(5, on=(30, 3), off=(3000, 0)))
-    ev = got.evidence
-    assert ev.needed_requests == 70
-    # 30 ON requests in a 1 h window: 70 more take 70 / 30 h.
-    assert ev.needed_hours == pytest.approx(70 / 30)
-    assert "needs 70 more" in got.summary and "≈2.3 h" in got.summary
-    assert ev.p_value is None
+def evidence_of(got: CheckResult) -> CohortEvidence:
+    assert isinstance(got.evidence, CohortEvidence)
+    return got.evidence
 
 
-def test_no_on_traffic_cannot_estimate_hours() -> None:
-    got = check_cohort_regression(traffic(5, on=(0, 0), off=(3000, 0)))
-    assert got.evidence.needed_requests == 100
-    assert got.evidence.needed_hours is None
-    assert "hours unknown" in got.summary
+def test_fail_evidence_reports_every_figure() -> None:
+    got = check_cohort_regression(DOUBLING.context())
+    ev = evidence_of(got)
+    assert (ev.on.passengers, ev.on.failing_passengers, ev.on.units, ev.on.first_failures) == (900, 53, 900, 53)
+    off = (ev.off.passengers, ev.off.failing_passengers, ev.off.units, ev.off.first_failures)
+    assert off == (17_100, 506, 17_100, 506)
+    assert (ev.on.requests, ev.on.errors_5xx, ev.off.requests, ev.off.errors_5xx) == (9_000, 53, 171_000, 506)
+    assert ev.hour == HourCounts(900, 17_100, 53, 506, 900, 17_100, 53, 506, 9_000, 53, 171_000, 506).to_dict()
+    assert ev.phase == ev.hour
+    assert ev.ratio == pytest.approx((53 / 900) / (506 / 17_100))
+    assert ev.interval is not None and ev.interval[0] is not None and 1 < ev.interval[0] < ev.ratio
+    assert ev.interval[1] is None or ev.interval[1] > ev.ratio
+    assert ev.e_value is not None and ev.e_value >= 100 and ev.log_e_value == pytest.approx(math.log(ev.e_value))
+    assert ev.p_value == pytest.approx(1 / ev.e_value)
+    assert ev.threshold == 100 and ev.alpha == 0.01 and ev.min_relative_effect is None
+    assert ev.hour_e_value == ev.e_value and ev.hour_ratio == pytest.approx(ev.ratio)
+    assert (ev.hours, ev.checkpoints, ev.fail_since) == (1.0, 1, None)
+    assert ev.hours_to_decide == 0 and ev.needed_requests is None
+    assert got.summary.startswith("ON worse than OFF: ON/OFF 1.99× (anytime-valid ")
+    assert "FAIL at 100" in got.summary
+    assert "first failures this hour: ON 53 of 900 passengers, OFF 506 of 17,100" in got.summary
 
 
-def test_cohort_split_follows_the_resolver() -> None:
-    c = traffic(5, on=(100, 2), off=(900, 1), allow=2, allowlisted=(50, 5), anonymous=(70, 7))
-    cohorts = c.stats.cohorts
-    assert split_cohorts(cohorts, True, 5) == ((150, 7), (900, 1))
-    assert split_cohorts(cohorts, False, 5) == ((0, 0), (1050, 8))  # disabled: everyone OFF, allowlist included
-    ev = check_cohort_regression(c).evidence
+def test_a_fail_stands_for_the_rest_of_the_phase() -> None:
+    first = evidence_of(check_cohort_regression(DOUBLING.context()))
+    assert first.hour is not None
+    later = check_cohort_regression(A_A.context(history=stored(HourCounts.from_dict(first.hour), labels=("h1",))))
+    assert later.status is Status.FAIL
+    assert later.summary.startswith("FAIL since h1 (stands for the rest of the phase): ")
+    ev = evidence_of(later)
+    assert ev.fail_since == "h1" and ev.checkpoints == 2 and ev.hours == 2.0
+    assert ev.p_value is not None and ev.p_value <= 0.01
+
+
+def test_warn_says_how_many_more_hours_at_this_rate() -> None:
+    got = check_cohort_regression(SMALL_COHORT.context())
+    ev = evidence_of(got)
+    assert ev.hour_e_value is not None and 10 <= ev.hour_e_value < 100
+    assert ev.hours_to_decide is not None and ev.hours_to_decide > 0
+    assert got.summary.startswith("ON worse this hour (e=")
+    assert ev.hours_to_decide == pytest.approx(0.43, abs=0.01)
+    assert "; ≈26 min more at this rate to decide — ON/OFF 5.56× (anytime-valid " in got.summary
+
+
+def test_nodata_says_how_much_more_traffic_over_the_phase() -> None:
+    # 30 ON requests this hour and 40 at an earlier checkpoint: 70 of 100 over 2 h, 30 more ≈ 0.86 h at 35/h.
+    earlier = HourCounts(8, 600, 0, 3, on_requests=40, off_requests=3_000)
+    got = check_cohort_regression(Hour(5, on=Cohort(6), off=Cohort(600)).context(history=stored(earlier)))
+    ev = evidence_of(got)
+    assert got.status is Status.NODATA
+    assert ev.needed_requests == 30 and ev.needed_hours == pytest.approx(30 / 35)
+    assert got.summary == (
+        "ON cohort 70 requests over the phase, needs 30 more (≈51 min at the current rate) for a verdict (min 100)"
+    )
+    no_on = check_cohort_regression(Hour(5, on=Cohort(0), off=Cohort(600)).context())
+    assert evidence_of(no_on).needed_requests == 100 and evidence_of(no_on).needed_hours is None
+    assert "hours unknown" in no_on.summary
+
+
+def test_enough_on_requests_over_the_phase_judge_a_quiet_hour() -> None:
+    earlier = HourCounts(100, 3_000, 0, 30, on_requests=500, off_requests=15_000)
+    got = check_cohort_regression(Hour(5, on=Cohort(6), off=Cohort(600)).context(history=stored(earlier)))
+    assert got.status is Status.PASS and evidence_of(got).phase["on_requests"] == 530  # type: ignore[index]
+
+
+def test_a_relative_margin_sits_inside_the_null() -> None:
+    history = stored(ONE_AND_A_HALF, ONE_AND_A_HALF)
+    margin = Thresholds(min_relative_effect=0.5)
+    got = check_cohort_regression(ONE_AND_A_HALF_HOUR.context(history=history, thresholds=margin))
+    assert got.status is not Status.FAIL  # 1.5× is not "more than 1.5× worse"
+    assert evidence_of(got).min_relative_effect == 0.5
+    assert "for ON more than 1.5× worse" in got.summary
+    tripled = Hour(5, on=Cohort(800, failing=72), off=Cohort(15_200, failing=456))
+    assert check_cohort_regression(tripled.context(thresholds=margin)).status is Status.FAIL
+
+
+def test_alpha_sets_the_threshold() -> None:
+    ev = evidence_of(check_cohort_regression(A_A.context(thresholds=Thresholds(alpha=0.001))))
+    assert ev.threshold == pytest.approx(1000) and ev.alpha == 0.001
+
+
+def test_a_passenger_fails_at_most_once_per_phase() -> None:
+    c = RETRY_STORM.context()
+    storming = passenger_key(hashes(1, 0, 5)[0])
+    again = RETRY_STORM.context(failed_before=frozenset({storming}))
+    first, second = evidence_of(check_cohort_regression(c)), evidence_of(check_cohort_regression(again))
+    assert (first.on.units, first.on.first_failures) == (100, 1)
+    assert (second.on.units, second.on.first_failures) == (99, 0)  # no longer at risk
+    assert (second.on.passengers, second.on.failing_passengers) == (100, 1)  # still seen, still failing
+
+
+def test_cohorts_follow_the_resolver() -> None:
+    h = Hour(
+        5,
+        on=Cohort(10, each=10, failing=2),
+        off=Cohort(90, each=10, failing=1),
+        allow=2,
+        allowlisted=Cohort(2, each=25, failing=2, errors=2),
+        anonymous=(70, 7),
+    )
+    c = h.context()
+    assert split_cohorts(c.stats.cohorts, True, 5) == ((150, 6), (900, 1))
+    assert split_cohorts(c.stats.cohorts, False, 5) == ((0, 0), (1050, 7))  # disabled: everyone OFF
+    ev = evidence_of(check_cohort_regression(c))
+    assert (ev.on.passengers, ev.on.failing_passengers, ev.off.passengers) == (12, 4, 90)
     assert ev.anonymous.model_dump() == {"requests": 70, "errors_5xx": 7}
-    assert ev.on.requests == 150 and ev.off.requests == 900
 
 
-@pytest.mark.parametrize(
-    ("on", "off", "low", "high"),
-    [
-        pytest.param((200, 4), (3800, 0), 0.0, 0.001, id="few-on-errors-zero-off"),
-        pytest.param((100, 1), (100, 1), 0.7, 1.0, id="equal"),
-        pytest.param((100, 0), (100, 5), 0.99, 1.0, id="on-better"),
-    ],
-)
-def test_one_sided_exact_p(on: tuple[int, int], off: tuple[int, int], low: float, high: float) -> None:
-    p = one_sided_greater_p(on[1], on[0], off[1], off[0])
-    assert p is not None and low <= p <= high
-    assert one_sided_greater_p(0, 0, 1, 10) is None
+def test_overlapping_windows_count_their_hours_once() -> None:
+    same = stored(HourCounts(1_000, 19_000, 30, 570))
+    same[0].window = Window(start=END - timedelta(minutes=30), end=END + timedelta(minutes=30))
+    ev = evidence_of(check_cohort_regression(A_A.context(history=same)))
+    assert ev.checkpoints == 2 and ev.hours == 1.5
+    assert hours_covered([]) == 0.0
+
+
+def test_phase_hours_fold_oldest_first_and_skip_checkpoints_without_counts() -> None:
+    hours = stored(HourCounts(1, 2, 0, 0), HourCounts(3, 4, 0, 1), labels=("a", "b"))
+    without = checkpoint("c", Status.WARN, [result("cohort_regression", Status.ERROR)])
+    skipped = checkpoint("d", Status.PASS, [result("cohort_regression", Status.SKIP, hour=None)])
+    folded = phase_hours([without, *hours, skipped])
+    assert [h.label for h in folded] == ["a", "b"]
+    assert folded[1].hour == HourCounts(3, 4, 0, 1)
+
+
+def test_skip_records_no_hour() -> None:
+    ev = evidence_of(check_cohort_regression(Hour(100, on=Cohort(3_000), off=Cohort(0)).context()))
+    assert ev.hour is None and ev.e_value is None and ev.on.passengers == 3_000

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
 from helpers_checks import (
+    BUCKETER,
     END_MS,
     FEATURE,
     START_MS,
@@ -18,9 +20,11 @@ from helpers_checks import (
     hashes,
     stats,
 )
+from scipy.stats import binom
 
 from monitor.checks.base import CheckContext
-from monitor.checks.determinism import check_determinism
+from monitor.checks.determinism import EXPOSURE_CONFIDENCE, check_determinism
+from monitor.checks.stats import binomial_share_interval
 from monitor.domain import CheckResult, FlagConfig, Status, WindowAggregate, short_hash
 from monitor.domain.timeline import LIVE, Era, FlagState, SegmentPlan, plan_segments
 
@@ -236,3 +240,56 @@ def test_exposure_interval(on: int, off: int, inside: bool) -> None:
     lo, hi = exposure.interval
     assert (lo <= exposure.share <= hi) is inside
     assert got.status is (Status.PASS if inside else Status.WARN)
+
+
+# -- (d) at 99.9%: false WARN ≤ 0.1% per checkpoint, a 20% skew at 20,000 passengers still WARN -------------------
+@functools.cache
+def _by_bucket(n: int = 80_000) -> dict[bool, list[str]]:
+    """Distinct hashes of rollout buckets 0..9 (True) and 10..99 (False), enough for any share of 20,000."""
+    pool: dict[bool, list[str]] = {True: [], False: []}
+    for i in range(n):
+        h = BUCKETER.hash_id(f"exposure-{i}")
+        pool[BUCKETER.bucket_of_hash(h) < 10].append(h)
+    return pool
+
+
+@pytest.mark.parametrize("rollout", [1, 5, 10, 50])
+@pytest.mark.parametrize("passengers", [700, 7_000, 20_000, 73_000])
+def test_exposure_false_warn_is_at_most_one_in_a_thousand(rollout: int, passengers: int) -> None:
+    assert EXPOSURE_CONFIDENCE == 0.999
+    lo, hi = binomial_share_interval(passengers, rollout / 100, EXPOSURE_CONFIDENCE) or (0.0, 1.0)
+    # The check WARNs when the share is outside [lo, hi]: the chance of that when exposure is right.
+    outside = binom.cdf(round(lo * passengers) - 1, passengers, rollout / 100) + binom.sf(
+        round(hi * passengers), passengers, rollout / 100
+    )
+    assert outside <= 0.001
+
+
+@pytest.mark.parametrize(
+    ("rollout", "skew", "status"),
+    [
+        pytest.param(5, 1.0, Status.PASS, id="5pct-exact"),
+        pytest.param(5, 1.2, Status.WARN, id="5pct-20pct-more"),
+        pytest.param(5, 0.8, Status.WARN, id="5pct-20pct-fewer"),
+        pytest.param(10, 1.2, Status.WARN, id="10pct-20pct-more"),
+        pytest.param(10, 0.8, Status.WARN, id="10pct-20pct-fewer"),
+        # At 1% a 20% skew is 40 passengers of 20,000, inside the 99.9% range: it needs ≈73,000 passengers an
+        # hour (benchmarks/RESULTS-detection.md, "Exposure").
+        pytest.param(1, 1.2, Status.PASS, id="1pct-20pct-more-needs-more-passengers"),
+    ],
+)
+def test_a_20pct_skew_at_20000_passengers(rollout: int, skew: float, status: Status) -> None:
+    on = round(20_000 * rollout / 100 * skew)
+    pool = _by_bucket()
+    on_pool = [h for h in pool[True] if BUCKETER.bucket_of_hash(h) < rollout][:on]
+    off_pool = [h for h in pool[True] if BUCKETER.bucket_of_hash(h) >= rollout] + pool[False]
+    assert len(on_pool) == on
+    cfg = config(rollout=rollout)
+    s = stats(cfg)
+    correct(s, cfg, on_pool + off_pool[: 20_000 - on])
+    got = check_determinism(ctx(s, cfg))
+    exposure = got.evidence.exposure
+    assert exposure.seen == 20_000 and exposure.seen_on == on and exposure.confidence == 0.999
+    assert got.status is status, got.summary
+    if status is Status.WARN:
+        assert "outside the 99.9% range" in got.summary

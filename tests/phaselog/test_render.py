@@ -16,6 +16,20 @@ from monitor.phaselog.markdown import code, code_block, md, mermaid_category, pc
 from monitor.phaselog.render import render_entry, render_header, render_phase_log, render_summary
 
 EXPECTED = Path(__file__).resolve().parents[1] / "expected"
+HOUR_FIELDS = (
+    "on_units",
+    "off_units",
+    "on_failing",
+    "off_failing",
+    "on_seen",
+    "off_seen",
+    "on_seen_failing",
+    "off_seen_failing",
+    "on_requests",
+    "on_5xx",
+    "off_requests",
+    "off_5xx",
+)
 T0 = datetime(2024, 5, 1, 10, 0, tzinfo=UTC)
 
 
@@ -46,16 +60,48 @@ def _checks(rate: float = 0.0015, errors: int = 3) -> list[CheckResult]:
         },
         "baseline": {"label": "h01", "created_at": "2024-05-01T08:00:00+00:00", "rate": 0.001},
     }
-    cohort = {
-        "on": {"requests": 400, "errors_5xx": 1, "rate": 0.0025, "interval": [0.00044, 0.01401]},
-        "off": {"requests": 1550, "errors_5xx": 2, "rate": 0.00129, "interval": [0.00035, 0.0047]},
+    cohort = {  # the fifth hourly checkpoint of the phase, as the check records it
+        "on": {
+            "requests": 400,
+            "errors_5xx": 1,
+            "rate": 0.0025,
+            "interval": [0.00044, 0.01401],
+            "passengers": 92,
+            "failing_passengers": 1,
+            "units": 91,
+            "first_failures": 1,
+        },
+        "off": {
+            "requests": 1550,
+            "errors_5xx": 2,
+            "rate": 0.00129,
+            "interval": [0.00035, 0.0047],
+            "passengers": 355,
+            "failing_passengers": 2,
+            "units": 352,
+            "first_failures": 2,
+        },
         "anonymous": {"requests": 50, "errors_5xx": 0},
-        "p_value": 0.4127,
-        "effect": 0.00121,
-        "alpha": 0.01,
-        "min_effect": 0.005,
+        "hour": dict(zip(HOUR_FIELDS, (91, 352, 1, 2, 92, 355, 1, 2, 400, 1, 1550, 2), strict=True)),
+        "phase": dict(zip(HOUR_FIELDS, (443, 1725, 3, 16, 447, 1735, 3, 16, 1925, 3, 7580, 16), strict=True)),
+        "ratio": 0.7308,
+        "interval": [0.0, 4.7568],
+        "log_e_value": -1.1604,
+        "e_value": 0.3134,
+        "p_value": 1.0,
+        "threshold": 100.0,
+        "hour_e_value": 1.0463,
+        "hour_ratio": 1.9341,
+        "hours": 5.0,
+        "checkpoints": 5,
+        "fail_since": None,
+        "hours_to_decide": 57.78,
+        "hours_to_decide_phase": None,
         "needed_requests": None,
         "needed_hours": None,
+        "alpha": 0.01,
+        "min_relative_effect": None,
+        "min_cohort_requests": 100,
     }
     determinism = {
         "allowlist_size": 12,
@@ -71,9 +117,9 @@ def _checks(rate: float = 0.0015, errors: int = 3) -> list[CheckResult]:
             "seen": 818,
             "share": 0.0501,
             "expected": 0.05,
-            "interval": [0.0311, 0.0716],
+            "interval": [0.0269, 0.077],
             "inside": True,
-            "confidence": 0.99,
+            "confidence": 0.999,
         },
         "segments": [
             {
@@ -148,7 +194,8 @@ def _checks(rate: float = 0.0015, errors: int = 3) -> list[CheckResult]:
             name="cohort_regression",
             status=Status.PASS,
             evidence=cohort,
-            summary="ON 0.25% vs OFF 0.13%: no significant regression",
+            summary="ON/OFF 0.73× (anytime-valid 0–4.76×), evidence M=0.313 (FAIL at 100, p=1) over ≈5.0 h in 5 "
+            "checkpoints; first failures this hour: ON 1 of 91 passengers, OFF 2 of 352",
         ),
         CheckResult(
             name="determinism",
@@ -523,14 +570,14 @@ def test_skipped_and_nodata_checks_are_listed_for_manual_review_only() -> None:
         CheckResult(
             name="cohort_regression",
             status=Status.NODATA,
-            summary="40 ON requests, need 100",
+            summary="ON cohort 40 requests over the phase, needs 60 more (≈1.5 h at the current rate)",
             evidence={"on": {"requests": 40}, "needed_requests": 60, "needed_hours": 1.5},
         ),
     ]
     entry = render_entry(make_checkpoint(checks=checks, status=Status.WARN))
     alerts = entry.split("### Alerts\n\n")[1].split("\n\n")[0]
     assert "config" not in alerts and "cohort" in alerts
-    assert "- A verdict needs 60 more ON requests (≈1.5 h at the current rate)" in entry
+    assert "- A verdict needs 60 more requests in a cohort (≈1.5 h at the current rate)" in entry
     manual = entry.split("### Manual review\n\n")[1]
     assert r"config\_drift was SKIP (no expected config)" in manual
     assert r"cohort\_regression was NODATA" in manual
@@ -626,8 +673,8 @@ def test_summary_has_table_counts_and_mermaid_chart() -> None:
     summary = render_summary("passenger_favorites_matching", "rollout-5", cps, gate)
     structure(summary)
     assert "Status counts: PASS 2, WARN 1, FAIL 1" in summary
-    assert "| 3 | h02 | 2024-05-01T12:00:00Z | FAIL | 2,000 | 1.25% | 0.25% | HOLD |" in summary
-    assert "| 4 | odd label/with spaces | 2024-05-01T15:00:00Z | WARN | n/a | n/a | n/a | HOLD |" in summary
+    assert "| 3 | h02 | 2024-05-01T12:00:00Z | FAIL | 2,000 | 1.25% | 0.25% | 0.313 | HOLD |" in summary
+    assert "| 4 | odd label/with spaces | 2024-05-01T15:00:00Z | WARN | n/a | n/a | n/a | n/a | HOLD |" in summary
     chart = summary.split("```mermaid\n")[1].split("\n```")[0].split("\n")
     assert chart[0] == "xychart-beta"
     assert chart[2] == '    x-axis ["1-h00", "2-h01", "3-h02", "4-oddlabelwith"]'

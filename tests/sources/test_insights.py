@@ -180,6 +180,7 @@ def test_insights_equals_scan_on_the_same_events(seed: int, n: int, max_rows: in
     insights = insights_stats(fake, max_rows=max_rows, **kwargs)
     assert scan.counts.malformed > 25 and scan.counts.other > 25 and scan.cohorts.anonymous_requests > 0
     assert scan.decisions.other_feature > 0 and all(scan.decisions.per_hash[i] for i in (1, 2, 3))
+    assert scan.passengers.to_dict()["with_5xx"] > 0 and len(scan.passengers.states) > 20
     assert_same(scan, insights)
     assert insights.engine == "insights"
     statuses = {q["status"] for q in insights.queries}

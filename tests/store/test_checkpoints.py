@@ -281,7 +281,13 @@ def test_adapters_satisfy_the_store_interfaces(pg_url: str) -> None:
     expectations: Expectations = store
     audit: RolloutAudit = store
     flags: FlagSource = PostgresFlagSource(pg_url)
-    assert migrations.migrate() == ["0001_checkpoints", "0002_expectations", "0003_rollout_audit"]
+    assert migrations.migrate() == [
+        "0001_checkpoints",
+        "0002_expectations",
+        "0003_rollout_audit",
+        "0004_cohort_failures",
+    ]
+    assert checkpoints.failed_before("f", "p", [1]) == set()
     assert checkpoints.history("f") == list(ledger.iter_unappended("f", "p")) == []
     assert expectations.expectation("f") is None and audit.rollout_audit("f") == []
     assert callable(flags.get)

@@ -14,7 +14,7 @@ from monitor.errors import StoreError
 from monitor.store.checkpoints import PostgresCheckpointStore
 from monitor.store.migrations import advisory_key, load_migrations
 
-NAMES = ["0001_checkpoints", "0002_expectations", "0003_rollout_audit"]
+NAMES = ["0001_checkpoints", "0002_expectations", "0003_rollout_audit", "0004_cohort_failures"]
 
 
 def _applied(url: str) -> list[str]:
@@ -33,7 +33,7 @@ def _column_types(url: str, table: str) -> dict[str, str]:
 def test_migrations_are_named_and_ordered() -> None:
     migrations = load_migrations()
     assert [m.name for m in migrations] == NAMES
-    assert [m.number for m in migrations] == [1, 2, 3]
+    assert [m.number for m in migrations] == [1, 2, 3, 4]
 
 
 def test_migrate_applies_everything_once(pg_url: str) -> None:
@@ -61,6 +61,8 @@ def test_tables_owned_by_the_watchdog(pg_url: str) -> None:
         "updated_at",
     }
     assert set(_column_types(pg_url, "rollout_audit")) == {"id", "feature", "actor", "at", "before", "after", "reason"}
+    failures = _column_types(pg_url, "cohort_failures")
+    assert failures == {"checkpoint_id": "bigint", "feature": "text", "phase": "text", "keys": "ARRAY"}
 
 
 def test_first_use_applies_migrations(pg_url: str) -> None:
