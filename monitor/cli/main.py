@@ -29,7 +29,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     json_logs = (args.log_format or os.environ.get("BETA_MONITOR_LOG_FORMAT", "")).strip().lower() == "json"
     configure_logging("json" if json_logs else "text")
     try:
-        with stop_on_signals():
+        with stop_on_signals(lambda: json_logs):
             settings = load_settings(log_format=args.log_format)
             json_logs = settings.log_format == "json"
             configure_logging(settings.log_format)

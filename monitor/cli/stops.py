@@ -2,8 +2,10 @@
 
 - SIGTERM (ECS stopping the task, where the job may be PID 1 and the kernel drops a signal with no handler) and
   SIGINT (Ctrl-C) raise `monitor.errors.Stopped` wherever the job is: reading stops, the `finally` blocks release the
-  lock and kill a reading child, and the runner notes what was already stored. A second signal is ignored so that
-  clean-up is not cut short (ECS sends SIGKILL after the stop timeout anyway).
+  lock, kill a reading child and stop running Insights queries, and the runner notes what was already stored. In
+  case the exception lands where Python swallows it (a finalizer) or clean-up hangs, a timer ends the process with
+  exit 3 after `STOP_GRACE_S` — safe, because nothing is ever stored half-done: the row is written before the
+  phase-log entry, which the next run appends, and the lock dies with the session. Exactly one line says so.
 - Any other exception that escapes is a bug: exit 3 all the same (no checkpoint was produced), one line that says
   so — in containers one JSON record with the traceback as a field — and never a bare traceback in the log group.
 """
@@ -11,6 +13,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import sys
 import threading
@@ -24,20 +27,52 @@ from monitor.errors import Stopped
 
 log = logging.getLogger("beta_monitor")
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+STOP_GRACE_S = 10.0
+_reported = threading.Lock()  # held by whoever writes the one line of a stop or a bug
+
+
+class _Stopping:
+    """The stop in progress: its signal and the timer that ends the process if the clean stop does not."""
+
+    signal_name: str | None = None
+    json_logs: Callable[[], bool] = staticmethod(lambda: False)
+    timer: threading.Timer | None = None
 
 
 def _stop(signum: int, _frame: FrameType | None) -> None:
-    for other in STOP_SIGNALS:  # one stop: clean-up is not interrupted again
-        signal.signal(other, signal.SIG_IGN)
-    raise Stopped(signal.Signals(signum).name)
+    name = signal.Signals(signum).name
+    if _Stopping.signal_name is None:
+        _Stopping.signal_name = name
+        _Stopping.timer = threading.Timer(STOP_GRACE_S, _force_exit, args=(name,))
+        _Stopping.timer.daemon = True
+        _Stopping.timer.start()
+    raise Stopped(name)
+
+
+def _force_exit(name: str) -> None:
+    """The clean stop did not finish in time (or its exception was swallowed): say so once, and exit 3."""
+    if _reported.acquire(blocking=False):
+        message = (
+            f"beta-monitor: stopped by {name}: the clean stop did not finish within {STOP_GRACE_S:g} s; "
+            "anything stored stays, and a missing phase-log entry is appended by the next run"
+        )
+        if _Stopping.json_logs():
+            log.error(message, extra={"exit_code": 3, "signal": name, "stopped": True})
+        else:
+            print(message, file=sys.stderr, flush=True)
+        for handler in log.handlers:
+            handler.flush()
+    os._exit(3)
 
 
 @contextmanager
-def stop_on_signals() -> Iterator[None]:
-    """SIGTERM and SIGINT raise `Stopped` inside the block (main thread only); the previous handlers come back."""
+def stop_on_signals(json_logs: Callable[[], bool]) -> Iterator[None]:
+    """SIGTERM and SIGINT raise `Stopped` inside the block (main thread only); the previous handlers come back.
+    `json_logs()` says, when a stop is forced, in which format to log it."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    _Stopping.json_logs = json_logs
     previous: dict[int, Any] = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
     for signum in STOP_SIGNALS:
         signal.signal(signum, _stop)
@@ -46,15 +81,20 @@ def stop_on_signals() -> Iterator[None]:
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
+        if _Stopping.timer is not None:  # after this, the timer can no longer end the process
+            _Stopping.timer.cancel()
+            _Stopping.timer.join()
+        _Stopping.signal_name, _Stopping.timer = None, None
 
 
 def report_stop(exc: Stopped, json_logs: bool, scrub: Callable[[str], str]) -> None:
     """The one line of a stopped run: which signal, and what was stored."""
-    message = scrub(f"beta-monitor: stopped by {exc.signal_name}: {exc.note}")
-    if json_logs:
-        log.error(message, extra={"exit_code": 3, "signal": exc.signal_name, "stopped": True})
-    else:
-        print(message, file=sys.stderr)
+    with _reported:
+        message = scrub(f"beta-monitor: stopped by {exc.signal_name}: {exc.note}")
+        if json_logs:
+            log.error(message, extra={"exit_code": 3, "signal": exc.signal_name, "stopped": True})
+        else:
+            print(message, file=sys.stderr)
 
 
 def report_bug(exc: BaseException, json_logs: bool, scrub: Callable[[str], str]) -> None:
