@@ -6,7 +6,6 @@ them in sync).
 
 from __future__ import annotations
 
-import math
 import re
 from datetime import timedelta
 
@@ -45,12 +44,12 @@ def parse_duration(text: str | int | float, *, maximum: timedelta | None = None,
             if not parts or "".join(n + u for n, u in parts) != raw:
                 raise ConfigError(f"cannot read {what} {shown!r}: give a duration such as 1h, 90m, 2h30m or 45s")
             seconds = sum(float(n) * _UNITS[u] for n, u in parts)
-    if not math.isfinite(seconds) or seconds < MIN_SECONDS:
-        raise ConfigError(f"{what} {shown!r} must be positive (at least 1 ms)")
-    if maximum is not None and seconds > maximum.total_seconds():
+    if maximum is not None and not seconds <= maximum.total_seconds():
         raise ConfigError(f"{what} {shown!r} is longer than the {_human(maximum)} allowed")
-    if seconds > timedelta.max.total_seconds() / 2:
+    if not seconds <= timedelta.max.total_seconds() / 2:
         raise ConfigError(f"{what} {shown!r} is too long")
+    if seconds < MIN_SECONDS:
+        raise ConfigError(f"{what} {shown!r} must be positive (at least 1 ms)")
     return timedelta(seconds=seconds)
 
 

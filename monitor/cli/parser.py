@@ -73,9 +73,9 @@ def _count(what: str, low: int, high: int) -> Callable[[str], int]:
         try:
             number = int(value)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{what} {value[:20]!r} is not a whole number") from None
+            raise argparse.ArgumentTypeError(f"{what} {value[:40]!r} is not a whole number") from None
         if not low <= number <= high:
-            raise argparse.ArgumentTypeError(f"{what} {value[:20]} is outside {low}-{high:,}")
+            raise argparse.ArgumentTypeError(f"{what} {value[:40]} is outside {low}-{high:,}")
         return number
 
     return check
