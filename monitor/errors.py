@@ -36,3 +36,13 @@ class StoreError(MonitorError):
 
 class SinkError(MonitorError):
     """The phase log could not be written (file system or S3)."""
+
+
+class Stopped(KeyboardInterrupt):
+    """SIGTERM or SIGINT arrived: stop at once (exit 3). A KeyboardInterrupt, so that psycopg cancels a query in
+    flight and `except Exception` blocks never swallow it. `note` says what was stored before the stop."""
+
+    def __init__(self, signal_name: str) -> None:
+        super().__init__(signal_name)
+        self.signal_name = signal_name
+        self.note = "nothing stored"

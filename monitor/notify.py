@@ -9,9 +9,11 @@ import logging
 from typing import Any
 
 from monitor.domain.checkpoint import Checkpoint
+from monitor.domain.format import iso_z
 from monitor.domain.status import GateAction, Status
 
 log = logging.getLogger("beta_monitor")
+APPEND_FAILED = "PhaseLogAppendFailed"
 
 
 def transition(previous: Checkpoint | None, current: Checkpoint) -> str | None:
@@ -35,7 +37,7 @@ def message(current: Checkpoint, what: str) -> tuple[str, str]:
         [
             f"Feature: {current.feature}",
             f"Phase: {current.phase}",
-            f"Checkpoint: {current.label} ({current.created_at.isoformat()})",
+            f"Checkpoint: {current.label} ({iso_z(current.created_at)})",
             f"Status: {current.status.value}",
             *(["Alerts:", *alerts] if alerts else []),
             f"Gate: {gate.action.value if gate else 'n/a'}",
@@ -54,11 +56,13 @@ class AwsNotifier:
         self.topic_arn = topic_arn
         self.namespace = namespace
 
-    def notify(self, previous: Checkpoint | None, current: Checkpoint) -> list[str]:
-        """Publish what is due; returns one line per action taken or failed (for the output)."""
+    def notify(self, previous: Checkpoint | None, current: Checkpoint, *, append_failed: bool = False) -> list[str]:
+        """Publish what is due; returns one line per action taken or failed (for the output). With the metric on,
+        `PhaseLogAppendFailed` (1 when this checkpoint's phase-log entry could not be written, else 0) goes with
+        `CheckpointStatus`, so an alarm sees a phase log that stops being written."""
         done: list[str] = []
         if self.cloudwatch is not None:
-            done.append(self._metric(current))
+            done.append(self._metric(current, append_failed))
         what = transition(previous, current)
         if current.gate is not None and current.gate.action == GateAction.ROLLBACK:
             what = f"{what}; gate ROLLBACK" if what else "gate ROLLBACK"
@@ -66,18 +70,15 @@ class AwsNotifier:
             done.append(self._publish(current, what))
         return done
 
-    def _metric(self, current: Checkpoint) -> str:
+    def _metric(self, current: Checkpoint, append_failed: bool) -> str:
+        values = {"CheckpointStatus": float(current.status.metric_value), APPEND_FAILED: 1.0 if append_failed else 0.0}
         try:
             self.cloudwatch.put_metric_data(  # type: ignore[union-attr]
                 Namespace=self.namespace,
                 # Per feature+phase, and per feature alone (an alarm that survives phase changes, e.g. PHASE auto).
                 MetricData=[
-                    {
-                        "MetricName": "CheckpointStatus",
-                        "Dimensions": dimensions,
-                        "Value": float(current.status.metric_value),
-                        "Unit": "None",
-                    }
+                    {"MetricName": name, "Dimensions": dimensions, "Value": value, "Unit": "None"}
+                    for name, value in values.items()
                     for dimensions in (
                         [{"Name": "feature", "Value": current.feature}, {"Name": "phase", "Value": current.phase}],
                         [{"Name": "feature", "Value": current.feature}],
@@ -87,7 +88,8 @@ class AwsNotifier:
         except Exception as exc:  # never fatal: the checkpoint is already stored
             log.error("CheckpointStatus metric not published", extra={"error": type(exc).__name__})
             return f"metric {self.namespace}/CheckpointStatus FAILED ({type(exc).__name__})"
-        return f"metric {self.namespace}/CheckpointStatus={current.status.metric_value}"
+        line = f"metric {self.namespace}/CheckpointStatus={current.status.metric_value}"
+        return line + (f", {APPEND_FAILED}=1" if append_failed else "")
 
     def _publish(self, current: Checkpoint, what: str) -> str:
         subject, body = message(current, what)

@@ -11,13 +11,15 @@ from typing import Any
 from monitor.checks.base import Thresholds
 from monitor.domain.checkpoint import Checkpoint, Window
 from monitor.domain.flag import ExpectedConfig, FlagConfig
+from monitor.domain.format import iso_z
 from monitor.domain.status import Status
 from monitor.domain.timeline import SegmentPlan, config_eras, plan_segments
 from monitor.errors import ConfigError
-from monitor.settings import Settings, parse_duration
+from monitor.settings import DURATION_LIMITS, Settings, parse_duration, window_length
 from monitor.store.base import Expectations
 
 AUTO_PHASE = "auto"
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def auto_phase(config: FlagConfig) -> str:
@@ -62,12 +64,14 @@ class CheckpointPlan:
 
 def compute_window(settings: Settings, request: CheckpointRequest, now: datetime) -> tuple[Window, bool]:
     """The window and whether it ends "now" (within ingestion lag), which is when freshness applies."""
-    length = parse_duration(request.window or settings.window)
-    lag = parse_duration(settings.ingestion_lag)
+    length = window_length(request.window or settings.window)
+    lag = parse_duration(settings.ingestion_lag, maximum=DURATION_LIMITS["ingestion_lag"], what="ingestion lag")
     if request.end is not None:
         end = request.end.astimezone(UTC)
         if end > now + timedelta(minutes=1):
-            raise ConfigError(f"--end {end.isoformat()} is in the future: give a time before now")
+            raise ConfigError(f"--end {iso_z(end)} is in the future: give a time before now")
+        if end - EPOCH < length:
+            raise ConfigError(f"--end {iso_z(end)} puts the window before 1970-01-01: give a later time")
     else:
         end = (now - lag).replace(second=0, microsecond=0)
     ends_now = now - end <= lag + timedelta(minutes=1)

@@ -21,7 +21,9 @@ from monitor.checks.verdict import checkpoint_status, escalate_errors, mark_inco
 from monitor.domain.aggregate import LogWindow
 from monitor.domain.bucketing import Bucketer
 from monitor.domain.checkpoint import Checkpoint
+from monitor.domain.format import iso_z
 from monitor.domain.reading import SourceResult
+from monitor.errors import Stopped
 from monitor.gate import phase_gate
 from monitor.phaselog.service import PhaseLog
 from monitor.planning import (
@@ -44,7 +46,24 @@ AUDIT_ROWS = 200  # `rollout set` changes read to reconstruct the configs in for
 
 
 class Notifier(Protocol):
-    def notify(self, previous: Checkpoint | None, current: Checkpoint) -> list[str]: ...
+    def notify(self, previous: Checkpoint | None, current: Checkpoint, *, append_failed: bool = False) -> list[str]: ...
+
+
+def _stopped_note(saved: Checkpoint | None, storing: bool, destination: str) -> str:
+    """What a stop signal left behind, for the one line the job logs."""
+    if saved is None and storing:
+        return (
+            "stopped while storing the checkpoint: if its row was written, the next run of this phase appends its "
+            "phase-log entry"
+        )
+    if saved is None:
+        return "nothing stored (the checkpoint row is written only once the read and the checks are done)"
+    if not saved.appended:
+        return (
+            f"checkpoint #{saved.id} is stored but its phase-log entry is not appended to {destination}: "
+            "the next run of this phase appends it (or `beta-monitor report FEATURE PHASE --rebuild`)"
+        )
+    return f"checkpoint #{saved.id} is stored and appended to {destination}; notifications were not sent"
 
 
 @dataclass
@@ -75,7 +94,10 @@ class CheckpointOutcome:
 
     @property
     def exit_code(self) -> int:
-        return self.checkpoint.status.exit_code
+        """The status' code — at least 1 (WARN) when the phase log could not be written: an hourly job whose log
+        stopped being written must not look healthy."""
+        code = self.checkpoint.status.exit_code
+        return max(code, 1) if self.append_error and not self.dry_run else code
 
 
 class CheckpointRunner:
@@ -87,7 +109,10 @@ class CheckpointRunner:
         self.progress = progress or (lambda _message: None)
 
     def run(self, request: CheckpointRequest, source: LogSource) -> CheckpointOutcome:
-        """One checkpoint of `request`, its logs read by `source` (built once by the caller, from `--source`)."""
+        """One checkpoint of `request`, its logs read by `source` (built once by the caller, from `--source`).
+
+        A stop signal (`Stopped`) leaves with a note of what was already stored: nothing before the row is saved;
+        after it, the row stays and the next run appends its missing phase-log entry (`PhaseLog.repair`)."""
         plan = self._plan(request)
         a = self.adapters
         feature, phase = plan.request.feature, plan.request.phase
@@ -95,34 +120,47 @@ class CheckpointRunner:
             checkpoint, _ = self._measure(plan, a.checkpoints.history(feature, phase), source)
             return CheckpointOutcome(checkpoint=checkpoint, dry_run=True, phase_log=plan.destination)
 
-        with a.checkpoints.lock(feature, phase):
-            stored = a.checkpoints.find(plan.run_key)
-            repaired = a.phase_log.repair(feature, phase, plan.destination)
-            if stored is not None:
-                stored = a.checkpoints.find(plan.run_key) or stored
-                return CheckpointOutcome(
-                    checkpoint=stored,
-                    duplicate=True,
+        saved: Checkpoint | None = None
+        storing = False
+        try:
+            with a.checkpoints.lock(feature, phase):
+                stored = a.checkpoints.find(plan.run_key)
+                repair = a.phase_log.repair(feature, phase, plan.destination)
+                if stored is not None:
+                    stored = a.checkpoints.find(plan.run_key) or stored
+                    return CheckpointOutcome(
+                        checkpoint=stored,
+                        duplicate=True,
+                        phase_log=plan.destination,
+                        appended=stored.appended,
+                        append_error=repair.error,
+                        repaired=repair.count,
+                    )
+                history = a.checkpoints.history(feature, phase)
+                measured, failures = self._measure(plan, history, source)
+                # Its time is taken under the lock, like its id: the database and the phase log tell one story.
+                measured.created_at = a.clock()
+                storing = True
+                saved, created = a.checkpoints.save(measured, failures)
+                if not created:
+                    return CheckpointOutcome(
+                        checkpoint=saved, duplicate=True, phase_log=plan.destination, appended=saved.appended
+                    )
+                error = a.phase_log.append(saved, plan.destination)
+                outcome = CheckpointOutcome(
+                    checkpoint=saved,
                     phase_log=plan.destination,
-                    appended=stored.appended,
-                    repaired=repaired,
+                    appended=error is None,
+                    append_error=error or repair.error,
+                    repaired=repair.count,
                 )
-            history = a.checkpoints.history(feature, phase)
-            saved, created = a.checkpoints.save(*self._measure(plan, history, source))
-            if not created:
-                return CheckpointOutcome(
-                    checkpoint=saved, duplicate=True, phase_log=plan.destination, appended=saved.appended
-                )
-            error = a.phase_log.append(saved, plan.destination)
-            outcome = CheckpointOutcome(
-                checkpoint=saved,
-                phase_log=plan.destination,
-                appended=error is None,
-                append_error=error,
-                repaired=repaired,
-            )
+        except Stopped as stop:
+            stop.note = _stopped_note(saved, storing, plan.destination)
+            raise
         if a.notifier is not None:
-            outcome.notifications = a.notifier.notify(history[0] if history else None, outcome.checkpoint)
+            outcome.notifications = a.notifier.notify(
+                history[0] if history else None, outcome.checkpoint, append_failed=outcome.append_error is not None
+            )
         return outcome
 
     def _plan(self, request: CheckpointRequest) -> CheckpointPlan:
@@ -163,7 +201,7 @@ class CheckpointRunner:
             allowlist_hashes=allowlist_hashes,
             segment_bounds=segments.bounds,
         )
-        self.progress(f"Reading logs ({source.name}) {window.start.isoformat()} → {window.end.isoformat()}")
+        self.progress(f"Reading logs ({source.name}) {iso_z(window.start)} → {iso_z(window.end)}")
         reading = self._read(source, log_window)
         passengers = reading.aggregate.passengers
         failed_before = self.adapters.checkpoints.failed_before(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from monitor.errors import ConfigError
@@ -18,8 +18,21 @@ _DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
-def parse_duration(text: str | int | float) -> timedelta:
-    """'1h', '90m', '2h30m', '45s', '1d' or a number of seconds → timedelta. Raises ConfigError."""
+MAX_WINDOW = timedelta(days=7)
+MIN_SECONDS = 0.001
+# The longest value each duration setting may take (a typo such as 800000d must fail with one line, not overflow).
+DURATION_LIMITS: dict[str, timedelta] = {
+    "window": MAX_WINDOW,
+    "ingestion_lag": timedelta(days=1),
+    "freshness": timedelta(days=1),
+    "drift_grace": timedelta(days=7),
+}
+
+
+def parse_duration(text: str | int | float, *, maximum: timedelta | None = None, what: str = "duration") -> timedelta:
+    """'1h', '90m', '2h30m', '45s', '1d' or a number of seconds → timedelta, positive and at most `maximum`.
+    Raises ConfigError naming `what`."""
+    shown = str(text)[:40]
     if isinstance(text, int | float):
         seconds = float(text)
     else:
@@ -29,11 +42,29 @@ def parse_duration(text: str | int | float) -> timedelta:
         else:
             parts = _DURATION.findall(raw)
             if not parts or "".join(n + u for n, u in parts) != raw:
-                raise ConfigError(f"cannot read duration {str(text)[:40]!r}: use e.g. 1h, 90m, 2h30m or 45s")
+                raise ConfigError(f"cannot read {what} {shown!r}: give a duration such as 1h, 90m, 2h30m or 45s")
             seconds = sum(float(n) * _UNITS[u] for n, u in parts)
-    if seconds <= 0:
-        raise ConfigError(f"duration {str(text)[:40]!r} must be positive")
+    if maximum is not None and not seconds <= maximum.total_seconds():
+        raise ConfigError(f"{what} {shown!r} is longer than the {_human(maximum)} allowed")
+    if not seconds <= timedelta.max.total_seconds() / 2:
+        raise ConfigError(f"{what} {shown!r} is too long")
+    if seconds < MIN_SECONDS:
+        raise ConfigError(f"{what} {shown!r} must be positive (at least 1 ms)")
     return timedelta(seconds=seconds)
+
+
+def window_length(text: str) -> timedelta:
+    """A checkpoint window (`--window`, BETA_MONITOR_WINDOW): at most 7 days."""
+    return parse_duration(text, maximum=MAX_WINDOW, what="window")
+
+
+def _human(length: timedelta) -> str:
+    seconds = int(length.total_seconds())
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{seconds} s"
 
 
 def parse_route_groups(text: str) -> list[tuple[str, str]]:
@@ -50,7 +81,9 @@ def parse_route_groups(text: str) -> list[tuple[str, str]]:
 class Settings(BaseSettings):
     """beta-monitor settings. Environment variable = `BETA_MONITOR_` + the field name in capitals."""
 
-    model_config = SettingsConfigDict(env_prefix="BETA_MONITOR_", extra="ignore", populate_by_name=True)
+    model_config = SettingsConfigDict(
+        env_prefix="BETA_MONITOR_", extra="ignore", populate_by_name=True, allow_inf_nan=False
+    )
 
     # Databases
     database_url: SecretStr | None = Field(
@@ -79,7 +112,7 @@ class Settings(BaseSettings):
         8, ge=0, le=128, description="Hex characters of the digest that feed the bucket (0 = all)."
     )
     flag_cache_ttl: float = Field(
-        60.0, ge=0, description="Seconds the backend caches flag config: grace after a change."
+        60.0, ge=0, le=86400, description="Seconds the backend caches flag config: grace after a change."
     )
     # Logs
     log_group: str = Field("/ecs/kaviar-backend", description="CloudWatch Logs group of the backend.")
@@ -88,9 +121,11 @@ class Settings(BaseSettings):
         description="Route groups counted separately: name=/prefix,...",
     )
     source: str = Field("insights", description="Log engine: insights, scan or file:PATH.")
-    window: str = Field("1h", description="Checkpoint window length.")
+    window: str = Field("1h", description="Checkpoint window length (at most 7d).")
     ingestion_lag: str = Field("5m", description="The window ends this long before now (CloudWatch ingestion delay).")
-    insights_timeout: float = Field(300.0, gt=0, description="Seconds to wait for Logs Insights queries before ERROR.")
+    insights_timeout: float = Field(
+        300.0, gt=0, le=3600, description="Seconds to wait for Logs Insights queries before ERROR."
+    )
     aws_max_attempts: int = Field(8, ge=1, le=20, description="Attempts per AWS call (adaptive retry mode).")
     # Thresholds
     max_5xx_rate: float = Field(0.01, ge=0, le=1, description="error_rate FAILs above this 5xx share.")
@@ -153,6 +188,16 @@ class Settings(BaseSettings):
         description="AWS endpoint override (AWS_ENDPOINT_URL), e.g. a local emulator.",
     )
 
+    @field_validator("window", "ingestion_lag", "freshness", "drift_grace")
+    @classmethod
+    def _duration(cls, value: str, info: ValidationInfo) -> str:
+        name = str(info.field_name)
+        try:
+            parse_duration(value, maximum=DURATION_LIMITS[name], what=name.replace("_", " "))
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+        return value
+
     @field_validator("flag_schema")
     @classmethod
     def _schema(cls, value: str) -> str:
@@ -203,7 +248,8 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first.get("loc", ())) or "settings"
-        raise ConfigError(f"invalid setting BETA_MONITOR_{where.upper()}: {first.get('msg', 'invalid')}") from None
+        message = str(first.get("msg", "invalid")).removeprefix("Value error, ")
+        raise ConfigError(f"invalid setting BETA_MONITOR_{where.upper()}: {message}") from None
 
 
 def settings_table() -> str:

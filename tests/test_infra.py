@@ -314,6 +314,23 @@ def test_failed_alarm_fires_on_a_fail_checkpoint(template: dict[str, Any]) -> No
     )
 
 
+def test_append_failed_alarm_fires_when_a_phase_log_entry_could_not_be_written(template: dict[str, Any]) -> None:
+    """A PASS whose append failed exits 1, which no task-stop rule reports: this alarm is what tells someone."""
+    from monitor.notify import APPEND_FAILED
+
+    alarm = resource(template, "PhaseLogAppendFailedAlarm")["Properties"]
+    namespace = Settings.model_fields["metric_namespace"].default
+    assert (alarm["Namespace"], alarm["MetricName"]) == (namespace, APPEND_FAILED)
+    assert alarm["Dimensions"] == [{"Name": "feature", "Value": {"Ref": "FeatureKey"}}]
+    assert (alarm["Statistic"], alarm["Threshold"], alarm["ComparisonOperator"]) == (
+        "Maximum",
+        1,
+        "GreaterThanOrEqualToThreshold",
+    )
+    assert alarm["TreatMissingData"] == "notBreaching"
+    assert alarm["AlarmActions"] == [{"Ref": "AlertTopic"}] == alarm["OKActions"]
+
+
 def test_dead_letter_alarm_counts_messages_sent(template: dict[str, Any]) -> None:
     # Visible messages stay until the queue is purged: the alarm would sit in ALARM and never fire again.
     alarm = resource(template, "TriggerDeadLetterAlarm")["Properties"]

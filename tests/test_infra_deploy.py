@@ -247,6 +247,41 @@ def test_alarm_threshold_matches_what_the_job_publishes(mock_aws_env: None, stat
     assert (stats[0][alarm["Statistic"]] >= alarm["Threshold"]) is alarms
 
 
+@pytest.mark.parametrize("failed", [False, True], ids=["appended-quiet", "append-failed-alarms"])
+def test_append_failed_alarm_matches_what_the_job_publishes(mock_aws_env: None, failed: bool) -> None:
+    from monitor.domain import Checkpoint, ExpectedConfig, Status, Window
+    from monitor.notify import AwsNotifier
+
+    alarm = load_template()["Resources"]["PhaseLogAppendFailedAlarm"]["Properties"]
+    cloudwatch = boto3.client("cloudwatch", region_name=REGION)
+    now = datetime.now(UTC).replace(microsecond=0)
+    checkpoint = Checkpoint(
+        feature=FEATURE,
+        phase=PHASE,
+        label="hourly",
+        run_key="k",
+        status=Status.PASS,
+        window=Window(start=now - timedelta(hours=1), end=now),
+        live_config={},
+        expected=ExpectedConfig(),
+        checks=[],
+        created_at=now,
+    )
+    notifier = AwsNotifier(sns=None, cloudwatch=cloudwatch, topic_arn=None, namespace=alarm["Namespace"])
+    notifier.notify(None, checkpoint, append_failed=failed)
+    stats = cloudwatch.get_metric_statistics(
+        Namespace=alarm["Namespace"],
+        MetricName=alarm["MetricName"],
+        Dimensions=[{"Name": "feature", "Value": FEATURE}],
+        StartTime=now - timedelta(hours=1),
+        EndTime=now + timedelta(hours=1),
+        Period=alarm["Period"],
+        Statistics=[alarm["Statistic"]],
+    )["Datapoints"]
+    assert len(stats) == 1, "the alarm's namespace, metric or dimensions do not match what the job publishes"
+    assert (stats[0][alarm["Statistic"]] >= alarm["Threshold"]) is failed
+
+
 def _ref_value(value: dict[str, str]) -> str:
     return {"FeatureKey": FEATURE, "PhaseName": PHASE}[value["Ref"]]
 

@@ -14,7 +14,7 @@ from typing import Any
 from monitor.checks.base import CheckContext
 from monitor.domain.checkpoint import CheckResult
 from monitor.domain.evidence import DataQualityEvidence
-from monitor.domain.format import pct
+from monitor.domain.format import pct, plural
 from monitor.domain.status import Status
 
 NAME = DataQualityEvidence.check
@@ -91,9 +91,9 @@ def check_data_quality(ctx: CheckContext) -> CheckResult:
     if counts.events == 0:
         return CheckResult(name=NAME, status=Status.NODATA, summary="no events in the window", evidence=evidence)
     requests = ctx.stats.requests
-    traffic = "no traffic" if requests == 0 else f"{requests} requests"
+    traffic = "no traffic" if requests == 0 else plural(requests, "request")
     summary = (
-        f"{counts.events} events ({traffic}), malformed {pct(share)}, "
+        f"{plural(counts.events, 'event')} ({traffic}), malformed {pct(share)}, "
         f"last event {_minutes(age) if age is not None else 'n/a'} before window end"
     )
     return CheckResult(name=NAME, status=Status.PASS, summary=summary, evidence=evidence)

@@ -7,7 +7,7 @@ from monitor.checks.stats import rate, wilson_interval
 from monitor.domain.aggregate import StatusCounts
 from monitor.domain.checkpoint import CheckResult
 from monitor.domain.evidence import BaselineRate, ErrorRateEvidence, Rate
-from monitor.domain.format import interval_text, pct
+from monitor.domain.format import interval_text, pct, plural
 from monitor.domain.status import Status
 
 NAME = ErrorRateEvidence.check
@@ -58,7 +58,7 @@ def check_error_rate(ctx: CheckContext) -> CheckResult:
         status = Status.FAIL if share > limit else Status.PASS
         return CheckResult(name=NAME, status=status, summary=figures, evidence=evidence)
     if interval[0] > limit:
-        summary = f"{figures}: lower bound already above the limit with only {requests} requests"
+        summary = f"{figures}: lower bound already above the limit with only {plural(requests, 'request')}"
         return CheckResult(name=NAME, status=Status.FAIL, summary=summary, evidence=evidence)
-    summary = f"{figures}: {requests} requests, {minimum} needed for a verdict"
+    summary = f"{figures}: {plural(requests, 'request')}, {minimum} needed for a verdict"
     return CheckResult(name=NAME, status=Status.NODATA, summary=summary, evidence=evidence)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from monitor.checks.base import CheckContext
 from monitor.domain.checkpoint import CheckResult
 from monitor.domain.evidence import LatencyEvidence, RouteLatency
+from monitor.domain.format import plural
 from monitor.domain.status import Status
 
 NAME = LatencyEvidence.check
@@ -86,7 +87,7 @@ def _result(ctx: CheckContext, status: Status, ev: LatencyEvidence, routes: dict
     if ev.change is not None:
         summary += f" {ev.change * 100:+.1f}%"
     elif status is Status.NODATA:
-        summary += f": {ev.requests} requests, {th.min_requests} needed to judge"
+        summary += f": {plural(ev.requests or 0, 'request')}, {th.min_requests} needed to judge"
     worst = status
     for group, r in routes.items():
         if r.status in (Status.WARN, Status.FAIL) and r.change is not None:

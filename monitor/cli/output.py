@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from monitor.checks.registry import title
 from monitor.domain.checkpoint import Checkpoint, GateDecision
-from monitor.domain.format import pct
+from monitor.domain.format import iso_z, pct, plural
 
 if TYPE_CHECKING:
     from monitor.runner import CheckpointOutcome
@@ -66,7 +66,7 @@ def checkpoint_lines(checkpoint: Checkpoint) -> list[str]:
     w = checkpoint.window
     lines = [
         f"Checkpoint: {checkpoint.feature} / {checkpoint.phase} / {checkpoint.label}",
-        f"Window: {w.start.isoformat()} → {w.end.isoformat()} (source {checkpoint.metrics.get('engine') or 'n/a'})",
+        f"Window: {iso_z(w.start)} → {iso_z(w.end)} (source {checkpoint.metrics.get('engine') or 'n/a'})",
         config_line(data["live_config"]),
         expected_line(data["expected"]),
         metrics_line(checkpoint.metrics),
@@ -88,7 +88,7 @@ def history_lines(checkpoints: list[Checkpoint]) -> list[str]:
         rate = errors / requests if requests else None
         gate = cp.gate.action.value if cp.gate else "n/a"
         out.append(
-            f"{cp.created_at.isoformat()}  #{cp.id}  {cp.phase}  {cp.label}  {cp.status.value}  "
+            f"{iso_z(cp.created_at)}  #{cp.id}  {cp.phase}  {cp.label}  {cp.status.value}  "
             f"5xx={pct(rate)} ({errors}/{requests})  gate={gate}"
         )
     return out
@@ -151,7 +151,7 @@ def gate_document(feature: str, phase: str, checkpoints: int, decision: GateDeci
 
 
 def gate_lines(phase: str, checkpoints: int, decision: GateDecision) -> list[str]:
-    lines = [f"Gate: {decision.action.value} ({checkpoints} checkpoints in {phase})"]
+    lines = [f"Gate: {decision.action.value} ({plural(checkpoints, 'checkpoint')} in {phase})"]
     lines += [f"Reason: {reason}" for reason in decision.reasons]
     lines += [f"Missing: {missing}" for missing in decision.missing]
     if decision.note:

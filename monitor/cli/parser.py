@@ -12,6 +12,8 @@ from typing import NoReturn
 from monitor import __version__
 
 EXIT_UNKNOWN = 3
+MAX_LIMIT = 10_000
+_FEATURE_HELP = "feature flag key, as in the backend's flag table"
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 
@@ -52,11 +54,37 @@ def _bool(value: str) -> bool:
 
 
 def _instant(value: str) -> datetime:
+    """An ISO 8601 time; without a zone it is UTC. Between 1970 and 9999, as UTC."""
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
         raise argparse.ArgumentTypeError(f"--end {value[:40]!r} is not ISO 8601 (e.g. 2026-11-22T14:00:00Z)") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    try:
+        moment = (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+    except OverflowError:
+        moment = None
+    if moment is None or moment.year < 1970:
+        raise argparse.ArgumentTypeError(f"--end {value[:40]!r} is out of range: give a time from 1970 on")
+    return moment
+
+
+def _count(what: str, low: int, high: int) -> Callable[[str], int]:
+    def check(value: str) -> int:
+        try:
+            number = int(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{what} {value[:40]!r} is not a whole number") from None
+        if not low <= number <= high:
+            raise argparse.ArgumentTypeError(f"{what} {value[:40]} is outside {low}-{high:,}")
+        return number
+
+    return check
+
+
+def _run_key(value: str) -> str:
+    if not value.strip() or len(value) > 200 or any(ord(ch) < 32 for ch in value):
+        raise argparse.ArgumentTypeError("--run-key must be 1-200 printable characters")
+    return value
 
 
 class _Parser(argparse.ArgumentParser):
@@ -74,22 +102,36 @@ def build_parser() -> argparse.ArgumentParser:
         "it to the phase log. Exit codes: 0 PASS, 1 WARN, 2 FAIL, 3 UNKNOWN.",
     )
     p.add_argument("--version", action="version", version=f"beta-monitor {__version__}")
-    p.add_argument(
-        "--log-format", choices=["text", "json"], help="job log format on stderr (default: BETA_MONITOR_LOG_FORMAT)"
-    )
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
+    _common_options(p, default=None)
+    # The same options after the command (`beta-monitor history F -q`); there they only override when given.
+    common = argparse.ArgumentParser(add_help=False)
+    _common_options(common, default=argparse.SUPPRESS)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
     for add in (_checkpoint, _history, _gate, _report, _rollout, _db, _doctor, _demo):
-        add(sub)
+        add(sub, common)
     return p
 
 
+def _common_options(p: argparse.ArgumentParser, default: object) -> None:
+    p.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        default=default,
+        help="job log format on stderr (default: BETA_MONITOR_LOG_FORMAT)",
+    )
+    p.add_argument(
+        "-q", "--quiet", action="store_true", default=False if default is None else default, help="no progress lines"
+    )
+
+
 Subparsers = argparse._SubParsersAction  # the type argparse gives `add_subparsers()`
+Parents = argparse.ArgumentParser
 
 
-def _checkpoint(sub: Subparsers) -> None:
+def _checkpoint(sub: Subparsers, common: Parents) -> None:
     c = sub.add_parser(
         "checkpoint",
+        parents=[common],
         help="run the checks over a window, store the checkpoint and append the phase log",
         description="Run every check over the log window, store a PASS/WARN/FAIL checkpoint and append "
         "its entry to the phase log. A repeated run key records nothing new and reports the stored one.",
@@ -111,20 +153,27 @@ def _checkpoint(sub: Subparsers) -> None:
         help="expected rollout %% (else the one stored by `rollout set`)",
     )
     c.add_argument("--expected-enabled", type=_bool, metavar="true|false", help="expected master switch")
-    c.add_argument("--window", metavar="DURATION", help="window length, e.g. 1h, 90m (default BETA_MONITOR_WINDOW=1h)")
+    c.add_argument(
+        "--window", metavar="DURATION", help="window length, e.g. 1h, 90m, at most 7d (default BETA_MONITOR_WINDOW=1h)"
+    )
     c.add_argument(
         "--end",
         type=_instant,
         metavar="ISO8601",
-        help="window end (default: now minus ingestion lag, floored to the minute)",
+        help="window end; a time without a zone is UTC (default: now minus ingestion lag, floored to the minute)",
     )
     c.add_argument("--source", metavar="ENGINE", help="insights (default), scan, or file:PATH for exported events")
     c.add_argument(
         "--phase-log", metavar="DEST", help="phase log path or s3://bucket/key; {feature} and {phase} are filled in"
     )
-    c.add_argument("--run-key", metavar="KEY", help="idempotency key (EventBridge: <aws.scheduler.scheduled-time>)")
     c.add_argument(
-        "--baseline-label", metavar="LABEL", help="compare against this checkpoint instead of the phase's first PASS"
+        "--run-key", type=_run_key, metavar="KEY", help="idempotency key (EventBridge: <aws.scheduler.scheduled-time>)"
+    )
+    c.add_argument(
+        "--baseline-label",
+        type=_label,
+        metavar="LABEL",
+        help="compare against this checkpoint instead of the phase's first PASS",
     )
     c.add_argument("--json", action="store_true", help="print one JSON document instead of lines")
     c.add_argument("--dry-run", action="store_true", help="measure and judge, store nothing, append nothing")
@@ -136,21 +185,29 @@ def _checkpoint(sub: Subparsers) -> None:
     )
 
 
-def _history(sub: Subparsers) -> None:
+def _history(sub: Subparsers, common: Parents) -> None:
     h = sub.add_parser(
         "history",
+        parents=[common],
         help="list stored checkpoints, newest first",
         description="List stored checkpoints of a feature, newest first.",
     )
-    h.add_argument("feature", type=_name("FEATURE"), metavar="FEATURE")
+    h.add_argument("feature", type=_name("FEATURE"), metavar="FEATURE", help=_FEATURE_HELP)
     h.add_argument("--phase", type=_name("PHASE"), help="only this phase")
-    h.add_argument("--limit", type=int, default=20, help="at most N checkpoints (default 20)")
+    h.add_argument(
+        "--limit",
+        type=_count("--limit", 1, MAX_LIMIT),
+        default=20,
+        metavar="N",
+        help=f"at most N checkpoints, 1-{MAX_LIMIT} (default 20)",
+    )
     h.add_argument("--json", action="store_true", help="print JSON")
 
 
-def _gate(sub: Subparsers) -> None:
+def _gate(sub: Subparsers, common: Parents) -> None:
     g = sub.add_parser(
         "gate",
+        parents=[common],
         help="ADVANCE / HOLD / ROLLBACK for a phase, with the command to act",
         description="Decide ADVANCE / HOLD / ROLLBACK from the phase's checkpoints. The command goes from the "
         "rollout the phase was judged at (as in its phase log), with a note when the live flag has already moved. "
@@ -158,39 +215,42 @@ def _gate(sub: Subparsers) -> None:
         "Exit 0 ADVANCE, 1 HOLD, 2 ROLLBACK, 3 UNKNOWN (no checkpoint and no flag for FEATURE, or a dependency "
         "down).",
     )
-    g.add_argument("feature", type=_name("FEATURE"), metavar="FEATURE")
-    g.add_argument("phase", type=_name("PHASE"), metavar="PHASE")
+    g.add_argument("feature", type=_name("FEATURE"), metavar="FEATURE", help=_FEATURE_HELP)
+    g.add_argument("phase", type=_name("PHASE"), metavar="PHASE", help="rollout phase name, as given to checkpoint")
     g.add_argument("--json", action="store_true", help="print JSON")
 
 
-def _report(sub: Subparsers) -> None:
+def _report(sub: Subparsers, common: Parents) -> None:
     r = sub.add_parser(
         "report",
+        parents=[common],
         help="phase summary (table, counts, 5xx chart), or --rebuild the phase log",
         description="Print the phase summary (checkpoint table, status counts, Mermaid 5xx chart), or "
         "regenerate the whole phase log from the database with --rebuild.",
     )
-    r.add_argument("feature", type=_name("FEATURE"), metavar="FEATURE")
-    r.add_argument("phase", type=_name("PHASE"), metavar="PHASE")
+    r.add_argument("feature", type=_name("FEATURE"), metavar="FEATURE", help=_FEATURE_HELP)
+    r.add_argument("phase", type=_name("PHASE"), metavar="PHASE", help="rollout phase name, as given to checkpoint")
     r.add_argument("--rebuild", action="store_true", help="rewrite the phase log from the stored checkpoints")
     r.add_argument("--phase-log", metavar="DEST", help="phase log destination (default BETA_MONITOR_PHASE_LOG)")
 
 
-def _rollout(sub: Subparsers) -> None:
+def _rollout(sub: Subparsers, common: Parents) -> None:
     ro = sub.add_parser(
         "rollout",
+        parents=[common],
         help="change the flag's rollout (audited) and store the new expectation",
         description="Change the flag's rollout with an audit row and store the expectation hourly runs check.",
     )
     ro_sub = ro.add_subparsers(dest="rollout_command", required=True, metavar="ACTION", parser_class=_Parser)
     rs = ro_sub.add_parser(
         "set",
+        parents=[common],
         help="set the rollout percentage (and master switch)",
         description="Set FEATURE's rollout to PERCENT in one audited transaction; refuses a jump "
         "that skips the phase plan (BETA_MONITOR_PHASE_PLAN) unless --force.",
     )
-    rs.add_argument("feature", type=_name("FEATURE"), metavar="FEATURE")
-    rs.add_argument("percent", type=_percent, metavar="PERCENT")
+    rs.add_argument("feature", type=_name("FEATURE"), metavar="FEATURE", help=_FEATURE_HELP)
+    rs.add_argument("percent", type=_percent, metavar="PERCENT", help="the new rollout percentage, 0-100")
     switch = rs.add_mutually_exclusive_group()
     switch.add_argument("--enable", dest="enabled", action="store_const", const=True, help="turn the master switch on")
     switch.add_argument(
@@ -201,10 +261,15 @@ def _rollout(sub: Subparsers) -> None:
     rs.add_argument("--json", action="store_true", help="print JSON")
 
 
-def _db(sub: Subparsers) -> None:
-    db = sub.add_parser("db", help="database administration", description="Database administration.")
+def _db(sub: Subparsers, common: Parents) -> None:
+    db = sub.add_parser("db", parents=[common], help="database administration", description="Database administration.")
     db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION", parser_class=_Parser)
-    db_sub.add_parser("init", help="create or migrate the watchdog's tables", description="Apply pending migrations.")
+    db_sub.add_parser(
+        "init",
+        parents=[common],
+        help="create or migrate the watchdog's tables",
+        description="Apply pending migrations.",
+    )
 
 
 def _minutes(value: str) -> int:
@@ -217,9 +282,10 @@ def _minutes(value: str) -> int:
     return number
 
 
-def _doctor(sub: Subparsers) -> None:
+def _doctor(sub: Subparsers, common: Parents) -> None:
     d = sub.add_parser(
         "doctor",
+        parents=[common],
         help="check the deployment against the real account (database, flags, log group, IAM, phase log, "
         "Insights = scan)",
         description="Check once, against the real account, what the hourly job needs: the watchdog's database "
@@ -255,14 +321,21 @@ def _doctor(sub: Subparsers) -> None:
     d.add_argument("--json", action="store_true", help="print one JSON document instead of lines")
 
 
-def _demo(sub: Subparsers) -> None:
+def _demo(sub: Subparsers, common: Parents) -> None:
     d = sub.add_parser(
         "demo",
-        help="the five-minute tour on an embedded PostgreSQL and emulated AWS",
+        parents=[common],
+        help="a whole rollout in about 20 seconds, on an embedded PostgreSQL and emulated AWS",
         description="Run a whole rollout story (allowlist → 1% → 5% → 10% regression → rollback) on an "
         "embedded PostgreSQL and an in-process AWS emulation, and write the phase logs.",
     )
     d.add_argument("--dir", default="beta-monitor-demo", help="where the phase logs go (default ./beta-monitor-demo)")
-    d.add_argument("--requests-per-hour", type=int, default=12000, help="simulated traffic (default 12000)")
+    d.add_argument(
+        "--requests-per-hour",
+        type=_count("--requests-per-hour", 2000, 1_000_000),
+        default=12000,
+        metavar="N",
+        help="simulated traffic, 2000-1,000,000 (default 12000)",
+    )
     d.add_argument("--keep", action="store_true", help="leave the embedded database running for exploration")
     d.add_argument("--json", action="store_true", help="print the verdict sequence as JSON")

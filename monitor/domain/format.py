@@ -5,7 +5,20 @@ The phase log's Markdown filters (`monitor.phaselog.markdown`) build on these an
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 NA = "n/a"
+
+
+def iso_z(moment: datetime) -> str:
+    """A time as UTC ISO 8601 with a `Z`, as JSON and the Markdown write it: 2026-11-22T14:00:00Z."""
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def plural(count: int, noun: str, many: str | None = None) -> str:
+    """'1 checkpoint', '2 checkpoints', '0 entries' (with `many`)."""
+    return f"{count} {noun if count == 1 else (many or noun + 's')}"
 
 
 def pct(value: float | None, digits: int = 2) -> str:

@@ -8,7 +8,9 @@ rewrites the log byte for byte from the stored checkpoints.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from monitor.domain.checkpoint import Checkpoint
 from monitor.errors import ConfigError, SinkError
@@ -17,6 +19,14 @@ from monitor.phaselog.sinks import PhaseLogSink, phase_log_destination
 from monitor.store.base import AppendLedger
 
 log = logging.getLogger("beta_monitor")
+
+
+@dataclass(frozen=True)
+class Repair:
+    """What `PhaseLog.repair` did: entries appended, and why it stopped early (None when it did not)."""
+
+    count: int = 0
+    error: str | None = None
 
 
 class PhaseLog:
@@ -40,14 +50,17 @@ class PhaseLog:
                 render_entry(checkpoint), render_header(checkpoint.feature, checkpoint.phase, checkpoint.created_at)
             )
         except SinkError as exc:
-            log.error("phase log append failed; the next run repairs it", extra={"destination": destination})
+            log.error(
+                "phase log append failed; the next run repairs it",
+                extra={"destination": destination, "error": str(exc), "checkpoint_id": checkpoint.id},
+            )
             return str(exc)
         assert checkpoint.id is not None
         self.ledger.mark_appended(checkpoint.id)
         checkpoint.appended = True
         return None
 
-    def repair(self, feature: str, phase: str, destination: str) -> int:
+    def repair(self, feature: str, phase: str, destination: str) -> Repair:
         """Append entries of stored checkpoints whose append never happened (crash, S3 down). Oldest first."""
         repaired = 0
         for pending in self.ledger.iter_unappended(feature, phase):
@@ -59,19 +72,30 @@ class PhaseLog:
                     sink.append(entry, render_header(feature, phase, pending.created_at))
             except SinkError as exc:
                 log.error("phase log repair failed", extra={"destination": destination, "error": str(exc)})
-                break
+                return Repair(repaired, str(exc))
             assert pending.id is not None
             self.ledger.mark_appended(pending.id)
             repaired += 1
-        return repaired
+        return Repair(repaired)
 
     def rebuild(self, feature: str, phase: str, destination: str) -> int:
-        """Rewrite the whole log from the stored checkpoints; returns how many entries it holds."""
+        """Rewrite the whole log from the stored checkpoints; returns how many entries it holds. Only a rebuild of
+        the configured destination marks the checkpoints appended: a copy written elsewhere (`--phase-log OTHER`)
+        leaves a pending repair of the real log pending."""
         checkpoints = list(reversed(self.ledger.history(feature, phase)))
         if not checkpoints:
             raise ConfigError(f"no checkpoints stored for {feature} / {phase}: nothing to rebuild")
         self.open_sink(destination).write_all(render_phase_log(feature, phase, checkpoints))
+        if not _same_destination(destination, self.destination(feature, phase)):
+            return len(checkpoints)
         for cp in checkpoints:
             if not cp.appended and cp.id is not None:
                 self.ledger.mark_appended(cp.id)
         return len(checkpoints)
+
+
+def _same_destination(one: str, other: str) -> bool:
+    """Whether two destinations name one log (`reports/x.md` and `./reports/x.md` do)."""
+    if one.startswith("s3://") or other.startswith("s3://"):
+        return one == other
+    return os.path.abspath(one.removeprefix("file://")) == os.path.abspath(other.removeprefix("file://"))

@@ -1,7 +1,10 @@
 """The watchdog's own tables: checkpoints, expectations and the rollout audit (the interfaces of monitor.store.base).
 
 Migrations are applied on first use (and by `migrate()` / `beta-monitor db init`). Every operation opens its own
-short connection; `lock()` holds a dedicated one for as long as the advisory lock is held.
+short connection; `lock()` holds a dedicated one for as long as the advisory lock is held, and `save()` of a
+checkpoint of a locked feature+phase runs on that very session after checking it still holds the lock: a session
+lost mid-run (PostgreSQL restarted, the backend terminated) makes the save fail instead of storing a checkpoint
+that another run, which took the lock meanwhile, cannot see coming.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from pydantic import ValidationError
 from monitor.domain.checkpoint import Checkpoint
 from monitor.domain.flag import ExpectedConfig
 from monitor.errors import ConfigError, StoreError
-from monitor.store.connection import connect, jsonb, translate_errors, utc
+from monitor.store.connection import connect, error_reason, jsonb, translate_errors, utc
 from monitor.store.migrations import advisory_key, apply_migrations
 
 _COLUMNS = (
@@ -80,6 +83,23 @@ def checkpoint_from_row(row: dict[str, Any]) -> Checkpoint:
         ) from None
 
 
+def _insert(
+    cur: psycopg.Cursor[dict[str, Any]], checkpoint: Checkpoint, failures: Collection[int] = ()
+) -> tuple[dict[str, Any] | None, bool]:
+    """(row, created): the inserted row, with the window's first failures beside it (inside the caller's
+    transaction), or the stored one of the same run key (None if it vanished); a conflict writes nothing."""
+    row = cur.execute(_INSERT, checkpoint_params(checkpoint)).fetchone()
+    if row is not None:
+        if failures:
+            cur.execute(
+                "INSERT INTO cohort_failures (checkpoint_id, feature, phase, keys) VALUES (%s, %s, %s, %s)",
+                (row["id"], checkpoint.feature, checkpoint.phase, sorted(failures)),
+            )
+        return row, True
+    found = cur.execute("SELECT " + _COLUMNS + " FROM checkpoints WHERE run_key = %s", (checkpoint.run_key,))
+    return found.fetchone(), False
+
+
 def record_rollout(
     conn: psycopg.Connection[Any],
     *,
@@ -112,6 +132,7 @@ class PostgresCheckpointStore:
         self.url = url
         self.lock_timeout = lock_timeout  # seconds to wait for lock(); None waits for ever
         self._migrated = False
+        self._held: dict[tuple[str, str], tuple[psycopg.Connection[Any], int]] = {}
 
     @contextmanager
     def _connection(self, action: str) -> Iterator[psycopg.Connection[Any]]:
@@ -155,32 +176,57 @@ class PostgresCheckpointStore:
                         f"another beta-monitor run held the lock for {feature[:100]}/{phase[:100]} longer than "
                         f"{self.lock_timeout:g} s: wait for it to finish, or find and stop the stuck run"
                     ) from None
+            self._held[(feature, phase)] = (conn, key)
             yield
         finally:
+            self._held.pop((feature, phase), None)
             with suppress(psycopg.Error):  # closing the connection releases the lock anyway
                 conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
             conn.close()
 
     def save(self, checkpoint: Checkpoint, failures: Collection[int] = ()) -> tuple[Checkpoint, bool]:
         """Insert the checkpoint and, in the same transaction, its window's first failures (passenger keys); on a
-        run-key conflict nothing is written and the stored checkpoint comes back."""
-        with self._connection("saving a checkpoint") as conn, conn.cursor(row_factory=dict_row) as cur:
-            with conn.transaction():
-                row = cur.execute(_INSERT, checkpoint_params(checkpoint)).fetchone()
-                if row is not None and failures:
-                    cur.execute(
-                        "INSERT INTO cohort_failures (checkpoint_id, feature, phase, keys) VALUES (%s, %s, %s, %s)",
-                        (row["id"], checkpoint.feature, checkpoint.phase, sorted(failures)),
-                    )
-            if row is not None:
-                return checkpoint_from_row(row), True
-            row = cur.execute(
-                "SELECT " + _COLUMNS + " FROM checkpoints WHERE run_key = %s",
-                (checkpoint.run_key,),
-            ).fetchone()
+        run-key conflict nothing is written and the stored one comes back. Under `lock()` of its feature+phase, on
+        the lock's own session, which must still hold the lock (else StoreError, nothing stored)."""
+        held = self._held.get((checkpoint.feature, checkpoint.phase))
+        if held is not None:
+            row, created = self._save_under_lock(checkpoint, failures, *held)
+        else:
+            with (
+                self._connection("saving a checkpoint") as conn,
+                conn.transaction(),
+                conn.cursor(row_factory=dict_row) as cur,
+            ):
+                row, created = _insert(cur, checkpoint, failures)
         if row is None:
             raise StoreError(f"checkpoint run key {checkpoint.run_key[:200]!r} conflicted but is gone: run again")
-        return checkpoint_from_row(row), False
+        return checkpoint_from_row(row), created
+
+    def _save_under_lock(
+        self, checkpoint: Checkpoint, failures: Collection[int], conn: psycopg.Connection[Any], key: int
+    ) -> tuple[dict[str, Any] | None, bool]:
+        where = f"{checkpoint.feature[:100]}/{checkpoint.phase[:100]}"
+        lost = StoreError(
+            f"lost the checkpoint lock of {where} before storing (the database session holding it ended: PostgreSQL "
+            "restarted or the session was terminated); nothing stored — run again"
+        )
+        if not self._migrated:
+            with self._connection("migrating the watchdog tables"):
+                pass
+        try:
+            with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+                still_held = cur.execute(
+                    "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND granted"
+                    " AND classid = %s AND objid = %s AND objsubid = 1",
+                    ((key >> 32) & 0xFFFFFFFF, key & 0xFFFFFFFF),
+                ).fetchone()
+                if still_held is None:
+                    raise lost
+                return _insert(cur, checkpoint, failures)
+        except psycopg.OperationalError:
+            raise lost from None
+        except psycopg.Error as exc:
+            raise StoreError(f"watchdog database error while saving a checkpoint: {error_reason(exc)}") from exc
 
     def failed_before(self, feature: str, phase: str, keys: Collection[int]) -> set[int]:
         """Which of `keys` (passenger keys) had a first failure stored at an earlier checkpoint of the phase: a hash
@@ -209,13 +255,14 @@ class PostgresCheckpointStore:
                 raise StoreError(f"checkpoint id {checkpoint_id} not found in the watchdog database")
 
     def history(self, feature: str, phase: str | None = None, limit: int | None = None) -> list[Checkpoint]:
-        """Newest first (created_at, then id), optionally one phase and at most `limit`."""
+        """Newest first, optionally one phase and at most `limit`. Ordered by id, which is assigned under the
+        feature+phase lock: the order the phase log was appended in (clocks of two hosts may disagree)."""
         if limit is not None and limit < 1:
             raise ConfigError(f"--limit {limit} must be 1 or more")
         rows = self._rows(
             "reading checkpoint history",
             "SELECT " + _COLUMNS + " FROM checkpoints WHERE feature = %(f)s AND (%(p)s::text IS NULL OR phase = %(p)s)"
-            " ORDER BY created_at DESC, id DESC LIMIT %(l)s",
+            " ORDER BY id DESC LIMIT %(l)s",
             {"f": feature, "p": phase, "l": limit},
         )
         return [checkpoint_from_row(r) for r in rows]
@@ -224,7 +271,7 @@ class PostgresCheckpointStore:
         """The feature's phases, in the order they began."""
         rows = self._rows(
             "reading phases",
-            "SELECT phase FROM checkpoints WHERE feature = %s GROUP BY phase ORDER BY min(created_at), min(id)",
+            "SELECT phase FROM checkpoints WHERE feature = %s GROUP BY phase ORDER BY min(id)",
             (feature,),
         )
         return [r["phase"] for r in rows]
@@ -233,8 +280,7 @@ class PostgresCheckpointStore:
         """Checkpoints whose phase-log entry was never appended, oldest first."""
         rows = self._rows(
             "reading unappended checkpoints",
-            "SELECT " + _COLUMNS + " FROM checkpoints WHERE feature = %s AND phase = %s AND NOT appended"
-            " ORDER BY created_at, id",
+            "SELECT " + _COLUMNS + " FROM checkpoints WHERE feature = %s AND phase = %s AND NOT appended ORDER BY id",
             (feature, phase),
         )
         return iter([checkpoint_from_row(r) for r in rows])

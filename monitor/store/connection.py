@@ -17,6 +17,25 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from monitor.errors import StoreError
+from monitor.store.redaction import (
+    UNPARSEABLE,
+    credential_fragments,
+    parses_cleanly,
+    redact_url,
+    scrub_credentials,
+    url_password,
+)
+
+__all__ = [
+    "connect",
+    "error_reason",
+    "jsonb",
+    "redact_url",
+    "scrub_credentials",
+    "translate_errors",
+    "url_password",
+    "utc",
+]
 
 CONNECT_TIMEOUT_SECONDS = 10
 APPLICATION_NAME = "beta-monitor"
@@ -28,60 +47,28 @@ PURPOSES: dict[str, tuple[str, str]] = {
     "embedded": ("embedded", "BETA_MONITOR_EMBEDDED_DIR"),
 }
 
-_SCHEME = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<rest>.*)$", re.DOTALL)
-_PASSWORD_PARAM = re.compile(r"(?P<key>password\s*=\s*)(?P<value>'(?:[^'\\]|\\.)*'|[^\s&]*)", re.IGNORECASE)
-
-
-def _userinfo_split(url: str) -> tuple[str, str, str] | None:
-    """'scheme://user:pw@host/db?q' -> (prefix up to 'user:', password, rest from '@'); None without a password."""
-    match = _SCHEME.match(url)
-    if not match:
-        return None
-    rest = match["rest"]
-    authority_end = rest.find("?")
-    head = rest if authority_end < 0 else rest[:authority_end]
-    at = head.rfind("@")
-    if at < 0:
-        return None
-    userinfo = head[:at]
-    user, sep, password = userinfo.partition(":")
-    if not sep or not password:
-        return None
-    return match["scheme"] + user + ":", password, rest[at:]
-
-
-def url_password(url: str) -> str | None:
-    """The password a URL or key=value conninfo carries, if any (to scrub it from driver messages)."""
-    parts = _userinfo_split(url)
-    if parts:
-        return parts[1]
-    found = _PASSWORD_PARAM.search(url)
-    if not found:
-        return None
-    return found["value"].strip("'") or None
-
-
-def redact_url(url: str) -> str:
-    """The URL (or key=value conninfo) with any password replaced by ***: safe for messages and logs."""
-    parts = _userinfo_split(url)
-    if parts:
-        url = parts[0] + "***" + parts[2]
-    return _PASSWORD_PARAM.sub(lambda m: m["key"] + "***", url)
-
 
 def error_reason(exc: BaseException, secrets: tuple[str | None, ...] = ()) -> str:
-    """The cause of a driver error on one short line, e.g. 'connection refused', with secrets scrubbed."""
-    text = str(exc).strip().splitlines()[0].strip() if str(exc).strip() else type(exc).__name__
+    """The cause of a driver error on one short line, e.g. 'connection refused', with secrets scrubbed (before the
+    line is cut, so no part of one survives)."""
+    text = str(exc)
+    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    text = re.sub(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&]*)", r"\1***", text, flags=re.IGNORECASE)
+    text = text.strip().splitlines()[0].strip() if text.strip() else type(exc).__name__
     if "failed: " in text:
         text = text.rsplit("failed: ", 1)[1]
     text = re.sub(r"^(FATAL|ERROR):\s*", "", text).strip()
     text = re.sub(r"\s+", " ", text)
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    text = _PASSWORD_PARAM.sub(lambda m: m["key"] + "***", text)
     text = text[:1].lower() + text[1:]
     return text[:200] or type(exc).__name__
+
+
+def _reason(exc: BaseException, url: str) -> str:
+    """The driver's message about `url` on one line, with no part of its credential (see monitor.store.redaction)."""
+    if not parses_cleanly(url):
+        return UNPARSEABLE  # libpq's message would quote what it misread, possibly a fragment of the password
+    return error_reason(exc, tuple(credential_fragments(url)))
 
 
 def describe(purpose: str) -> tuple[str, str]:
@@ -97,7 +84,7 @@ def connect(url: str, *, purpose: str, autocommit: bool = True) -> psycopg.Conne
             url, autocommit=autocommit, connect_timeout=CONNECT_TIMEOUT_SECONDS, application_name=APPLICATION_NAME
         )
     except (psycopg.Error, ValueError) as exc:
-        reason = error_reason(exc, (url_password(url),))
+        reason = _reason(exc, url)
         raise StoreError(f"cannot reach the {name} database at {redact_url(url)}: {reason} — check {setting}") from None
 
 
@@ -108,12 +95,12 @@ def translate_errors(url: str, *, purpose: str, action: str) -> Iterator[None]:
     try:
         yield
     except psycopg.OperationalError as exc:
-        reason = error_reason(exc, (url_password(url),))
+        reason = _reason(exc, url)
         raise StoreError(
             f"lost the {name} database at {redact_url(url)} while {action}: {reason} — check {setting}"
         ) from None
     except psycopg.Error as exc:
-        reason = error_reason(exc, (url_password(url),))
+        reason = _reason(exc, url)
         raise StoreError(f"{name} database error while {action}: {reason}") from exc
 
 

@@ -26,13 +26,22 @@ def test_demo_verdict_sequence(tmp_path: Path) -> None:
     sequence = [(s["phase"], s["rollout"], s["status"], s["gate"]) for s in doc["steps"]]
     assert sequence == [
         ("phase0_allowlist", 0, "PASS", "HOLD"),
+        ("phase0_allowlist", 0, "PASS", "ADVANCE"),
         ("phase1_rollout", 1, "PASS", "HOLD"),
+        ("phase1_rollout", 1, "PASS", "ADVANCE"),
         ("phase2_rollout", 5, "PASS", "HOLD"),
         ("phase2_rollout", 5, "PASS", "ADVANCE"),
         ("phase3_rollout", 10, "FAIL", "ROLLBACK"),
         ("phase3_rollback", 5, "PASS", "HOLD"),
+        ("phase3_rollback", 5, "PASS", "ADVANCE"),
     ]
-    regression = doc["steps"][4]
+    # A careful operator: the rollout changes only after the gate said ADVANCE (or ROLLBACK), never on a HOLD.
+    for before, after in zip(doc["steps"], doc["steps"][1:], strict=False):
+        if after["rollout"] != before["rollout"]:
+            assert before["gate"] in ("ADVANCE", "ROLLBACK"), (before, after)
+            assert before["gate_command"].split(" --reason")[0].endswith(f" {after['rollout']}")
+    assert doc["ending"].startswith("the rollback phase's gate says ADVANCE")
+    regression = doc["steps"][6]
     assert regression["checks"]["error_rate"] == "PASS"  # the global rate misses it ...
     assert regression["checks"]["cohort_regression"] == "FAIL"  # ... the ON cohort does not
     assert regression["gate_command"].startswith("beta-monitor rollout set passenger_favorites_matching 5 ")
@@ -43,3 +52,4 @@ def test_demo_verdict_sequence(tmp_path: Path) -> None:
     assert "xychart-beta" in summary
     # The progress lines went to stderr, the document to stdout.
     assert "rollout set passenger_favorites_matching 10%" in run.stderr
+    assert "gate HOLD at allowlist-validation: taking another hourly checkpoint before acting" in run.stderr

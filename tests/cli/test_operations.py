@@ -3,6 +3,7 @@ the gate, notifications, and dependencies that are down."""
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import time
@@ -98,24 +99,77 @@ def test_failed_append_is_reported_then_repaired(world: World, tmp_path: Path) -
     world.traffic(1500)
     blocker = tmp_path / "blocked"
     blocker.write_text("a file where the phase-log directory should be")
-    env = {"BETA_MONITOR_PHASE_LOG": str(blocker / "{phase}.md")}
-    first = world.checkpoint("h1", "--expected-rollout", "5", env=env)
-    assert first.code == 0, first.stderr  # the checkpoint stands, exit per verdict
-    assert "Phase log: NOT appended" in first.stdout
+    env = {
+        "BETA_MONITOR_PHASE_LOG": str(blocker / "{phase}.md"),
+        "BETA_MONITOR_LOG_FORMAT": "json",
+        "BETA_MONITOR_PUBLISH_METRIC": "true",
+    }
+    first = world.checkpoint("h1", "--expected-rollout", "5", "--json", env=env)
+    # The checkpoint stands (PASS), but a phase log that is not written must not look healthy: exit 1 (WARN).
+    assert first.code == 1, first.stderr
+    doc = first.json()
+    assert doc["status"] == "PASS" and doc["exit_code"] == 1 and doc["appended"] is False
+    assert doc["append_error"] == f"cannot append to phase log {blocker / PHASE}.md: {blocker} is not a directory"
+    records = [json.loads(line) for line in first.stderr.splitlines()]  # the job log: one JSON object a line
+    failed = [r for r in records if r["message"].startswith("phase log append failed")]
+    assert len(failed) == 1 and failed[0]["level"] == "ERROR" and "is not a directory" in failed[0]["error"]
+    assert _metric(world, "PhaseLogAppendFailed", "SampleCount") == 1 == _metric(world, "PhaseLogAppendFailed", "Sum")
     assert world.cli("history", FEATURE, "--json").json()[0]["appended"] is False
+
     blocker.unlink()
-    second = world.checkpoint("h2", "--expected-rollout", "5", env=env)
+    second = world.checkpoint("h2", "--expected-rollout", "5", env={**env, "BETA_MONITOR_LOG_FORMAT": "text"})
+    assert second.code == 0, second.stdout + second.stderr
     assert "repaired 1 missing entry" in second.stdout
     text = (blocker / f"{PHASE}.md").read_text()
     assert text.index("## Checkpoint: h1 (") < text.index("## Checkpoint: h2 (")
     assert all(c["appended"] for c in world.cli("history", FEATURE, "--json").json())
+    assert _metric(world, "PhaseLogAppendFailed", "SampleCount") == 2  # then 0: the alarm clears
+    assert _metric(world, "PhaseLogAppendFailed", "Sum") == 1
+
+
+def test_failed_append_of_a_warn_or_fail_keeps_its_exit_code(world: World, tmp_path: Path) -> None:
+    world.traffic(1500)
+    blocker = tmp_path / "blocked"
+    blocker.write_text("x")
+    run = world.checkpoint("h1", "--expected-rollout", "10", env={"BETA_MONITOR_PHASE_LOG": str(blocker / "p.md")})
+    assert run.code == 2  # FAIL stays FAIL
+    assert f"Phase log: NOT appended (cannot append to phase log {blocker}/p.md: {blocker} is not a directory)" in (
+        run.stdout
+    )
+
+
+def _metric(world: World, name: str, stat: str) -> float:
+    """`stat` of BetaMonitor/`name` for the feature alone (the series the alarms watch) over the last hour."""
+    import datetime as dt
+
+    cloudwatch = _aws(world, "cloudwatch")
+    now = dt.datetime.now(dt.UTC)
+    stats = cloudwatch.get_metric_data(
+        MetricDataQueries=[
+            {
+                "Id": "m",
+                "MetricStat": {
+                    "Metric": {
+                        "Namespace": "BetaMonitor",
+                        "MetricName": name,
+                        "Dimensions": [{"Name": "feature", "Value": FEATURE}],
+                    },
+                    "Period": 60,
+                    "Stat": stat,
+                },
+            }
+        ],
+        StartTime=now - dt.timedelta(hours=1),
+        EndTime=now + dt.timedelta(minutes=5),
+    )
+    return sum(stats["MetricDataResults"][0]["Values"])
 
 
 def test_s3_phase_log_down_then_repaired_and_rebuilt(world: World) -> None:
     world.traffic(1500)
     env = {"BETA_MONITOR_PHASE_LOG": "s3://phase-logs/{feature}/{phase}.md"}
     first = world.checkpoint("h1", "--expected-rollout", "5", env=env)
-    assert first.code == 0 and "Phase log: NOT appended" in first.stdout  # the bucket does not exist yet
+    assert first.code == 1 and "Phase log: NOT appended" in first.stdout  # the bucket does not exist yet
     s3 = _aws(world, "s3")
     s3.create_bucket(Bucket="phase-logs", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
     second = world.checkpoint("h2", "--expected-rollout", "5", env=env)
@@ -195,8 +249,15 @@ def test_notifications_on_fail(world: World) -> None:
     for pid in world.allowlist:
         assert all(pid not in m["Body"] for m in messages)
     metrics = _aws(world, "cloudwatch").list_metrics(Namespace="BetaMonitor")["Metrics"]
-    dimension_sets = sorted(tuple(sorted(d["Name"] for d in m["Dimensions"])) for m in metrics)
-    assert dimension_sets == [("feature",), ("feature", "phase")]
+    series = sorted((m["MetricName"], tuple(sorted(d["Name"] for d in m["Dimensions"]))) for m in metrics)
+    assert series == [
+        ("CheckpointStatus", ("feature",)),
+        ("CheckpointStatus", ("feature", "phase")),
+        ("PhaseLogAppendFailed", ("feature",)),
+        ("PhaseLogAppendFailed", ("feature", "phase")),
+    ]
+    assert _metric(world, "PhaseLogAppendFailed", "SampleCount") == 1
+    assert _metric(world, "PhaseLogAppendFailed", "Sum") == 0
 
 
 def _closed_port() -> int:

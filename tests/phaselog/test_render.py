@@ -677,7 +677,7 @@ def test_summary_has_table_counts_and_mermaid_chart() -> None:
     assert "| 4 | odd label/with spaces | 2024-05-01T15:00:00Z | WARN | n/a | n/a | n/a | n/a | HOLD |" in summary
     chart = summary.split("```mermaid\n")[1].split("\n```")[0].split("\n")
     assert chart[0] == "xychart-beta"
-    assert chart[2] == '    x-axis ["1-h00", "2-h01", "3-h02", "4-oddlabelwith"]'
+    assert chart[2] == '    x-axis ["1-h00", "2-h01", "3-h02", "4-oddlabelwithspaces"]'
     assert chart[3] == '    y-axis "5xx rate (%)" 0 --> 1.56'
     assert chart[4:] == [
         "    line [0.10, 0.15, 1.25, 0.00]",
@@ -698,8 +698,23 @@ def test_summary_without_checkpoints() -> None:
         pytest.param("h01", "1-h01", id="plain"),
         pytest.param('a"]\n--> b', "1-a--b", id="quotes-and-arrows"),
         pytest.param("###", "1", id="nothing-left"),
-        pytest.param("a" * 40, "1-" + "a" * 12, id="long"),
+        pytest.param("a" * 40, "1-" + "a" * 11 + "~" + "a" * 12, id="long"),
+        pytest.param("rollout-5pct-validation", "1-rollout-5pct-validation", id="whole-when-it-fits"),
+        pytest.param("rollout-10pct-validation-after-fix", "1-rollout-10p~on-after-fix", id="start-and-end"),
     ],
 )
 def test_mermaid_categories_keep_only_safe_characters(label: str, expected: str) -> None:
     assert mermaid_category(label, 1) == expected
+
+
+def test_mermaid_categories_of_one_phase_read_apart() -> None:
+    """Labels that share a long start (the demo's, an operator's) stay distinct and readable without the index."""
+    labels = [
+        "rollout-5pct-validation",
+        "rollout-5pct-hour2",
+        "rollout-5pct-hourly-2026-11-22T14",
+        "rollout-5pct-hourly-2026-11-22T15",
+    ]
+    shown = [mermaid_category(label, i).split("-", 1)[1] for i, label in enumerate(labels, start=1)]
+    assert len(set(shown)) == len(shown), shown
+    assert all(len(s) <= 24 for s in shown)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
 import multiprocessing
+import os
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +80,7 @@ def test_file_log_is_created_with_header_then_appended(tmp_path: Path) -> None:
     assert sink.read() == HEADER + entry("h01") + entry("h02")
     assert (tmp_path / "reports" / "f" / "p.md").read_text(encoding="utf-8") == HEADER + entry("h01") + entry("h02")
     leftovers = sorted(p.name for p in (tmp_path / "reports" / "f").iterdir())
-    assert leftovers == [".p.md.lock", "p.md"]  # no temporary file left behind
+    assert leftovers == ["p.md"]  # no lock file, no temporary file left behind
 
 
 def test_file_log_keeps_its_permissions_and_exact_bytes(tmp_path: Path) -> None:
@@ -111,6 +113,59 @@ def test_file_log_errors_are_one_line_sink_errors(tmp_path: Path) -> None:
         FilePhaseLog(directory).append(entry("h01"), HEADER)
 
 
+@pytest.mark.parametrize("depth", [0, 2], ids=["parent-is-a-file", "ancestor-is-a-file"])
+def test_a_file_in_the_way_is_named_not_a_directory(tmp_path: Path, depth: int) -> None:
+    blocker = tmp_path / "reports"
+    blocker.write_text("a file where the report directory should be")
+    target = blocker.joinpath(*[f"d{i}" for i in range(depth)], "p.md")
+    with pytest.raises(SinkError) as excinfo:
+        FilePhaseLog(target).append(entry("h01"), HEADER)
+    assert str(excinfo.value) == f"cannot append to phase log {target}: {blocker} is not a directory"
+
+
+def test_an_empty_log_left_by_a_crash_gets_its_header(tmp_path: Path) -> None:
+    path = tmp_path / "p.md"
+    path.write_bytes(b"")
+    FilePhaseLog(path).append(entry("h01"), HEADER)
+    assert path.read_text(encoding="utf-8") == HEADER + entry("h01")
+
+
+def test_a_stop_during_the_write_leaves_no_temporary_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "p.md"
+    FilePhaseLog(path).append(entry("h01"), HEADER)
+
+    def stopped(_fd: int) -> None:
+        raise KeyboardInterrupt  # what a SIGTERM raises (monitor.errors.Stopped)
+
+    monkeypatch.setattr("monitor.phaselog.sinks.os.fsync", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        FilePhaseLog(path).append(entry("h02"), HEADER)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.md"]
+    assert path.read_text(encoding="utf-8") == HEADER + entry("h01")
+
+
+def test_a_writer_waiting_on_a_replaced_log_locks_the_new_one(tmp_path: Path) -> None:
+    """Each append replaces the file; a writer that waited on the old inode must not write unlocked."""
+    path = tmp_path / "p.md"
+    sink = FilePhaseLog(path)
+    sink.append(entry("h01"), HEADER)
+    stale = os.open(path, os.O_RDONLY)
+    try:
+        sink.append(entry("h02"), HEADER)  # replaces the inode `stale` points at
+        fcntl.flock(stale, fcntl.LOCK_EX)  # a lock on the old file does not block the sink
+        sink.append(entry("h03"), HEADER)
+    finally:
+        os.close(stale)
+    with sink._locked("test"):
+        fresh = os.open(path, os.O_RDONLY)
+        try:
+            with pytest.raises(BlockingIOError):  # ... but the sink's lock is on the current file
+                fcntl.flock(fresh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        finally:
+            os.close(fresh)
+    assert sink.read() == HEADER + entry("h01") + entry("h02") + entry("h03")
+
+
 def _append_many(path: str, writer: int, count: int) -> None:
     sink = FilePhaseLog(Path(path))
     for i in range(count):
@@ -134,6 +189,7 @@ def test_concurrent_appends_from_processes_keep_every_entry_whole(tmp_path: Path
     assert len(text) == len(HEADER) + sum(len(e) for e in entries)
     order = [int(line.split("-")[1]) for line in text.split("\n") if line.startswith("## Checkpoint: w0-")]
     assert order == list(range(count))  # each writer's entries in the order it appended them
+    assert sorted(p.name for p in path.parent.iterdir()) == ["p.md"]  # nothing beside the log
 
 
 # -- S3 (moto in-process) -----------------------------------------------------------------------------------------
@@ -230,3 +286,55 @@ def test_open_sink_builds_an_s3_client_when_none_is_given(s3: Any) -> None:
     sink = open_sink("s3://phase-logs/built.md")
     sink.append(entry("h01"), HEADER)
     assert _object(s3, "built.md")[0] == HEADER + entry("h01")
+
+
+def _forbid_get_object(client: Any, times: int | None) -> list[str]:
+    """S3 answers the first `times` GetObject calls (None = all) with 403 AccessDenied, as it does to a caller
+    without s3:ListBucket for a key that does not exist (and to one without s3:GetObject for one that does)."""
+    from botocore.awsrequest import AWSResponse
+
+    seen: list[str] = []
+
+    class Raw:
+        def stream(self, **_: Any) -> Any:
+            yield b""
+
+    def deny(request: Any, **_: Any) -> Any:
+        if times is not None and len(seen) >= times:
+            return None
+        seen.append(request.url)
+        body = b"<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>"
+        response = AWSResponse(request.url, 403, {"Content-Type": "application/xml"}, Raw())
+        response._content = body
+        return response
+
+    client.meta.events.register_first("before-send.s3.GetObject", deny)
+    return seen
+
+
+def test_s3_first_read_denied_counts_as_absent_and_creates(s3: Any) -> None:
+    denied = _forbid_get_object(s3, times=1)
+    S3PhaseLog(BUCKET, "new.md", s3, sleep=lambda _: None).append(entry("h01"), HEADER)
+    assert len(denied) == 1
+    assert _object(s3, "new.md")[0] == HEADER + entry("h01")
+
+
+def test_s3_denied_read_of_an_existing_log_rereads_then_appends(s3: Any) -> None:
+    S3PhaseLog(BUCKET, "p.md", s3).append(entry("h01"), HEADER)
+    denied = _forbid_get_object(s3, times=1)  # the create then meets 412: it exists, read it again
+    S3PhaseLog(BUCKET, "p.md", s3, sleep=lambda _: None).append(entry("h02"), HEADER)
+    assert len(denied) == 1
+    assert _object(s3, "p.md")[0] == HEADER + entry("h01") + entry("h02")
+
+
+def test_s3_log_that_exists_but_cannot_be_read_names_the_permission(s3: Any) -> None:
+    S3PhaseLog(BUCKET, "p.md", s3).append(entry("h01"), HEADER)
+    _forbid_get_object(s3, times=None)
+    with pytest.raises(SinkError) as excinfo:
+        S3PhaseLog(BUCKET, "p.md", s3, sleep=lambda _: None).append(entry("h02"), HEADER)
+    assert str(excinfo.value) == (
+        f"cannot read phase log s3://{BUCKET}/p.md: it exists but GetObject is denied — grant the task role "
+        f"s3:GetObject on arn:aws:s3:::{BUCKET}/p.md"
+    )
+    untouched = boto3.client("s3", region_name="eu-west-1").get_object(Bucket=BUCKET, Key="p.md")
+    assert untouched["Body"].read().decode("utf-8") == HEADER + entry("h01")

@@ -14,7 +14,7 @@ from fake_insights import FakeInsightsClient
 from helpers_events import LOG_GROUP, make_window, mixed_events, passenger_hash, request_message
 from helpers_insights import END, START, assert_same, insights_stats, scan_stats
 
-from monitor.errors import LogGroupNotFoundError, SourceError
+from monitor.errors import LogGroupNotFoundError, SourceError, Stopped
 from monitor.sources.insights import InsightsLogSource
 from monitor.sources.insights.queries import ROUTE
 
@@ -218,6 +218,24 @@ def test_the_deadline_stops_unfinished_queries_and_records_a_problem(stop_error:
     assert [q["status"] for q in stats.queries] == ["Stopped"] * 4
     got = stats.aggregate
     assert got.requests == 0 and got.counts.events == 0 and got.counts.malformed == 0
+
+
+def test_a_stop_signal_stops_the_running_queries() -> None:
+    """SIGTERM (ECS stopping the task) raises Stopped while queries run: they are stopped, not left to run on."""
+    events = mixed_events(200, START, END, seed=6)
+    fake = FakeInsightsClient(events, statuses=lambda _q: ("Running",))
+    polls: list[float] = []
+
+    def stop_on_second_poll(seconds: float) -> None:
+        polls.append(seconds)
+        if len(polls) == 2:
+            raise Stopped("SIGTERM")
+
+    source = InsightsLogSource(LOG_GROUP, client=fake, sleep=stop_on_second_poll, poll_interval_s=1)
+    with pytest.raises(Stopped):
+        source.read(make_window(START, END))
+    started = [kwargs for name, kwargs in fake.calls if name == "StartQuery"]
+    assert len(started) == 4 and sorted(fake.stopped) == sorted(fake.queries)
 
 
 def test_a_missing_log_group_is_a_config_error() -> None:

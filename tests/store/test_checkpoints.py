@@ -291,3 +291,46 @@ def test_adapters_satisfy_the_store_interfaces(pg_url: str) -> None:
     assert checkpoints.history("f") == list(ledger.iter_unappended("f", "p")) == []
     assert expectations.expectation("f") is None and audit.rollout_audit("f") == []
     assert callable(flags.get)
+
+
+def test_save_under_the_lock_runs_on_the_lock_session(pg_url: str) -> None:
+    store = PostgresCheckpointStore(pg_url, lock_timeout=30)
+    with store.lock("fav", "1%"):
+        saved, created = store.save(make_checkpoint("a"))
+        again, created_again = store.save(make_checkpoint("a"))  # idempotent there too
+    assert created and not created_again and again == saved
+    assert [c.label for c in store.history("fav")] == ["a"]
+
+
+@pytest.mark.parametrize("how", ["terminated", "unlocked"])
+def test_save_after_the_lock_session_was_lost_stores_nothing(pg_url: str, how: str) -> None:
+    """PostgreSQL restarting mid-run ends the session that held the lock: another run may hold it now, so the save
+    must fail rather than store a checkpoint that run cannot see coming."""
+    store = PostgresCheckpointStore(pg_url, lock_timeout=30)
+    store.migrate()
+    with store.lock("fav", "1%"):
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            pid = admin.execute(
+                "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND database = "
+                "(SELECT oid FROM pg_database WHERE datname = current_database())"
+            ).fetchone()
+            assert pid is not None
+            if how == "terminated":
+                admin.execute("SELECT pg_terminate_backend(%s)", pid)
+        if how == "unlocked":  # the session lives but no longer holds the lock (pg_advisory_unlock_all, a bug)
+            conn, _key = store._held[("fav", "1%")]
+            conn.execute("SELECT pg_advisory_unlock_all()")
+        with pytest.raises(StoreError, match=r"^lost the checkpoint lock of fav/1% before storing") as caught:
+            store.save(make_checkpoint("late"))
+        assert "\n" not in str(caught.value)
+    assert store.history("fav") == []
+    assert _held_advisory_locks(pg_url) == 0
+
+
+def test_history_is_in_the_order_of_the_lock_not_of_created_at(pg_url: str) -> None:
+    """The id is assigned under the lock, like the phase log's order; two hosts' clocks may disagree."""
+    store = PostgresCheckpointStore(pg_url)
+    store.save(make_checkpoint("first", at=T0 + timedelta(minutes=5)))
+    store.save(make_checkpoint("second", at=T0))  # its clock was behind
+    assert [c.label for c in store.history("fav")] == ["second", "first"]
+    assert [c.label for c in store.iter_unappended("fav", "1%")] == ["first", "second"]

@@ -11,7 +11,7 @@ from monitor.cli.databases import Databases, Say
 from monitor.cli.wiring import build_adapters
 from monitor.planning import CheckpointRequest
 from monitor.runner import CheckpointRunner
-from monitor.settings import Settings, parse_duration
+from monitor.settings import Settings, window_length
 from monitor.sources.factory import open_source
 
 log = logging.getLogger("beta_monitor")
@@ -19,7 +19,7 @@ log = logging.getLogger("beta_monitor")
 
 def run(args: argparse.Namespace, settings: Settings, say: Say) -> int:
     # Validate what needs no I/O first: bad input writes nothing.
-    parse_duration(args.window or settings.window)
+    window_length(args.window or settings.window)
     source = open_source(args.source or settings.source, settings, say=say)
     databases = Databases.open(settings, say)
     databases.store.migrate()

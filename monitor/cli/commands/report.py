@@ -6,6 +6,7 @@ import argparse
 
 from monitor.cli.databases import Databases, Say
 from monitor.cli.wiring import phase_log
+from monitor.domain.format import plural
 from monitor.errors import ConfigError
 from monitor.gate import phase_gate
 from monitor.phaselog.render import render_summary
@@ -19,7 +20,7 @@ def run(args: argparse.Namespace, settings: Settings, say: Say) -> int:
     destination = log_service.destination(args.feature, args.phase, args.phase_log)
     if args.rebuild:
         count = log_service.rebuild(args.feature, args.phase, destination)
-        print(f"Phase log rebuilt: {destination} ({count} checkpoints)")
+        print(f"Phase log rebuilt: {destination} ({plural(count, 'checkpoint')})")
         return 0
     checkpoints = list(reversed(databases.store.history(args.feature, args.phase)))
     if not checkpoints:

@@ -1,7 +1,10 @@
 """`beta-monitor demo`: a whole rollout story on an embedded PostgreSQL and an in-process AWS emulation (moto).
 
-allowlist → 1% → 5% (two PASS, ADVANCE) → 10% with a regression only the ON cohort sees (FAIL, ROLLBACK) →
-rollback to 5% with `rollout set` → PASS. Traffic is simulated for past hours; each checkpoint judges one hour.
+allowlist → 1% → 5% → 10% with a regression only the ON cohort sees (FAIL, ROLLBACK) → rollback to 5% with
+`rollout set`. The demo acts as a careful operator: it takes hourly checkpoints in a phase until the gate says
+ADVANCE (or ROLLBACK) and only then runs the `rollout set` the gate names; a gate that still says HOLD after
+`MAX_CHECKPOINTS_PER_PHASE` hours ends the story, saying why. Traffic is simulated for past hours; each checkpoint
+judges one hour.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ import argparse
 import contextlib
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -38,33 +41,26 @@ LOG_GROUP = "/ecs/kaviar-backend"
 
 
 @dataclass
-class Step:
-    phase: str
-    label: str
+class Phase:
+    """One phase of the story: the rollout the operator sets, why, and the traffic its hours see."""
+
+    name: str
+    label: str  # checkpoint labels: <label>-validation, then <label>-hour2, ...
     rollout: int
-    hour: int  # hours before the last full hour that this step's window ends at
+    reason: str
+    needs: str  # the gate decision of the previous phase that leads here (empty: the start)
     on_error_rate: float = 0.002
-    set_before: bool = False  # run `rollout set` to this rollout before the step
-    reason: str = ""
 
 
 STORY = [
-    Step("phase0_allowlist", "allowlist-validation", 0, 6, set_before=True, reason="start: allowlist only"),
-    Step("phase1_rollout", "rollout-1pct-validation", 1, 5, set_before=True, reason="allowlist looked good"),
-    Step("phase2_rollout", "rollout-5pct-validation", 5, 4, set_before=True, reason="1% clean"),
-    Step("phase2_rollout", "rollout-5pct-hour2", 5, 3),
-    Step(
-        "phase3_rollout", "rollout-10pct-validation", 10, 2, on_error_rate=0.05, set_before=True, reason="gate ADVANCE"
-    ),
-    Step(
-        "phase3_rollback",
-        "rollback-5pct-validation",
-        5,
-        1,
-        set_before=True,
-        reason="gate ROLLBACK: ON-cohort regression",
-    ),
+    Phase("phase0_allowlist", "allowlist", 0, "start: allowlist only", needs=""),
+    Phase("phase1_rollout", "rollout-1pct", 1, "gate ADVANCE: allowlist clean", needs="ADVANCE"),
+    Phase("phase2_rollout", "rollout-5pct", 5, "gate ADVANCE: 1% clean", needs="ADVANCE"),
+    Phase("phase3_rollout", "rollout-10pct", 10, "gate ADVANCE: 5% clean", needs="ADVANCE", on_error_rate=0.05),
+    Phase("phase3_rollback", "rollback-5pct", 5, "gate ROLLBACK: ON-cohort regression", needs="ROLLBACK"),
 ]
+MAX_CHECKPOINTS_PER_PHASE = 3
+HOURS = len(STORY) * MAX_CHECKPOINTS_PER_PHASE  # simulated hours, ending at the last full hour
 
 
 Say = Callable[[str], None]
@@ -124,6 +120,7 @@ class _Tour:
     source: LogSource
     logs: Any
     results: list[dict[str, Any]] = field(default_factory=list)
+    ending: str = ""
 
 
 def _setup(args: argparse.Namespace, say: Say) -> _Tour:
@@ -161,48 +158,70 @@ def _story(args: argparse.Namespace, say: Say) -> int:
     tour = _setup(args, say)
     top = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     say(f"Simulating {args.requests_per_hour} requests/hour of backend traffic into CloudWatch Logs (emulated)")
-    for step in STORY:
-        _step(tour, step, top - timedelta(hours=step.hour), args.requests_per_hour, say)
+    ends = iter(top - timedelta(hours=HOURS - n) for n in range(HOURS))
+    gate = ""
+    for phase in STORY:
+        if phase.needs and gate != phase.needs:
+            tour.ending = f"the gate says {gate or 'nothing'}, not {phase.needs}: a careful operator does not step on"
+            break
+        gate = _phase(tour, phase, ends, args.requests_per_hour, say)
+    else:
+        tour.ending = (
+            f"the rollback phase's gate says {gate}: the rollout may go back to 10% once the regression is fixed"
+        )
+    say(f"The demo ends here: {tour.ending}")
     summary = _write_summaries(tour, Path(args.dir).resolve())
-    _finish(args, tour.results, summary, tour.databases.store_url)
+    _finish(args, tour, summary)
     return 0
 
 
-def _step(tour: _Tour, step: Step, end: datetime, requests_per_hour: int, say: Say) -> None:
-    """One simulated hour: the rollout change before it (if any), its traffic, and its checkpoint."""
-    flags = tour.runner.adapters.flags
-    if step.set_before:
-        # The change is made (and audited) just before the simulated hour it governs, as an operator would.
-        live = flags.get(FEATURE)
-        check_phase_plan(live.rollout_percentage, step.rollout, tour.settings.phase_steps, force=False)
-        changed = end - timedelta(hours=1, minutes=5)
-        tour.writer.set_rollout(FEATURE, step.rollout, True, reason=step.reason, actor="demo-operator", now=changed)
-        say(f"rollout set {FEATURE} {step.rollout}% --reason {step.reason!r} (at {changed:%H:%M} UTC)")
-    config = flags.get(FEATURE)
+def _phase(tour: _Tour, phase: Phase, ends: Iterator[datetime], requests_per_hour: int, say: Say) -> str:
+    """Set the phase's rollout, then take hourly checkpoints until the gate is no longer HOLD; returns its action."""
+    end = next(ends)
+    live = tour.runner.adapters.flags.get(FEATURE)
+    check_phase_plan(live.rollout_percentage, phase.rollout, tour.settings.phase_steps, force=False)
+    # The change is made (and audited) just before the simulated hour it governs, as an operator would.
+    changed = end - timedelta(hours=1, minutes=5)
+    tour.writer.set_rollout(FEATURE, phase.rollout, True, reason=phase.reason, actor="demo-operator", now=changed)
+    say(f"rollout set {FEATURE} {phase.rollout}% --reason {phase.reason!r} (at {changed:%H:%M} UTC)")
+    action = "HOLD"
+    for hour in range(1, MAX_CHECKPOINTS_PER_PHASE + 1):
+        label = f"{phase.label}-validation" if hour == 1 else f"{phase.label}-hour{hour}"
+        action = _checkpoint(tour, phase, label, end, requests_per_hour=requests_per_hour, say=say)
+        if action != "HOLD" or hour == MAX_CHECKPOINTS_PER_PHASE:
+            break
+        say(f"gate HOLD at {label}: taking another hourly checkpoint before acting")
+        end = next(ends)
+    return action
+
+
+def _checkpoint(tour: _Tour, phase: Phase, label: str, end: datetime, *, requests_per_hour: int, say: Say) -> str:
+    """One simulated hour: its traffic, and its checkpoint. Returns the gate's action."""
+    config = tour.runner.adapters.flags.get(FEATURE)
     model = TrafficModel(
         requests=requests_per_hour,
         start_ms=int((end - timedelta(hours=1)).timestamp() * 1000),
         end_ms=int(end.timestamp() * 1000),
         config=config,
-        on_error_rate=step.on_error_rate,
-        seed=step.hour,
+        on_error_rate=phase.on_error_rate,
+        seed=len(tour.results) + 1,
         feature=FEATURE,
         malformed_share=0.001,
     )
     _put_events(tour.logs, list(generate(model)))
-    request = CheckpointRequest(feature=FEATURE, phase=step.phase, label=step.label, end=end, window="1h")
+    request = CheckpointRequest(feature=FEATURE, phase=phase.name, label=label, end=end, window="1h")
     outcome = tour.runner.run(request, tour.source)
     cp = outcome.checkpoint
     gate = cp.gate
     alerts = [f"{c.name} {c.status.value}" for c in cp.alerts]
     say(
-        f"{step.phase:<17} {step.label:<26} {config.rollout_percentage:>3}%  {cp.status.value:<4}  "
+        f"{phase.name:<17} {label:<26} {config.rollout_percentage:>3}%  {cp.status.value:<4}  "
         f"gate {gate.action.value if gate else 'n/a':<8} {'; '.join(alerts)}"
     )
     tour.results.append(
         {
-            "phase": step.phase,
-            "label": step.label,
+            "phase": phase.name,
+            "label": label,
             "rollout": config.rollout_percentage,
             "status": cp.status.value,
             "gate": gate.action.value if gate else None,
@@ -211,11 +230,12 @@ def _step(tour: _Tour, step: Step, end: datetime, requests_per_hour: int, say: S
             "phase_log": outcome.phase_log,
         }
     )
+    return gate.action.value if gate else "HOLD"
 
 
 def _write_summaries(tour: _Tour, out_dir: Path) -> Path:
     parts = []
-    for phase in dict.fromkeys(step.phase for step in STORY):
+    for phase in dict.fromkeys(r["phase"] for r in tour.results):
         checkpoints = list(reversed(tour.databases.store.history(FEATURE, phase)))
         decision = phase_gate(FEATURE, phase, checkpoints, tour.settings, None)
         parts.append(render_summary(FEATURE, phase, checkpoints, decision))
@@ -225,10 +245,12 @@ def _write_summaries(tour: _Tour, out_dir: Path) -> Path:
     return path
 
 
-def _finish(args: argparse.Namespace, results: list[dict[str, Any]], summary: Path, url: str) -> None:
+def _finish(args: argparse.Namespace, tour: _Tour, summary: Path) -> None:
+    results, url = tour.results, tour.databases.store_url
     logs = sorted({r["phase_log"] for r in results})
     if args.json:
-        print(json.dumps({"feature": FEATURE, "steps": results, "phase_logs": logs, "summary": str(summary)}, indent=2))
+        document = {"feature": FEATURE, "steps": results, "ending": tour.ending, "phase_logs": logs}
+        print(json.dumps({**document, "summary": str(summary)}, indent=2))
         return
     print("beta-monitor demo: a rollout of", FEATURE)
     for r in results:
@@ -237,6 +259,7 @@ def _finish(args: argparse.Namespace, results: list[dict[str, Any]], summary: Pa
         )
         if r["gate"] in ("ADVANCE", "ROLLBACK"):
             print(f"      → {r['gate_command']}")
+    print(f"The demo ends here: {tour.ending}")
     print("Phase logs:")
     for path in logs:
         print(f"  {path}")

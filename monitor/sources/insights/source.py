@@ -167,8 +167,17 @@ class _Runner:
 
     def run(self, specs: list[QuerySpec], *, critical: bool = True) -> Results:
         results: Results = {}
-        pending = deque(specs)
         running: list[_Job] = []
+        try:
+            self._loop(deque(specs), running, results, critical)
+        except KeyboardInterrupt:  # a stop signal (monitor.errors.Stopped): the queries it leaves would run on
+            for job in running:
+                self._stop(job)
+            raise
+        return results
+
+    def _loop(self, pending: deque[QuerySpec], running: list[_Job], results: Results, critical: bool) -> None:
+        """Start, poll and finish queries until none is left; `running` is kept current for a stop."""
         while pending or running:
             if self.expired():
                 self._abandon(running, pending, critical)
@@ -183,10 +192,9 @@ class _Runner:
                     still.append(job)
                 elif job.entry["status"] == "Complete":
                     self._finish(job, results, pending, critical)
-            running = still
+            running[:] = still
             if running:
                 self.source.sleep(self.source.poll_interval_s)
-        return results
 
     def _start(self, spec: QuerySpec, critical: bool) -> _Job | None:
         start_s, end_s = spec.start_ms // 1000, math.ceil(spec.end_ms / 1000)  # StartQuery: inclusive seconds
