@@ -30,14 +30,14 @@ GZIP_MAGIC = b"\x1f\x8b"
 SNIFF_BYTES = 64 * 1024  # how much of an input (after decompression) is looked at to choose how to read it
 READ_CHUNK = 1024 * 1024
 MAX_JSON_VALUE = 16 * 1024 * 1024  # one event (CloudWatch caps a message at 1 MB) plus generous room
-_MINUTE_CACHE = 50_000
+_SECOND_CACHE = 100_000
 _MAX_KEYS_SHOWN = 12
 
 DOCUMENT_KEYS = ("events", "searchedLogStreams", "nextToken", "nextForwardToken", "nextBackwardToken", "NextToken")
 _DOCUMENT_START = re.compile(rb'\s*\{\s*"(?:' + b"|".join(k.encode() for k in DOCUMENT_KEYS) + rb')"\s*:')
 _EVENT_ARRAY_START = re.compile(rb'\s*\[\s*(?:\]|\{\s*"(?:timestamp|message|logStreamName|eventId|ingestionTime)")')
 _EXPORT_LINE = re.compile(rb"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z ")
-_MINUTE = re.compile(rb"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})")
+_SECOND = re.compile(rb"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})")
 LOGFMT_START = re.compile(rb"\s*[A-Za-z_][\w.\-]*=")  # a line that opens with a key=value pair
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
 
@@ -102,33 +102,32 @@ def is_document(head: bytes) -> bool:
 
 class ExportStamps:
     """Epoch milliseconds of an export-task line's timestamp (`2026-11-26T19:01:00.000Z `), or None when the line
-    does not start with one. Fixed-width slicing; the minute is parsed once and cached."""
+    does not start with one. Fixed-width slicing; each second is parsed once and cached."""
 
     def __init__(self) -> None:
-        self._minutes: dict[bytes, int | None] = {}
+        self._seconds: dict[bytes, int] = {}  # "YYYY-MM-DDTHH:MM:SS" -> epoch ms, or -1 when it is not a time
 
     def __call__(self, line: bytes) -> int | None:
-        key = line[:16]
-        base = self._minutes.get(key, -1)
-        if base == -1:
-            base = self._minute(key)
-        second, milli = line[17:19], line[20:23]
-        if base is None or not (second.isdigit() and milli.isdigit() and line[16:17] == b":" and line[19:20] == b"."):
+        base = self._seconds.get(line[:19])
+        if base is None:
+            base = self._second(line[:19])
+        milli = line[20:23]
+        if base < 0 or line[19:20] != b"." or not milli.isdigit():
             return None
-        return base + int(second) * 1000 + int(milli)
+        return base + int(milli)
 
-    def _minute(self, key: bytes) -> int | None:
-        if len(self._minutes) >= _MINUTE_CACHE:
-            self._minutes.clear()
-        m = _MINUTE.fullmatch(key)
-        base: int | None = None
+    def _second(self, key: bytes) -> int:
+        if len(self._seconds) >= _SECOND_CACHE:
+            self._seconds.clear()
+        m = _SECOND.fullmatch(key)
+        base = -1
         if m is not None:
             try:
-                year, month, day, hour, minute = (int(g) for g in m.groups())
-                base = int(datetime(year, month, day, hour, minute, tzinfo=UTC).timestamp()) * 1000
+                year, month, day, hour, minute, second = (int(g) for g in m.groups())
+                base = int(datetime(year, month, day, hour, minute, second, tzinfo=UTC).timestamp()) * 1000
             except ValueError:  # month 13, day 32, hour 25…
-                base = None
-        self._minutes[key] = base
+                base = -1
+        self._seconds[key] = base
         return base
 
 
