@@ -22,6 +22,7 @@ from monitor.domain.status import Status
 
 NAME = DataQualityEvidence.check
 LB_TOLERANCE = 0.20
+_PROBLEM_CHARS = 400  # a problem names its input (a path, an S3 key) and what to do
 
 
 def _minutes(seconds: float) -> str:
@@ -95,7 +96,7 @@ def check_data_quality(ctx: CheckContext) -> CheckResult:
     warnings = _warnings(ctx, share, age, lb_warning)
     if reading.problems:
         more = f" (+{len(reading.problems) - 1} more)" if len(reading.problems) > 1 else ""
-        summary = "; ".join([f"incomplete read: {reading.problems[0][:200]}{more}", *warnings])
+        summary = "; ".join([f"incomplete read: {reading.problems[0][:_PROBLEM_CHARS]}{more}", *warnings])
         return CheckResult(name=NAME, status=Status.ERROR, summary=summary, evidence=evidence)
     if warnings:
         return CheckResult(name=NAME, status=Status.WARN, summary="; ".join(warnings), evidence=evidence)

@@ -16,8 +16,8 @@ from monitor.domain.aggregate import LogWindow, WindowAggregate
 from monitor.errors import SourceError
 
 FILE_FORMATS = (
-    "accepted: export lines {timestamp, message}, plain JSON or logfmt message lines, CloudWatch export-task lines "
-    "(ISO-8601 time, a space, the message), the JSON of aws logs filter-log-events / get-log-events, gzip of any"
+    "accepted: {timestamp, message} lines, plain JSON or logfmt lines, CloudWatch export-task lines, "
+    "aws logs filter-log-events / get-log-events JSON, gzip of any"
 )
 
 

@@ -127,7 +127,7 @@ def test_a_csv_is_a_failed_read_naming_what_it_saw(tmp_path: Path) -> None:
     problem = result.problems[0]
     assert problem.startswith(f"nothing readable: {path}: 1,000 of 1,000 lines in no format beta-monitor reads")
     assert "first line: CSV-like: 5 ','-separated fields" in problem
-    assert "accepted: export lines {timestamp, message}" in problem and "filter-log-events" in problem
+    assert "accepted: {timestamp, message} lines" in problem and "filter-log-events" in problem
     assert passenger_hash(1) not in problem and "/api/matching" not in problem  # shapes, never values
 
 
