@@ -12,7 +12,6 @@ from __future__ import annotations
 import gzip
 import zlib
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -66,20 +65,6 @@ def local_inputs(path: Path) -> list[Input]:
     if not files:
         raise ConfigError(f"no files under the directory {path} — check --source file:PATH")
     return [_local(p) for p in files]
-
-
-@contextmanager
-def open_inputs(
-    spec: str, result: SourceResult, *, aws: dict[str, Any], s3_client: Any = None
-) -> Iterator[Iterable[Input]]:
-    """The inputs of a `file:` spec, while they are read (an S3 prefix counts its calls into `result.aws_calls`)."""
-    if spec.startswith(S3_SCHEME):
-        from monitor.sources.file.s3 import s3_inputs  # noqa: PLC0415 - boto3 only for an S3 prefix
-
-        with s3_inputs(spec, result, aws=aws, client=s3_client) as inputs:
-            yield inputs
-    else:
-        yield local_inputs(Path(spec))
 
 
 # -- reading one input ------------------------------------------------------------------------------------------

@@ -20,8 +20,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import IO, Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from monitor.aws import AWS_FAILURES, LazyClient, aws_error, counting
 from monitor.domain.reading import SourceResult
 from monitor.errors import ConfigError, SourceError
@@ -74,7 +72,7 @@ class ObjectStream(io.RawIOBase):
                 self._fetch()
             try:
                 data = self._body.read(len(buffer))
-            except (BotoCoreError, OSError) as exc:  # the connection broke off: resume from self.offset
+            except (*AWS_FAILURES, OSError) as exc:  # the connection broke off: resume from self.offset
                 failure, self._body = exc, None
                 continue
             buffer[: len(data)] = data
@@ -92,7 +90,8 @@ class ObjectStream(io.RawIOBase):
 
 
 def _missing_bucket(exc: Exception) -> bool:
-    return isinstance(exc, ClientError) and str(exc.response.get("Error", {}).get("Code")) in _MISSING_BUCKET
+    error = (getattr(exc, "response", None) or {}).get("Error") or {}
+    return str(error.get("Code")) in _MISSING_BUCKET
 
 
 def list_objects(client: Any, bucket: str, prefix: str) -> list[tuple[str, int]]:

@@ -23,7 +23,8 @@ import gc
 import math
 from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from functools import partial
 from operator import itemgetter
 from pathlib import Path
@@ -37,6 +38,7 @@ from monitor.domain.reading import SourceResult
 from monitor.errors import SourceError
 from monitor.sources.file.formats import LOGFMT_START, ExportStamps, document_events, input_format, is_document, sniffed
 from monitor.sources.file.inputs import (
+    S3_SCHEME,
     STREAM_FAILURES,
     Input,
     InputCounts,
@@ -44,8 +46,8 @@ from monitor.sources.file.inputs import (
     describe_failure,
     guarded,
     judge_inputs,
+    local_inputs,
     note_unrecognised,
-    open_inputs,
 )
 from monitor.sources.file.parallel import PARALLEL_MIN_BYTES, can_split, lines_until, read_in_two, usable_cpus
 
@@ -190,6 +192,20 @@ class FileLogSource:
         for failure in failures:
             result.problems.append(f"{item.name}: read stopped after {read.lines:,} lines: {describe_failure(failure)}")
         note_unrecognised(result, item, head, read)
+
+
+@contextmanager
+def open_inputs(
+    spec: str, result: SourceResult, *, aws: dict[str, Any], s3_client: Any = None
+) -> Iterator[Iterable[Input]]:
+    """The inputs of a `file:` spec, while they are read (an S3 prefix counts its calls into `result.aws_calls`)."""
+    if spec.startswith(S3_SCHEME):
+        from monitor.sources.file.s3 import s3_inputs  # noqa: PLC0415 - boto3 only for an S3 prefix
+
+        with s3_inputs(spec, result, aws=aws, client=s3_client) as inputs:
+            yield inputs
+    else:
+        yield local_inputs(Path(spec))
 
 
 def tally_lines(stats: WindowAggregate, lines: Iterable[bytes | dict[str, Any]]) -> None:
