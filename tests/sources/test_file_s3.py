@@ -106,8 +106,9 @@ def test_an_object_that_cannot_be_fetched_is_a_problem_and_the_rest_is_read(expo
     assert result.aws_calls == {"ListObjectsV2": 1, "GetObject": 3 + 1}  # three attempts on the bad one
     assert len(result.problems) == 1
     problem = result.problems[0]
-    assert problem.startswith(f"s3://{BUCKET}/{PREFIX}/{TASK_ID}/{bad}/000000.gz: read stopped after 0 lines")
-    assert "InternalError" in problem
+    key = f"s3://{BUCKET}/{PREFIX}/{TASK_ID}/{bad}/000000.gz"
+    assert problem.startswith(f"file read failed [InternalError]: {key}: read stopped after 0 lines")
+    assert result.failure is not None and result.failure.code == "InternalError"
     assert snapshot(result)["events"] == snapshot(reference_stats(EVENTS[1::2], START, END))["events"]
 
 

@@ -190,7 +190,13 @@ class FileLogSource:
             failures.append(exc)
         read = InputCounts.of(stats) - before
         for failure in failures:
-            result.problems.append(f"{item.name}: read stopped after {read.lines:,} lines: {describe_failure(failure)}")
+            where = f"{item.name}: read stopped after {read.lines:,} lines: {describe_failure(failure)}"
+            if isinstance(
+                failure, SourceError
+            ):  # AWS (or the second half's process): the read's failure, with its code
+                result.fail(SourceError(where, code=failure.code))
+            else:
+                result.problems.append(where)
         note_unrecognised(result, item, head, read)
 
 
