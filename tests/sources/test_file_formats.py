@@ -89,10 +89,13 @@ def test_a_directory_in_the_export_layout(tmp_path: Path) -> None:
     objects = export_layout(EVENTS, streams=2)
     root = write_layout(tmp_path / "export", objects)
     (root / "aws-logs-write-test").write_text("Permission Check Successful")
+    (root / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    (root / ".sync").mkdir()
+    (root / ".sync" / "state").write_text("a,b,c\n")
     result = read(root)
     in_reading_order = [e for i in range(2) for e in EVENTS[i::2]]  # stream by stream, in key order
     assert snapshot(result) == reference(in_reading_order)
-    assert result.inputs == {"CloudWatch export-task lines, gzip": 2}
+    assert result.inputs == {"CloudWatch export-task lines, gzip": 2} and result.unreadable == []
     assert sorted(objects) == [f"{TASK_ID}/backend-task-0/000000.gz", f"{TASK_ID}/backend-task-1/000000.gz"]
 
 

@@ -4,7 +4,7 @@ and what the engine says about each input it read: its format, where it broke of
 `file:DIR/` reads every regular file under DIR, recursively, in sorted path order (the layout of an export task
 copied down with `aws s3 sync`: `<task-id>/<stream>/000000.gz`, …); `file:s3://bucket/prefix/` reads the objects
 under the prefix in key order, streamed one by one (`monitor.sources.file.s3`, imported only then). CloudWatch's
-permission probe `aws-logs-write-test` is skipped in both.
+permission probe `aws-logs-write-test` is skipped in both, and hidden files in a directory.
 """
 
 from __future__ import annotations
@@ -56,12 +56,17 @@ def _local(path: Path) -> Input:
     return Input(str(path), lambda: path.open("rb"), path, size)
 
 
+def _skipped(relative: Path) -> bool:
+    """CloudWatch's probe, and hidden files and folders (`.DS_Store`, `.git/`): never part of an export."""
+    return relative.name == WRITE_PROBE or any(part.startswith(".") for part in relative.parts)
+
+
 def local_inputs(path: Path) -> list[Input]:
     """The file at `path`, or every regular file under the directory `path` in sorted order. ConfigError when there
     is nothing to read."""
     if not path.is_dir():
         return [_local(path)]
-    files = sorted(p for p in path.rglob("*") if p.is_file() and p.name != WRITE_PROBE)
+    files = sorted(p for p in path.rglob("*") if p.is_file() and not _skipped(p.relative_to(path)))
     if not files:
         raise ConfigError(f"no files under the directory {path} — check --source file:PATH")
     return [_local(p) for p in files]
