@@ -9,14 +9,19 @@ of monitor.cli.demo.traffic), then times in the same run:
       every check), with its peak RSS;
   (b) jq computing the same count of requests and 5xx over the file (`fromjson` on each message);
   (c) `grep -c` over it: the floor of reading the file at all.
+  (d) the same checkpoint on the same events as a CloudWatch export-task object (`000000.gz`: gzip, lines
+      `<ISO-8601 ms>Z <message>`), the format `aws logs create-export-task` writes (gzip is read on one core).
 It prints events/s for each, our speedup over jq, peak memory (RSS and PSS, summed over the process and the child
-it forks for a large file), and how RSS grows from the smallest to the largest size.
+it forks for a large file), how RSS grows from the smallest to the largest size, and the export-task row beside the
+plain one.
 Ratios are taken within one run, since machines are noisy.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import gzip
 import json
 import os
 import shutil
@@ -26,6 +31,7 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from monitor.cli.demo.traffic import TrafficModel, export_line, generate, passenger_ids
 from monitor.domain import FlagConfig
@@ -39,7 +45,11 @@ JQ_PROGRAM = (
 )
 
 
-def write_events(path: Path, n: int, end: datetime) -> int:
+def _iso(ts: int) -> str:
+    return datetime.fromtimestamp(ts / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts % 1000:03d}Z"
+
+
+def write_events(path: Path, n: int, end: datetime, *, export_task: Path | None = None) -> int:
     config = FlagConfig(key=FEATURE, enabled=True, rollout_percentage=5, allowlist=tuple(passenger_ids(12, 1234)))
     model = TrafficModel(
         requests=n,
@@ -52,13 +62,19 @@ def write_events(path: Path, n: int, end: datetime) -> int:
         seed=n,
     )
     count = 0
-    with path.open("w", encoding="utf-8") as fh:
+    with path.open("w", encoding="utf-8") as fh, _maybe_gzip(export_task) as gz:
         for ts, message in generate(model):
             fh.write(export_line(ts, message) + "\n")
+            if gz is not None:
+                gz.write(f"{_iso(ts)} {message}\n")
             count += 1
             if count >= n:
                 break
     return count
+
+
+def _maybe_gzip(path: Path | None) -> Any:
+    return gzip.open(path, "wt", encoding="utf-8", compresslevel=6) if path else contextlib.nullcontext()
 
 
 def _memory_kib(pid: int) -> tuple[int, int]:
@@ -117,29 +133,22 @@ def database(tmp: Path) -> str:
     return url
 
 
-def measure(n: int, tmp: Path, url: str, end: datetime, jq: str | None) -> dict[str, float | int | None]:
-    path = tmp / f"events-{n}.jsonl"
-    events = write_events(path, n, end)
+def checkpoint(path: Path, tmp: Path, url: str, end: datetime) -> tuple[float, dict[str, Any], tuple[int, int]]:
+    """(seconds, the --json document, peak (RSS, PSS) KiB) of a dry-run checkpoint replaying `path`."""
     env = {**os.environ, "BETA_MONITOR_DATABASE_URL": url, "BETA_MONITOR_PHASE_LOG": str(tmp / "log.md")}
     cli = shutil.which("beta-monitor") or str(Path(sys.executable).parent / "beta-monitor")
-    ours, out, (rss, pss) = timed(
-        [
-            cli,
-            "-q",
-            "checkpoint",
-            FEATURE,
-            "bench",
-            "bench",
-            "--source",
-            f"file:{path}",
-            "--end",
-            end.isoformat(),
-            "--dry-run",
-            "--json",
-        ],
-        env,
-    )
-    doc = json.loads(out)
+    args = ["-q", "checkpoint", FEATURE, "bench", "bench", "--source", f"file:{path}", "--end", end.isoformat()]
+    seconds, out, peak = timed([cli, *args, "--dry-run", "--json"], env)
+    return seconds, json.loads(out), peak
+
+
+def measure(n: int, tmp: Path, url: str, end: datetime, jq: str | None) -> dict[str, float | int | None]:
+    path, gz = tmp / f"events-{n}.jsonl", tmp / f"export-{n}" / "000000.gz"
+    gz.parent.mkdir()
+    events = write_events(path, n, end, export_task=gz)
+    ours, doc, (rss, pss) = checkpoint(path, tmp, url, end)
+    gz_s, gz_doc, (gz_rss, gz_pss) = checkpoint(gz, tmp, url, end)
+    assert gz_doc["metrics"]["status"] == doc["metrics"]["status"], "the export-task object must give the same counts"
     row: dict[str, float | int | None] = {
         "events": events,
         "ours_s": ours,
@@ -147,6 +156,11 @@ def measure(n: int, tmp: Path, url: str, end: datetime, jq: str | None) -> dict[
         "ours_pss_mib": pss / 1024 if pss else None,
         "requests": doc["metrics"]["status"]["requests"],
         "errors_5xx": doc["metrics"]["status"]["5xx"],
+        "plain_mib": path.stat().st_size / 2**20,
+        "gz_mib": gz.stat().st_size / 2**20,
+        "gz_s": gz_s,
+        "gz_rss_mib": gz_rss / 1024 if gz_rss else None,
+        "gz_pss_mib": gz_pss / 1024 if gz_pss else None,
     }
     if jq:
         jq_s, jq_out, _ = timed([jq, "-n", "-c", JQ_PROGRAM, str(path)])
@@ -156,6 +170,7 @@ def measure(n: int, tmp: Path, url: str, end: datetime, jq: str | None) -> dict[
     grep_s, _, _ = timed(["grep", "-c", "http_request", str(path)])
     row["grep_s"] = grep_s
     path.unlink()
+    gz.unlink()
     return row
 
 
@@ -185,6 +200,23 @@ def report(rows: list[dict[str, float | int | None]]) -> None:
     print(
         "Memory is sampled every 20 ms from /proc for the process and the child it forks to read the second half "
         "of a large file; RSS counts pages the two share twice, PSS (proportional set size) splits them."
+    )
+    print()
+    print("| events | format | file size | beta-monitor checkpoint | peak RSS (summed) | peak PSS (summed) |")
+    print("|---:|---|---:|---:|---:|---:|")
+    for r in rows:
+        n = int(r["events"] or 0)
+        for label, size, key in (("wrapper lines", "plain_mib", "ours"), ("export-task 000000.gz", "gz_mib", "gz")):
+            seconds = float(r[f"{key}_s"] or 1)
+            peaks = [r[f"{key}_rss_mib"], r[f"{key}_pss_mib"]]
+            rss_text, pss_text = (f"{float(p):.0f} MiB" if p else "n/a" for p in peaks)
+            print(
+                f"| {n:,} | {label} | {float(r[size] or 0):,.1f} MiB | {n / seconds:,.0f} ev/s ({seconds:.1f} s) "
+                f"| {rss_text} | {pss_text} |"
+            )
+    print(
+        "The export-task object holds the same events as the wrapper lines (same counts, checked); gzip cannot be "
+        "split, so it is read on one core while a plain file of 64 MiB or more is read on two."
     )
     for r in rows:
         print(

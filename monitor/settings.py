@@ -120,7 +120,9 @@ class Settings(BaseSettings):
         "feature_flag=/api/feature-flags,matching=/api/matching",
         description="Route groups counted separately: name=/prefix,...",
     )
-    source: str = Field("insights", description="Log engine: insights, scan or file:PATH.")
+    source: str = Field(
+        "insights", description="Log engine: insights, scan or file:PATH (a file, a directory or s3://bucket/prefix/)."
+    )
     window: str = Field("1h", description="Checkpoint window length (at most 7d).")
     ingestion_lag: str = Field("5m", description="The window ends this long before now (CloudWatch ingestion delay).")
     insights_timeout: float = Field(

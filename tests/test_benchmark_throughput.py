@@ -23,3 +23,5 @@ def test_throughput_benchmark_smoke() -> None:
     assert "peak RSS (summed) | peak PSS (summed) |" in out
     assert "| 3,000 |" in out and "| 6,000 |" in out
     assert "Peak RSS from 3,000 to 6,000 events" in out
+    assert "| events | format | file size | beta-monitor checkpoint | peak RSS (summed) | peak PSS (summed) |" in out
+    assert "| 3,000 | export-task 000000.gz |" in out and "| 6,000 | wrapper lines |" in out

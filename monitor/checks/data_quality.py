@@ -4,7 +4,9 @@
 - malformed events above `max_malformed_share` of all events → WARN;
 - a window that ends now with no event in its last `freshness` → WARN "logs stale" (zero requests with recent
   events is "no traffic", which is fine);
-- the load balancer's request count (when configured) differing from the logged requests by more than 20% → WARN.
+- the load balancer's request count (when configured) differing from the logged requests by more than 20% → WARN;
+- a `file:` input whose lines are mostly in no format the engine reads (a CSV, an access log, binary) → WARN naming
+  it, the shape of its first line and the accepted formats (nothing recognised at all is a failed read: ERROR).
 """
 
 from __future__ import annotations
@@ -15,10 +17,12 @@ from monitor.checks.base import CheckContext
 from monitor.domain.checkpoint import CheckResult
 from monitor.domain.evidence import DataQualityEvidence
 from monitor.domain.format import pct, plural
+from monitor.domain.reading import FILE_FORMATS
 from monitor.domain.status import Status
 
 NAME = DataQualityEvidence.check
 LB_TOLERANCE = 0.20
+_PROBLEM_CHARS = 400  # a problem names its input (a path, an S3 key) and what to do
 
 
 def _minutes(seconds: float) -> str:
@@ -55,6 +59,11 @@ def _warnings(ctx: CheckContext, share: float | None, age: float | None, lb_warn
         warnings.append(f"logs stale: no event in the last {_minutes(freshness)}")
     if lb_warning:
         warnings.append(lb_warning)
+    unreadable = ctx.reading.unreadable
+    recognised = counts.events + counts.outside_window - counts.unrecognised
+    if unreadable and recognised > 0:  # nothing recognised at all is already the read's problem (ERROR)
+        more = f" (+{len(unreadable) - 1} more)" if len(unreadable) > 1 else ""
+        warnings.append(f"unrecognised input: {unreadable[0]}{more}; {FILE_FORMATS}")
     return warnings
 
 
@@ -80,11 +89,14 @@ def check_data_quality(ctx: CheckContext) -> CheckResult:
         queries=list(reading.queries),
         load_balancer=lb,
         engine=reading.engine,
+        unrecognised=counts.unrecognised,
+        inputs=dict(reading.inputs) or None,
+        unreadable_inputs=list(reading.unreadable) or None,
     )
     warnings = _warnings(ctx, share, age, lb_warning)
     if reading.problems:
         more = f" (+{len(reading.problems) - 1} more)" if len(reading.problems) > 1 else ""
-        summary = "; ".join([f"incomplete read: {reading.problems[0][:200]}{more}", *warnings])
+        summary = "; ".join([f"incomplete read: {reading.problems[0][:_PROBLEM_CHARS]}{more}", *warnings])
         return CheckResult(name=NAME, status=Status.ERROR, summary=summary, evidence=evidence)
     if warnings:
         return CheckResult(name=NAME, status=Status.WARN, summary="; ".join(warnings), evidence=evidence)

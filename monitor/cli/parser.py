@@ -162,7 +162,12 @@ def _checkpoint(sub: Subparsers, common: Parents) -> None:
         metavar="ISO8601",
         help="window end; a time without a zone is UTC (default: now minus ingestion lag, floored to the minute)",
     )
-    c.add_argument("--source", metavar="ENGINE", help="insights (default), scan, or file:PATH for exported events")
+    c.add_argument(
+        "--source",
+        metavar="ENGINE",
+        help="insights (default), scan, or file:PATH to replay an export (a file, a directory, or "
+        "file:s3://BUCKET/PREFIX/; wrapper, export-task or filter-log-events JSON, gzip or not)",
+    )
     c.add_argument(
         "--phase-log", metavar="DEST", help="phase log path or s3://bucket/key; {feature} and {phase} are filled in"
     )

@@ -97,12 +97,14 @@ class EventCounts:
         "malformed_samples",
         "other",
         "outside_window",
+        "unrecognised",
     )
 
     def __init__(self) -> None:
         self.events = 0  # every event read in the window
         self.other = 0  # events that are neither requests nor decisions
         self.outside_window = 0
+        self.unrecognised = 0  # `file:` lines in no format it reads (counted in events and other too)
         self.malformed = 0
         self.malformed_samples: list[str] = []
         self.first_event_ms: int | None = None
@@ -126,6 +128,7 @@ class EventCounts:
         self.events += later.events
         self.other += later.other
         self.outside_window += later.outside_window
+        self.unrecognised += later.unrecognised
         self.malformed += later.malformed
         self.malformed_samples = (self.malformed_samples + later.malformed_samples)[:MAX_SAMPLES]
         self.first_event_ms = _earliest(self.first_event_ms, later.first_event_ms)
@@ -138,6 +141,7 @@ class EventCounts:
             "malformed": self.malformed,
             "malformed_samples": list(self.malformed_samples),
             "outside_window": self.outside_window,
+            "unrecognised": self.unrecognised,
             "first_event_ms": self.first_event_ms,
             "last_event_ms": self.last_event_ms,
         }

@@ -258,6 +258,9 @@ class DataQualityEvidence(Evidence):
     queries: list[dict[str, Any]] | None = None  # engine-specific records (Insights: name, query, status, rows, …)
     load_balancer: dict[str, Any] | None = None  # the cross-check's figures, whose keys depend on its status
     engine: str | None = None
+    unrecognised: int | None = None  # `file:` lines in no format it reads
+    inputs: dict[str, int] | None = None  # `file:` inputs read, by the format found
+    unreadable_inputs: list[str] | None = None  # `file:` inputs mostly unrecognised, with their first line's shape
 
 
 EVIDENCE_MODELS: dict[str, type[Evidence]] = {

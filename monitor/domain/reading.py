@@ -15,6 +15,11 @@ from typing import Any
 from monitor.domain.aggregate import LogWindow, WindowAggregate
 from monitor.errors import SourceError
 
+FILE_FORMATS = (
+    "accepted: {timestamp, message} lines, plain JSON or logfmt lines, CloudWatch export-task lines, "
+    "aws logs filter-log-events / get-log-events JSON, gzip of any"
+)
+
 
 @dataclass
 class SourceResult:
@@ -28,6 +33,8 @@ class SourceResult:
     aws_calls: dict[str, int] = field(default_factory=dict)
     load_balancer: dict[str, Any] | None = None  # the CloudWatch metrics cross-check, when configured
     failure: SourceError | None = None  # the error a whole read stopped on, kept for its code
+    inputs: dict[str, int] = field(default_factory=dict)  # `file:` inputs read, by format found
+    unreadable: list[str] = field(default_factory=list)  # `file:` inputs mostly in no format it reads (first 5)
 
     @classmethod
     def empty(cls, window: LogWindow, engine: str) -> SourceResult:
@@ -65,4 +72,6 @@ class SourceResult:
             "queries": list(self.queries),
             "problems": list(self.problems),
             "load_balancer": self.load_balancer,
+            "inputs": dict(self.inputs),
+            "unreadable_inputs": list(self.unreadable),
         }

@@ -40,8 +40,8 @@ def open_source(spec: str, settings: Settings, *, say: Callable[[str], None] | N
     if spec == InsightsLogSource.name:
         return InsightsLogSource(settings.log_group, timeout_s=settings.insights_timeout, **aws)
     if spec.startswith(FILE_PREFIX) and len(spec) > len(FILE_PREFIX):
-        return FileLogSource(spec[len(FILE_PREFIX) :])
-    raise ConfigError(f"unknown --source {spec[:60]!r}: use insights, scan or file:PATH")
+        return FileLogSource(spec[len(FILE_PREFIX) :], aws=aws)
+    raise ConfigError(f"unknown --source {spec[:60]!r}: use insights, scan, file:PATH or file:s3://BUCKET/PREFIX/")
 
 
 def open_metrics(settings: Settings) -> MetricsSource | None:

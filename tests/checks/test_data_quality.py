@@ -103,3 +103,37 @@ def test_evidence_shape() -> None:
     assert ev.queries == [{"query": "stats count()", "rows": 1}]
     assert ev.load_balancer["requests"] == 1000 and ev.load_balancer["log_requests"] == 980
     assert ev.load_balancer["difference"] == pytest.approx(0.02)
+
+
+def unreadable_input(reqs: int, unrecognised: int) -> SourceResult:
+    """A `file:` read where one input was mostly in no format the engine reads (a CSV beside an export)."""
+    s = window(reqs=reqs, other=unrecognised)
+    s.aggregate.counts.unrecognised = unrecognised
+    s.unreadable.append(
+        f"b.csv: {unrecognised} of {unrecognised} lines in no format beta-monitor reads (first line: X)"
+    )
+    s.inputs.update({"export wrapper lines": 1, "other lines": 1})
+    return s
+
+
+def test_an_unreadable_input_beside_readable_ones_is_warn_naming_it() -> None:
+    got = check_data_quality(ctx(unreadable_input(1000, 51)))
+    assert got.status is Status.WARN
+    assert got.summary.startswith("unrecognised input: b.csv: 51 of 51 lines in no format beta-monitor reads")
+    assert "accepted: {timestamp, message} lines" in got.summary and "gzip" in got.summary
+    ev = got.evidence
+    assert ev.unrecognised == 51 and ev.inputs == {"export wrapper lines": 1, "other lines": 1}
+    assert ev.unreadable_inputs == [s for s in unreadable_input(1000, 51).unreadable]
+
+
+def test_nothing_recognised_is_left_to_the_reads_problem() -> None:
+    s = unreadable_input(0, 40)
+    s.problems.append("nothing readable: b.csv: …")
+    got = check_data_quality(ctx(s))
+    assert got.status is Status.ERROR and "unrecognised input" not in got.summary
+    assert got.summary.startswith("incomplete read: nothing readable: b.csv")
+
+
+def test_other_engines_say_nothing_about_inputs() -> None:
+    ev = check_data_quality(ctx(window())).evidence
+    assert ev.unrecognised == 0 and ev.inputs is None and ev.unreadable_inputs is None

@@ -426,6 +426,8 @@ def _hostile_checkpoint(text: str) -> Checkpoint:
     ev = {c.name: c.model_dump()["evidence"] for c in _checks()}
     ev["data_quality"]["samples"] = [f"http_request: bad status (fields: {text},path)", text]
     ev["data_quality"]["problems"] = [f"GetQueryResults on /ecs/{text} truncated"]
+    ev["data_quality"]["inputs"] = {text: 1, "export wrapper lines": 2}
+    ev["data_quality"]["unreadable_inputs"] = [f"s3://b/{text}: 3 of 3 lines in no format beta-monitor reads"]
     ev["data_quality"]["aws_calls"][text] = 1
     ev["data_quality"]["queries"] = [{"name": text, "query": f"fields @message\n```\n{text}\n````"}]
     ev["error_rate"]["routes"][text] = {"requests": 1, "errors_5xx": 0, "rate": 0.0, "interval": [0.0, 0.79]}
@@ -452,6 +454,24 @@ def test_outside_text_cannot_inject_structure_or_html(text: str) -> None:
     assert structure(summary) == structure(render_summary("f", "p", [benign], benign.gate))
     for rendered in (render_entry(hostile), header, summary):
         assert "\x00" not in rendered and "\x1b" not in rendered and "\u202e" not in rendered
+
+
+def test_a_file_replay_shows_its_inputs_and_what_it_could_not_read() -> None:
+    ev = {c.name: c.model_dump()["evidence"] for c in _checks()}
+    ev["data_quality"].update(
+        unrecognised=51,
+        inputs={"CloudWatch export-task lines, gzip": 2, "other lines": 1},
+        unreadable_inputs=["/x/b.csv: 51 of 51 lines in no format beta-monitor reads (first line: CSV-like)"],
+    )
+    checks = [c.model_copy(update={"evidence": type(c.evidence).model_validate(ev[c.name])}) for c in _checks()]
+    lines = render_entry(make_checkpoint(checks=checks)).splitlines()
+    assert (
+        "- Inputs read: CloudWatch export-task lines, gzip 2, other lines 1 (51 lines in no format beta-monitor reads)"
+        in lines
+    )
+    assert "- Unrecognised input: /x/b.csv: 51 of 51 lines in no format beta-monitor reads (first line: CSV-like)" in [
+        line.replace("\\", "") for line in lines
+    ]
 
 
 def test_a_hostile_label_shows_as_text() -> None:

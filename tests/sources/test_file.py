@@ -128,8 +128,14 @@ def test_plain_lines_match_ingest_without_timestamps(tmp_path: Path) -> None:
     path = write_export(tmp_path / "p.log", events, style="plain")
     result = FileLogSource(path).read(make_window(START, END))
     expected = reference_stats([(None, msg) for _, msg in events], START, END)
+    # At the top level (no wrapper), a line that is neither JSON, logfmt nor an export-task line is in no format the
+    # engine reads: still `other`, and also `unrecognised`.
+    expected.counts.unrecognised = sum(
+        msg in ("INFO starting worker 3", "{not json at all", "[1, 2, 3]") for _, msg in events
+    )
     assert snapshot(result) == snapshot(expected)
     assert result.aggregate.counts.first_event_ms is None and result.aggregate.counts.events == 2000
+    assert 0 < result.aggregate.counts.unrecognised < 1000 and not result.unreadable
 
 
 def test_decisions_split_at_config_changes_and_allowlist(tmp_path: Path) -> None:
@@ -181,18 +187,18 @@ def test_other_feature_decisions_are_counted_apart(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "make_path",
+    ("make_path", "says"),
     [
-        pytest.param(lambda tmp: tmp / "missing.jsonl", id="missing"),
-        pytest.param(lambda tmp: tmp, id="a-directory"),
+        pytest.param(lambda tmp: tmp / "missing.jsonl", "cannot read events file {path}", id="missing"),
+        pytest.param(lambda tmp: tmp, "no files under the directory {path}", id="an-empty-directory"),
     ],
 )
-def test_unreadable_file_is_a_config_error(tmp_path: Path, make_path: Any) -> None:
+def test_unreadable_input_is_a_config_error(tmp_path: Path, make_path: Any, says: str) -> None:
     path = make_path(tmp_path)
     with pytest.raises(ConfigError) as err:
         FileLogSource(path).read(make_window(START, END))
     message = str(err.value)
-    assert f"cannot read events file {path}" in message and "--source file:PATH" in message
+    assert says.format(path=path) in message and "--source file:PATH" in message
     assert "\n" not in message
 
 

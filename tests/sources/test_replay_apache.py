@@ -107,3 +107,23 @@ def test_replay_scan_and_file_match_an_independent_count(tmp_path: Path) -> None
         assert stats.counts.events == len(lines) and stats.counts.outside_window == 0
     assert snapshot(by_scan) == snapshot(by_file)
     assert expected["5xx"] == 3 and expected["403"] == 2  # what the sample holds (guards against a vacuous pass)
+
+
+def test_replay_of_a_real_log_in_every_aws_format_matches_the_wrapper(tmp_path: Path) -> None:
+    """The same real traffic as an export task on disk (two streams, gzip), as `filter-log-events` pages and as our
+    wrapper lines: identical figures, and the independent count still holds."""
+    from helpers_formats import cli_document, export_layout, write_layout
+
+    lines = sample_lines()
+    start, end = 1_700_000_000_000, 1_700_003_600_000
+    events, unreadable = convert(lines, start, end)
+    window = make_window(start, end)
+    wrapper = FileLogSource(write_export(tmp_path / "apache.jsonl", events)).read(window)
+    layout = FileLogSource(write_layout(tmp_path / "export", export_layout(events, streams=2))).read(window)
+    pages = tmp_path / "pages.json"
+    pages.write_bytes(cli_document(events, pages=4))
+    document = FileLogSource(pages).read(window)
+    assert snapshot(layout) == snapshot(document) == snapshot(wrapper)
+    expected, _ = independent_counts(lines)
+    assert wrapper.aggregate.status.to_dict()["5xx"] == expected["5xx"] == 3
+    assert layout.aggregate.counts.other == unreadable and layout.aggregate.counts.unrecognised == 0

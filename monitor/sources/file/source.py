@@ -1,10 +1,14 @@
-"""`--source file:PATH`: replay exported events, one per line.
+"""`--source file:PATH`: replay exported events (file, directory or S3 prefix: `inputs`; format by content:
+`formats`).
 
-A line is either the export wrapper `{"timestamp": <epoch ms>, "message": <body>}` (other keys such as
-`logStreamName` are ignored; the body is the message string, or the message already decoded as a JSON object), or a
-plain message line (a JSON body or logfmt) with no timestamp, which counts as inside the window. A JSON object with a
-`type` key is always a plain body. Wrapped events whose timestamp falls outside [start_ms, end_ms) are counted in
-`outside_window` and not ingested. Blank lines are skipped.
+A line is the export wrapper `{"timestamp": <epoch ms>, "message": <body>}` (other keys such as `logStreamName` are
+ignored; the body is the message string, or the message already decoded as a JSON object), a CloudWatch export-task
+line `2026-11-26T19:01:00.000Z <body>` (the same event: its time, a space, its message), or a plain message line (a
+JSON body or logfmt) with no timestamp, which counts as inside the window. The events of an AWS CLI JSON document
+come in already decoded, as wrapper objects. A JSON object with a `type` key is always a plain body. Events whose
+timestamp falls outside [start_ms, end_ms) are counted in `outside_window` and not ingested. Blank lines are
+skipped. A top-level line that is neither JSON, logfmt nor an export-task line (CSV, an access log, binary) is
+counted as `other` like any text, and also as `unrecognised`: the data_quality check says when an input is mostly that.
 
 Speed: this engine replays millions of events. Each line is parsed once (twice when the body is a string), and a
 well-formed request or decision (JSON or logfmt) is tallied right there into a few dicts (`_Tally`) that are folded
@@ -19,7 +23,9 @@ import gc
 import math
 from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from functools import partial
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
@@ -29,7 +35,20 @@ import orjson
 from monitor.domain.aggregate import DECISION_BITS, LogWindow, WindowAggregate
 from monitor.domain.contract import DECISION_TYPE, REQUEST_TYPE, ingest, parse_logfmt, passenger_hash
 from monitor.domain.reading import SourceResult
-from monitor.errors import ConfigError, SourceError
+from monitor.errors import SourceError
+from monitor.sources.file.formats import LOGFMT_START, ExportStamps, document_events, input_format, is_document, sniffed
+from monitor.sources.file.inputs import (
+    S3_SCHEME,
+    STREAM_FAILURES,
+    Input,
+    InputCounts,
+    as_lines,
+    describe_failure,
+    guarded,
+    judge_inputs,
+    local_inputs,
+    note_unrecognised,
+)
 from monitor.sources.file.parallel import PARALLEL_MIN_BYTES, can_split, lines_until, read_in_two, usable_cpus
 
 _TABLE_LIMIT = 100_000  # distinct keys a table may hold before it is folded into the stats (bounded memory)
@@ -109,55 +128,114 @@ class _Tally:
 
 
 class FileLogSource:
-    """Reads exported events from a local file (see the module docstring for the format).
+    """Reads exported events from a local file, every file under a directory, or every object under an S3 prefix
+    (`inputs`), each input's format found by its content (`formats`; the line formats are in the module docstring).
 
-    A file of `parallel_min_bytes` or more is read in two halves on two cores when the machine has them
-    (`monitor.sources.file.parallel`); the figures are exactly those of one sequential read.
+    A plain (uncompressed) local file of `parallel_min_bytes` or more is read in two halves on two cores when the
+    machine has them (`monitor.sources.file.parallel`); the figures are exactly those of one sequential read. A
+    compressed input or a JSON document is streamed on one core. An input that breaks off (truncated gzip, a JSON
+    document that stops parsing, an S3 read that failed after its retries) is a problem of the result: what was read
+    before counts, data_quality says ERROR.
     """
 
     name = "file"
 
     def __init__(
-        self, path: str | Path, *, workers: int | None = None, parallel_min_bytes: int = PARALLEL_MIN_BYTES
+        self,
+        path: str | Path,
+        *,
+        workers: int | None = None,
+        parallel_min_bytes: int = PARALLEL_MIN_BYTES,
+        aws: dict[str, Any] | None = None,
+        s3_client: Any = None,
     ) -> None:
-        self.path = Path(path)
+        self.spec = str(path)
         self.workers = usable_cpus() if workers is None else workers
         self.parallel_min_bytes = parallel_min_bytes
+        self.aws = aws or {}
+        self.s3_client = s3_client
 
     def read(self, window: LogWindow) -> SourceResult:
         result = SourceResult.empty(window, self.name)
-        try:
-            size = self.path.stat().st_size
-        except OSError as exc:
-            raise self._unreadable(exc) from None
-        try:
-            if can_split(size, self.workers, self.parallel_min_bytes):
-                read_in_two(self.path, result.aggregate, size, self.read_range)
-            else:
-                self.read_range(result.aggregate, 0, None)
-        except SourceError as exc:  # the child reading the second half failed
-            result.fail(exc)
+        with open_inputs(self.spec, result, aws=self.aws, s3_client=self.s3_client) as inputs:
+            for item in inputs:
+                self._read_input(item, result)
+        judge_inputs(result)
         return result
 
-    def read_range(self, stats: WindowAggregate, start: int, end: int | None) -> None:
-        """Aggregate the lines in bytes [start, end) (end None: to the end of the file) into `stats`."""
-        tally = _Tally(stats)
-        collecting = gc.isenabled()
-        gc.disable()  # millions of short-lived acyclic objects: cycle collection would only cost time
+    def _read_input(self, item: Input, result: SourceResult) -> None:
+        stats = result.aggregate
+        failures: list[Exception] = []
+        before = InputCounts.of(stats)
+        head = b""
         try:
-            with self.path.open("rb") as fh:
-                fh.seek(start)
-                _read_lines(fh if end is None else lines_until(fh, end - start), stats, tally)
-        except OSError as exc:
-            raise self._unreadable(exc) from None
-        finally:
-            if collecting:
-                gc.enable()
-        tally.fold()
+            with item.open() as raw:
+                head, stream, compressed = sniffed(raw)
+                document = is_document(head)
+                label = input_format(head, document=document, compressed=compressed)
+                result.inputs[label] = result.inputs.get(label, 0) + 1
+                if document:
+                    tally_lines(stats, guarded(as_lines(document_events(stream)), failures))
+                elif compressed or item.path is None:
+                    tally_lines(stats, guarded(stream, failures))
+                elif can_split(item.size, self.workers, self.parallel_min_bytes):
+                    read_in_two(item.path, stats, item.size, partial(_read_range, item))
+                else:
+                    tally_lines(stats, stream)
+        except STREAM_FAILURES as exc:
+            failures.append(exc)
+        except OSError as exc:  # a local file that cannot be opened or read
+            raise item.unreadable(exc) from None
+        except SourceError as exc:  # the child reading the second half failed, or S3 failed after its retries
+            failures.append(exc)
+        read = InputCounts.of(stats) - before
+        for failure in failures:
+            where = f"{item.name}: read stopped after {read.lines:,} lines: {describe_failure(failure)}"
+            if isinstance(
+                failure, SourceError
+            ):  # AWS (or the second half's process): the read's failure, with its code
+                result.fail(SourceError(where, code=failure.code))
+            else:
+                result.problems.append(where)
+        note_unrecognised(result, item, head, read)
 
-    def _unreadable(self, exc: OSError) -> ConfigError:
-        reason = exc.strerror or type(exc).__name__
-        return ConfigError(f"cannot read events file {self.path}: {reason} — check --source file:PATH")
+
+@contextmanager
+def open_inputs(
+    spec: str, result: SourceResult, *, aws: dict[str, Any], s3_client: Any = None
+) -> Iterator[Iterable[Input]]:
+    """The inputs of a `file:` spec, while they are read (an S3 prefix counts its calls into `result.aws_calls`)."""
+    if spec.startswith(S3_SCHEME):
+        from monitor.sources.file.s3 import s3_inputs  # noqa: PLC0415 - boto3 only for an S3 prefix
+
+        with s3_inputs(spec, result, aws=aws, client=s3_client) as inputs:
+            yield inputs
+    else:
+        yield local_inputs(Path(spec))
+
+
+def tally_lines(stats: WindowAggregate, lines: Iterable[bytes | dict[str, Any]]) -> None:
+    """Aggregate `lines` (raw lines, or the decoded events of a JSON document) into `stats`."""
+    tally = _Tally(stats)
+    collecting = gc.isenabled()
+    gc.disable()  # millions of short-lived acyclic objects: cycle collection would only cost time
+    try:
+        _read_lines(lines, stats, tally)
+    finally:
+        if collecting:
+            gc.enable()
+    tally.fold()
+
+
+def _read_range(item: Input, stats: WindowAggregate, start: int, end: int | None) -> None:
+    """Aggregate the lines in bytes [start, end) (end None: to the end of the file) of a local file into `stats`."""
+    assert item.path is not None
+    try:
+        with item.path.open("rb") as fh:
+            fh.seek(start)
+            tally_lines(stats, fh if end is None else lines_until(fh, end - start))
+    except OSError as exc:
+        raise item.unreadable(exc) from None
 
 
 def _text(original: Any) -> str:
@@ -192,7 +270,7 @@ def _text_fields(text: str) -> dict[str, Any] | None:
     return fields
 
 
-def _read_lines(fh: Iterable[bytes], stats: WindowAggregate, tally: _Tally) -> None:  # noqa: C901, PLR0912, PLR0915
+def _read_lines(fh: Iterable[bytes | dict[str, Any]], stats: WindowAggregate, tally: _Tally) -> None:  # noqa: C901, PLR0912, PLR0915
     """The hot loop, deliberately in one piece (a call per event costs more than the checks it holds): the lint's
     complexity limits are waived here and only here."""
     window, counts = stats.window, stats.counts
@@ -202,17 +280,24 @@ def _read_lines(fh: Iterable[bytes], stats: WindowAggregate, tally: _Tally) -> N
     bounds, decided = stats.decisions.segment_bounds, tally.decided
     request_type, decision_type, decisions = REQUEST_TYPE, DECISION_TYPE, DECISION_BITS
     request_fields, decision_fields, check_every = _REQUEST_FIELDS, _DECISION_FIELDS, _CHECK_EVERY
-    events = other = other_feature = 0
+    stamp, logfmt_start = ExportStamps(), LOGFMT_START.match
+    events = other = other_feature = unrecognised = 0
     first, last = end_ms, start_ms - 1  # the earliest and latest in-window timestamp, once any was seen
+    raw: Any
     f: Any
     original: Any
     passenger: Any
     for raw in fh:
         # -- decode: (ts, body dict, original) or straight to `ingest` -------------------------------------
-        try:
-            obj = loads(raw)  # orjson ignores the surrounding whitespace and the newline
-        except decode_error:
-            obj = None
+        if type(raw) is dict:  # an event of an AWS CLI JSON document, already decoded
+            obj = raw
+        elif raw[23:25] == b"Z " and raw[10:11] == b"T" and (ts := stamp(raw)) is not None:  # an export-task line
+            obj = {"timestamp": ts, "message": raw[25:].rstrip().decode("utf-8", "replace")}
+        else:
+            try:
+                obj = loads(raw)  # orjson ignores the surrounding whitespace and the newline
+            except decode_error:
+                obj = None
         if type(obj) is dict:
             ts = obj.get("timestamp")
             f = original = obj.get("message", _NO_MESSAGE)
@@ -238,6 +323,8 @@ def _read_lines(fh: Iterable[bytes], stats: WindowAggregate, tally: _Tally) -> N
             original = raw.strip()
             if not original:
                 continue
+            if not logfmt_start(original):  # not JSON, not logfmt, not an export-task line: a format we do not read
+                unrecognised += 1
             ts, f = None, _text_fields(original.decode("utf-8", "replace"))
         if type(f) is not dict:
             ingest(stats, ts, _text(original))
@@ -306,4 +393,5 @@ def _read_lines(fh: Iterable[bytes], stats: WindowAggregate, tally: _Tally) -> N
         counts.seen(last, 0)
     counts.seen(None, events)
     counts.other += other
+    counts.unrecognised += unrecognised
     stats.decisions.other_feature += other_feature
