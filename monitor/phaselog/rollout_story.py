@@ -207,6 +207,7 @@ def publish_rollout_story(
     feature: str,
     config: FlagConfig | None,
     settings: Settings,
+    *,
     template: str | None = None,
 ) -> tuple[str, str]:
     """`rollout_story` written by `write_rollout_story`: returns (the story's Markdown, where it was written)."""

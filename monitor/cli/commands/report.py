@@ -68,7 +68,7 @@ def _story(args: argparse.Namespace, settings: Settings, databases: Databases, l
             count = log.rebuild(feature, phase, destination)
             rebuilt.append(f"Phase log rebuilt: {destination} ({plural(count, 'checkpoint')})")
     config = _live_config(databases, feature)
-    text, written = publish_rollout_story(log, databases.store, feature, config, settings, template)
+    text, written = publish_rollout_story(log, databases.store, feature, config, settings, template=template)
     if args.rebuild:
         print(*rebuilt, f"Rollout story written: {written}", sep="\n")
     else:
