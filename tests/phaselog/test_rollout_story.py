@@ -90,13 +90,13 @@ def audit(at_hours: float, before: int, after: int, reason: str, actor: str = "a
 
 
 def timeline_rows(story: str) -> list[list[str]]:
-    section = story.split("## Timeline\n")[1].split("\n## ")[0]
+    section = story.split("## Timeline\n")[1].split("\n## ", maxsplit=1)[0]
     rows = [line for line in section.splitlines() if re.match(r"^\| \d+ \|", line)]
     return [[cell.strip() for cell in row.strip("|").split(" | ")] for row in rows]
 
 
 def chart(story: str) -> list[str]:
-    return story.split("```mermaid\n")[1].split("\n```")[0].split("\n")
+    return story.split("```mermaid\n")[1].split("\n```", maxsplit=1)[0].split("\n")
 
 
 def test_timeline_in_time_order_across_phases_with_the_gate_and_rollout_of_each_point() -> None:
@@ -272,7 +272,10 @@ class FakeStore:
         return list(dict.fromkeys(cp.phase for cp in sorted(self.timeline(feature), key=lambda cp: cp.id or 0)))
 
     def rollout_audit(self, feature: str, limit: int | None = None) -> list[dict[str, Any]]:
-        return list(reversed(self.changes))  # newest first, as the store gives them
+        assert limit is None
+        return [
+            row for row in reversed(self.changes) if row["feature"] == feature
+        ]  # newest first, as the store gives them
 
 
 def test_rollout_story_judges_the_latest_stored_phase_now() -> None:
@@ -315,13 +318,15 @@ def test_story_destination_refuses_unknown_placeholders() -> None:
 
 
 class NoLedger:
-    def history(self, feature: str, phase: str | None = None, limit: int | None = None) -> list[Checkpoint]:
+    """The append ledger of a phase log whose entries are never touched here (the story is written whole)."""
+
+    def history(self, _feature: str, _phase: str | None = None, _limit: int | None = None) -> list[Checkpoint]:
         return []
 
-    def mark_appended(self, checkpoint_id: int) -> None:  # pragma: no cover - never called here
+    def mark_appended(self, _checkpoint_id: int) -> None:  # pragma: no cover - never called here
         raise AssertionError
 
-    def iter_unappended(self, feature: str, phase: str) -> Any:  # pragma: no cover - never called here
+    def iter_unappended(self, _feature: str, _phase: str) -> Any:  # pragma: no cover - never called here
         raise AssertionError
 
 
