@@ -59,6 +59,7 @@ def test_demo_verdict_sequence(tmp_path: Path) -> None:
 def _assert_the_summary_is_the_rollout_story(doc: dict[str, Any]) -> None:
     """The summary is `report FEATURE`'s story, beside the phase logs: one timeline of every step across the phases,
     the chart, every `rollout set` the operator ran, and the gate of the latest phase."""
+    assert doc["summaries"] == {"passenger_favorites_matching": doc["summary"]}  # one story per demo flag
     path = Path(doc["summary"])
     assert path.name == "ROLLOUT.md" and path.parent == Path(doc["phase_logs"][0]).parent
     story = path.read_text(encoding="utf-8")
