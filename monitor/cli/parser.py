@@ -229,14 +229,31 @@ def _report(sub: Subparsers, common: Parents) -> None:
     r = sub.add_parser(
         "report",
         parents=[common],
-        help="phase summary (table, counts, 5xx chart), or --rebuild the phase log",
-        description="Print the phase summary (checkpoint table, status counts, Mermaid 5xx chart), or "
-        "regenerate the whole phase log from the database with --rebuild.",
+        help="the rollout's story, a phase summary (table, counts, 5xx chart), or --rebuild the logs",
+        description="Without PHASE: the whole rollout's story across its phases (timeline of every checkpoint, "
+        "Mermaid chart of rollout % and ON/OFF 5xx rates, rollout changes, the latest phase's gate), printed and "
+        "written beside the phase logs as ROLLOUT.md ({phase} of the phase-log template replaced by ROLLOUT). "
+        "With PHASE: the phase summary (checkpoint table, status counts, Mermaid 5xx chart). --rebuild regenerates "
+        "the phase log (without PHASE: every phase's log, and the story) from the database.",
     )
     r.add_argument("feature", type=_name("FEATURE"), metavar="FEATURE", help=_FEATURE_HELP)
-    r.add_argument("phase", type=_name("PHASE"), metavar="PHASE", help="rollout phase name, as given to checkpoint")
-    r.add_argument("--rebuild", action="store_true", help="rewrite the phase log from the stored checkpoints")
-    r.add_argument("--phase-log", metavar="DEST", help="phase log destination (default BETA_MONITOR_PHASE_LOG)")
+    r.add_argument(
+        "phase",
+        nargs="?",
+        type=_name("PHASE"),
+        metavar="PHASE",
+        help="rollout phase name, as given to checkpoint; omit it for the whole rollout's story",
+    )
+    r.add_argument(
+        "--rebuild",
+        action="store_true",
+        help="rewrite the phase log from the stored checkpoints (without PHASE: every phase's log and the story)",
+    )
+    r.add_argument(
+        "--phase-log",
+        metavar="DEST",
+        help="phase log destination or template (default BETA_MONITOR_PHASE_LOG); the story goes beside it",
+    )
 
 
 def _rollout(sub: Subparsers, common: Parents) -> None:

@@ -10,6 +10,7 @@ from monitor.store.base import (
     FlagSource,
     Migrations,
     RolloutAudit,
+    RolloutStory,
 )
 from monitor.store.checkpoints import PostgresCheckpointStore
 from monitor.store.flags import PostgresFlagSource, create_flag_tables, upsert_flag
@@ -26,6 +27,7 @@ __all__ = [
     "PostgresFlagSource",
     "PostgresRolloutWriter",
     "RolloutAudit",
+    "RolloutStory",
     "create_flag_tables",
     "upsert_flag",
 ]

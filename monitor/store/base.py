@@ -73,6 +73,18 @@ class RolloutAudit(Protocol):
         ...
 
 
+class RolloutStory(RolloutAudit, Protocol):
+    """What `report FEATURE` tells the whole rollout from: every checkpoint across phases, the phases, the audit."""
+
+    def timeline(self, feature: str) -> list[Checkpoint]:
+        """Every checkpoint of the feature, oldest judged window first."""
+        ...
+
+    def phases(self, feature: str) -> list[str]:
+        """The feature's phases, in the order they began."""
+        ...
+
+
 class Migrations(Protocol):
     def migrate(self) -> list[str]:
         """Apply pending migrations in order; returns the names applied."""

@@ -267,6 +267,16 @@ class PostgresCheckpointStore:
         )
         return [checkpoint_from_row(r) for r in rows]
 
+    def timeline(self, feature: str) -> list[Checkpoint]:
+        """Every checkpoint of the feature, across its phases, in the order of the time it judged: by window end,
+        then by when it was stored (created_at, then id: the order of the lock). `report FEATURE`'s story."""
+        rows = self._rows(
+            "reading the rollout's checkpoints",
+            "SELECT " + _COLUMNS + " FROM checkpoints WHERE feature = %s ORDER BY window_end, created_at, id",
+            (feature,),
+        )
+        return [checkpoint_from_row(r) for r in rows]
+
     def phases(self, feature: str) -> list[str]:
         """The feature's phases, in the order they began."""
         rows = self._rows(

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 from e2e_support import run_cli
@@ -48,8 +50,45 @@ def test_demo_verdict_sequence(tmp_path: Path) -> None:
     for path in doc["phase_logs"]:
         text = Path(path).read_text(encoding="utf-8")
         assert text.startswith("# Phase log: ") and "## Checkpoint: " in text
-    summary = Path(doc["summary"]).read_text(encoding="utf-8")
-    assert "xychart-beta" in summary
+    _assert_the_summary_is_the_rollout_story(doc)
     # The progress lines went to stderr, the document to stdout.
     assert "rollout set passenger_favorites_matching 10%" in run.stderr
     assert "gate HOLD at allowlist-validation: taking another hourly checkpoint before acting" in run.stderr
+
+
+def _assert_the_summary_is_the_rollout_story(doc: dict[str, Any]) -> None:
+    """The summary is `report FEATURE`'s story, beside the phase logs: one timeline of every step across the phases,
+    the chart, every `rollout set` the operator ran, and the gate of the latest phase."""
+    assert doc["summaries"] == {"passenger_favorites_matching": doc["summary"]}  # one story per demo flag
+    path = Path(doc["summary"])
+    assert path.name == "ROLLOUT.md" and path.parent == Path(doc["phase_logs"][0]).parent
+    story = path.read_text(encoding="utf-8")
+    assert story.startswith("# Rollout: passenger\\_favorites\\_matching\n")
+    timeline = story.split("## Timeline\n")[1].split("\n## ")[0]
+    rows = [
+        [c.strip() for c in line.strip("|").split(" | ")] for line in timeline.splitlines() if re.match(r"\| \d", line)
+    ]
+    assert [(r[1].replace("\\_", "_"), r[2], r[4], r[5], r[6]) for r in rows] == [
+        (s["phase"], s["label"], f"{s['rollout']}%", s["status"], s["gate"]) for s in doc["steps"]
+    ]
+    ends = [r[3] for r in rows]
+    assert ends == sorted(ends) and len(set(ends)) == len(ends)  # one simulated hour each, in time order
+    regression = rows[6]
+    on, off = (float(cell.split("%")[0]) for cell in regression[7:9])
+    assert on > 10 * off  # the ON cohort's 5xx rate, beside the OFF cohort's: the regression the gate rolled back
+    assert "# Summary" not in story  # no longer a concatenation of phase summaries
+    chart = story.split("```mermaid\n")[1].split("\n```", maxsplit=1)[0].splitlines()
+    assert chart[0] == "xychart-beta"
+    assert re.findall(r'"([^"]+)"', chart[2]) == [f"{n}-{s['label']}" for n, s in enumerate(doc["steps"], start=1)]
+    changes = story.split("## Rollout changes\n")[1].split("\n## ")[0]
+    audit = [line for line in changes.splitlines() if line.startswith("| 20")]
+    assert [line.split(" | ")[2:4] for line in audit] == [
+        ["0%", "0%"],
+        ["0%", "1%"],
+        ["1%", "5%"],
+        ["5%", "10%"],
+        ["10%", "5%"],
+    ]
+    assert all(" | demo-operator | " in line for line in audit)
+    assert "gate ROLLBACK: ON-cohort regression" in audit[-1]
+    assert "Latest phase phase3\\_rollback: **ADVANCE**" in story

@@ -22,10 +22,10 @@ from typing import Any
 from monitor.aws import make_client
 from monitor.cli.databases import Databases
 from monitor.cli.demo.traffic import TrafficModel, generate, passenger_ids
-from monitor.cli.wiring import build_adapters
+from monitor.cli.wiring import build_adapters, phase_log
 from monitor.errors import ConfigError
-from monitor.gate import check_phase_plan, phase_gate
-from monitor.phaselog.render import render_summary
+from monitor.gate import check_phase_plan
+from monitor.phaselog.rollout_story import publish_rollout_story
 from monitor.planning import CheckpointRequest
 from monitor.runner import CheckpointRunner
 from monitor.settings import Settings, load_settings
@@ -170,8 +170,7 @@ def _story(args: argparse.Namespace, say: Say) -> int:
             f"the rollback phase's gate says {gate}: the rollout may go back to 10% once the regression is fixed"
         )
     say(f"The demo ends here: {tour.ending}")
-    summary = _write_summaries(tour, Path(args.dir).resolve())
-    _finish(args, tour, summary)
+    _finish(args, tour, _write_summaries(tour))
     return 0
 
 
@@ -233,24 +232,25 @@ def _checkpoint(tour: _Tour, phase: Phase, label: str, end: datetime, *, request
     return gate.action.value if gate else "HOLD"
 
 
-def _write_summaries(tour: _Tour, out_dir: Path) -> Path:
-    parts = []
-    for phase in dict.fromkeys(r["phase"] for r in tour.results):
-        checkpoints = list(reversed(tour.databases.store.history(FEATURE, phase)))
-        decision = phase_gate(FEATURE, phase, checkpoints, tour.settings, None)
-        parts.append(render_summary(FEATURE, phase, checkpoints, decision))
-    path = out_dir / FEATURE / "SUMMARY.md"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(parts), encoding="utf-8")
-    return path
+def _write_summaries(tour: _Tour) -> dict[str, Path]:
+    """The demo's summary: the rollout's story of each demo flag (FEATURE first), written where `report FEATURE`
+    writes it, beside the phase logs."""
+    log = phase_log(tour.settings, tour.databases)
+    written = {}
+    for feature in dict.fromkeys([FEATURE, *(r.get("feature", FEATURE) for r in tour.results)]):
+        config = tour.runner.adapters.flags.get(feature)
+        _text, where = publish_rollout_story(log, tour.databases.store, feature, config, tour.settings)
+        written[feature] = Path(where)
+    return written
 
 
-def _finish(args: argparse.Namespace, tour: _Tour, summary: Path) -> None:
+def _finish(args: argparse.Namespace, tour: _Tour, summaries: dict[str, Path]) -> None:
     results, url = tour.results, tour.databases.store_url
     logs = sorted({r["phase_log"] for r in results})
     if args.json:
         document = {"feature": FEATURE, "steps": results, "ending": tour.ending, "phase_logs": logs}
-        print(json.dumps({**document, "summary": str(summary)}, indent=2))
+        stories = {feature: str(path) for feature, path in summaries.items()}
+        print(json.dumps({**document, "summary": stories[FEATURE], "summaries": stories}, indent=2))
         return
     print("beta-monitor demo: a rollout of", FEATURE)
     for r in results:
@@ -263,7 +263,8 @@ def _finish(args: argparse.Namespace, tour: _Tour, summary: Path) -> None:
     print("Phase logs:")
     for path in logs:
         print(f"  {path}")
-    print(f"Summary report: {summary}")
+    for path in summaries.values():
+        print(f"Summary report: {path}")
     if args.keep:
         print(
             f"Embedded database kept running. Explore: BETA_MONITOR_DATABASE_URL='{url}' beta-monitor history {FEATURE}"
