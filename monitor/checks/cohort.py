@@ -15,9 +15,9 @@ passengers who failed at earlier checkpoints (`CheckContext.failed_before`) and 
 alpha or the minimum relative effect change mid-phase, replaying the stored hours under the new design is exactly
 the test the new settings define, from the phase's start. A checkpoint whose read was incomplete (its log-based
 checks ERROR) still records its counts: the test conditions on the passengers it saw, so they remain evidence that
-later checkpoints fold. SKIP records none (no ON or no OFF cohort: no evidence either way). When other flags in rollout share ON
-passengers (unsalted buckets), `monitor.checks.overlap` adds the overlap, the exclusive part's test and the
-attribution.
+later checkpoints fold. SKIP records none (no ON or no OFF cohort: no evidence either way). When other flags in
+rollout share ON passengers (unsalted buckets), `monitor.checks.overlap` adds the overlap, the exclusive part's
+test and the attribution.
 """
 
 from __future__ import annotations
