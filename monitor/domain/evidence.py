@@ -114,29 +114,37 @@ class OverlapFlag(Record):
     phase_share: float | None = None  # the same over the phase's checkpoints that recorded it (passenger-hours)
 
 
-class Overlap(Record):
-    """Overlapping rollouts (`monitor.checks.overlap`): the share of the ON cohort also ON for other flags, and the
-    exclusive part's own anytime-valid test over the phase (ON passengers with only this flag against OFF).
+class PartTest(Record):
+    """One part of the passengers tested against a control over the phase, as the main cohort test is
+    (`monitor.checks.sequential`). `hour` is this window's `HourCounts` (on_* the part, off_* the control): what later
+    checkpoints fold; `phase` their sum. `interval` is the anytime-valid (lo, hi) of the part/control ratio, `hi`
+    None when unbounded; `hours` the informative hours, `checkpoints` the hours folded."""
 
-    `hour` is the exclusive test's `HourCounts` of this window (on_* the exclusive-ON passengers, off_* the OFF
-    cohort): what later checkpoints fold. `attribution`: "attributable", "not_attributable" or "undecided", with
-    `attribution_reason` saying why."""
+    hour: dict[str, int] | None = None
+    phase: dict[str, int] | None = None
+    verdict: str | None = None  # FAIL / WARN / PASS / NODATA
+    ratio: float | None = None
+    interval: list[float | None] | None = None
+    log_e_value: float | None = None
+    e_value: float | None = None
+    p_value: float | None = None
+    hours: int | None = None
+    checkpoints: int | None = None
+
+
+class Overlap(Record):
+    """Overlapping rollouts (`monitor.checks.overlap`): the share of the ON cohort also ON for other flags, and two
+    parts tested over the phase: `exclusive`, the ON passengers with only this flag against the OFF cohort, and
+    `others_only`, the OFF passengers ON for another flag against those ON for no flag. `attribution`:
+    "attributable", "not_attributable" or "undecided", with `attribution_reason` saying why."""
 
     flags: list[OverlapFlag] | None = None
     on_passengers: int | None = None
     shared: int | None = None  # ON passengers also ON for at least one other flag
     share: float | None = None
     phase_share: float | None = None
-    hour: dict[str, int] | None = None
-    phase: dict[str, int] | None = None
-    verdict: str | None = None  # the exclusive test's FAIL / WARN / PASS / NODATA
-    ratio: float | None = None
-    interval: list[float | None] | None = None
-    log_e_value: float | None = None
-    e_value: float | None = None
-    p_value: float | None = None
-    hours: int | None = None  # informative hours of the exclusive test
-    checkpoints: int | None = None  # checkpoints of the phase that recorded the overlap
+    exclusive: PartTest | None = None
+    others_only: PartTest | None = None
     attribution: str | None = None
     attribution_reason: str | None = None
 

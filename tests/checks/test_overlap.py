@@ -59,42 +59,70 @@ def test_the_1pct_flag_sees_all_its_on_passengers_on_for_the_5pct_flag() -> None
     assert (ov.on_passengers, ov.shared, ov.share, ov.phase_share) == (B0, B0, 1.0, 1.0)
     [flag] = ov.flags or []
     assert (flag.name, flag.rollout_percentage, flag.also_on, flag.share, flag.phase_share) == (OTHER, 5, B0, 1.0, 1.0)
-    assert ov.hour is not None and ov.hour["on_units"] == 0  # no exclusive part
-    assert ov.attribution == UNDECIDED
+    assert ov.exclusive is not None and ov.exclusive.hour is not None
+    assert ov.exclusive.hour["on_units"] == 0  # no exclusive part
+    assert ov.others_only is not None and ov.others_only.hour is not None
+    assert ov.others_only.hour["on_units"] == B1_4  # buckets 1–4: ON for the 5% flag only
+    assert ov.others_only.hour["off_units"] == REST
 
 
 def test_the_5pct_flag_sees_a_fifth_of_its_on_passengers_on_for_the_1pct_flag() -> None:
     _, ev, ov = judged(traffic(5, CLEAN, at(1)))
     assert (ov.on_passengers, ov.shared) == (B0 + B1_4, B0)
     assert ov.share == B0 / (B0 + B1_4)
-    assert ov.hour is not None
-    assert (ov.hour["on_units"], ov.hour["on_failing"]) == (B1_4, 14)
+    x = (ov.exclusive.hour if ov.exclusive else None) or {}
+    assert (x["on_units"], x["on_failing"]) == (B1_4, 14)
     # the exclusive part's control is the flag's own OFF cohort, as in the main test
     assert ev.hour is not None
-    assert (ov.hour["off_units"], ov.hour["off_failing"]) == (ev.hour["off_units"], ev.hour["off_failing"])
+    assert (x["off_units"], x["off_failing"]) == (ev.hour["off_units"], ev.hour["off_failing"])
+    assert ov.others_only is not None and (ov.others_only.hour or {})["on_units"] == 0  # a 1% flag inside 5%
 
 
 def test_regression_only_in_the_1pct_flag_is_not_attributable_to_the_5pct_flag() -> None:
     r, ev, ov = judged(traffic(5, ONE_PCT_BROKEN, at(1)))
     assert r.status is Status.FAIL  # a FAIL stays a FAIL: the attribution explains it
-    assert ov.attribution == NOT_ATTRIBUTABLE and ov.verdict != "FAIL"
-    assert ov.interval is not None and ev.interval is not None
-    assert ov.interval[1] is not None and ev.interval[0] is not None and ov.interval[1] <= ev.interval[0]
+    assert ov.attribution == NOT_ATTRIBUTABLE and ov.exclusive is not None and ov.exclusive.verdict != "FAIL"
+    interval = ov.exclusive.interval
+    assert interval is not None and ev.interval is not None
+    assert interval[1] is not None and ev.interval[0] is not None and interval[1] <= ev.interval[0]
     assert "not attributable to this flag alone" in r.summary and OTHER in r.summary
 
 
-def test_the_1pct_flag_with_the_regression_is_undecided_without_an_exclusive_part() -> None:
-    r, _, ov = judged(traffic(1, ONE_PCT_BROKEN, at(5)))
+def test_the_1pct_flag_with_the_regression_is_attributable_by_the_5pct_flags_passengers_without_it() -> None:
+    """No exclusive part (every ON passenger is ON for the 5% flag), but the 5% flag's passengers without this one
+    (buckets 1–4) are clean: the excess is where the 1% flag is ON."""
+    r, ev, ov = judged(traffic(1, ONE_PCT_BROKEN, at(5)))
     assert r.status is Status.FAIL
-    assert ov.attribution == UNDECIDED and ov.attribution_reason is not None
+    assert ov.exclusive is not None and (ov.exclusive.hour or {})["on_units"] == 0
+    assert ov.others_only is not None and ov.others_only.verdict != "FAIL"
+    interval = ov.others_only.interval
+    assert interval is not None and interval[1] is not None and ev.interval is not None
+    assert ev.interval[0] is not None and interval[1] <= ev.interval[0]
+    assert ov.attribution == ATTRIBUTABLE and ov.attribution_reason is not None
     assert "100.00% of its ON passengers are also ON for other_flag" in ov.attribution_reason
-    assert "undecided: 100.00%" in r.summary
+    assert "attributable: the passengers ON for another flag but not this one fail less" in r.summary
+
+
+def test_the_1pct_flag_is_not_blamed_when_the_5pct_flag_hurts_its_passengers_without_it() -> None:
+    r, _, ov = judged(traffic(1, (60, 280, 300), at(5)))  # buckets 0–4 (the 5% flag's ON cohort) fail at 40%
+    assert r.status is Status.FAIL
+    assert ov.others_only is not None and ov.others_only.verdict == "FAIL"
+    assert ov.attribution == NOT_ATTRIBUTABLE
+    assert "the regression follows the other flag" in r.summary
+
+
+def test_undecided_when_neither_part_says_anything() -> None:
+    # one hour: bucket 0 at 13% FAILs, buckets 1–4 at 3.4% are neither clearly worse than no flag nor clearly
+    # below the 1% flag's excess
+    r, _, ov = judged(traffic(1, (20, 24, 300), at(5)))
+    assert r.status is Status.FAIL
+    assert ov.attribution == UNDECIDED and "no ON passenger has this flag alone" in (ov.attribution_reason or "")
 
 
 def test_regression_in_the_5pct_flags_exclusive_buckets_is_attributable() -> None:
     r, _, ov = judged(traffic(5, FIVE_PCT_BROKEN, at(1)))
     assert r.status is Status.FAIL
-    assert ov.verdict == "FAIL" and ov.attribution == ATTRIBUTABLE
+    assert ov.exclusive is not None and ov.exclusive.verdict == "FAIL" and ov.attribution == ATTRIBUTABLE
     assert "attributable: the ON passengers with only this flag fail more than OFF too" in r.summary
 
 
@@ -102,8 +130,9 @@ def test_no_other_flag_leaves_the_summary_alone_and_the_exclusive_part_is_the_wh
     r, ev, ov = judged(traffic(5, FIVE_PCT_BROKEN, ()))
     assert ov.flags == [] and ov.shared == 0 and ov.phase_share == 0.0
     assert ov.attribution == ATTRIBUTABLE and "no other flag" in (ov.attribution_reason or "")
-    assert ov.hour is not None and ev.hour is not None
-    assert {k: ov.hour[k] for k in ("on_units", "on_failing")} == {k: ev.hour[k] for k in ("on_units", "on_failing")}
+    x = (ov.exclusive.hour if ov.exclusive else None) or {}
+    assert ev.hour is not None
+    assert {k: x[k] for k in ("on_units", "on_failing")} == {k: ev.hour[k] for k in ("on_units", "on_failing")}
     assert " — " not in r.summary
 
 
@@ -116,7 +145,7 @@ def test_unknown_other_flags_record_no_overlap() -> None:
 def test_an_allowlisted_passenger_of_the_other_flag_is_shared() -> None:
     exclusive = hashes(3, 1, 5)
     _, _, ov = judged(traffic(5, CLEAN, at(1, *exclusive)))
-    assert ov.shared == B0 + 3 and ov.hour is not None and ov.hour["on_units"] == B1_4 - 3
+    assert ov.shared == B0 + 3 and ov.exclusive is not None and (ov.exclusive.hour or {})["on_units"] == B1_4 - 3
     [flag] = ov.flags or []
     assert flag.allowlist_size == 3
 
@@ -126,7 +155,7 @@ def test_the_exclusive_evidence_accumulates_over_the_phase_from_stored_hours() -
     (and the phase share counts passenger-hours over every checkpoint that recorded the overlap)."""
     mild = (3, 24, 300)  # buckets 1–4 at 3.4%, the rest at 2%
     _, _, alone = judged(traffic(5, mild, at(1)))
-    assert alone.verdict != "FAIL" and alone.hour is not None
+    assert alone.exclusive is not None and alone.exclusive.verdict != "FAIL"
     earlier = []
     for i in range(2):
         stored = alone.model_dump(exclude_unset=True)
@@ -136,10 +165,11 @@ def test_the_exclusive_evidence_accumulates_over_the_phase_from_stored_hours() -
         cp.window = Window(start=cp.window.start - shift, end=cp.window.end - shift)
         earlier.append(cp)
     history = list(reversed(earlier))
-    assert [o.hour for o in phase_overlaps(history)] == [alone.hour, alone.hour]
+    assert [o.exclusive for o in phase_overlaps(history)] == [alone.exclusive, alone.exclusive]
     _, _, ov = judged(traffic(5, mild, at(1), history=history))
-    assert ov.checkpoints == 3 and ov.verdict == "FAIL" and ov.attribution == ATTRIBUTABLE
-    assert ov.phase is not None and ov.phase["on_units"] == 3 * B1_4
+    assert ov.exclusive is not None and ov.exclusive.checkpoints == 3 and ov.exclusive.verdict == "FAIL"
+    assert ov.attribution == ATTRIBUTABLE
+    assert ov.exclusive.phase is not None and ov.exclusive.phase["on_units"] == 3 * B1_4
     assert ov.phase_share == B0 / (B0 + B1_4)
 
 
@@ -167,7 +197,8 @@ def test_other_flags_are_the_flags_in_rollout_beside_the_checked_one() -> None:
     assert found[0].allowlist_keys == frozenset({passenger_key(BUCKETER.hash_id("p-1"))})
 
 
-def test_hour_counts_of_the_exclusive_part_read_back() -> None:
+def test_hour_counts_of_both_parts_read_back() -> None:
     _, _, ov = judged(traffic(5, CLEAN, at(1)))
-    assert ov.hour is not None
-    assert HourCounts.from_dict(ov.hour).on_units == B1_4
+    assert ov.exclusive is not None and ov.others_only is not None
+    assert HourCounts.from_dict(ov.exclusive.hour or {}).on_units == B1_4
+    assert HourCounts.from_dict(ov.others_only.hour or {}) == HourCounts(0, REST, 0, 300, 0, REST, 0, 300)

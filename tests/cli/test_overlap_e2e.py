@@ -3,7 +3,8 @@
 
 The regression belongs to the 1% flag: its ON passengers (bucket 0) fail, and they are ON for the 5% flag too. The
 5% flag's checkpoint FAILs (a FAIL stays a FAIL) and says why it is not its own: its exclusive part (buckets 1–4) is
-clean. The 1% flag's checkpoint FAILs too, and cannot be told apart from the 5% flag by its own logs (undecided).
+clean. The 1% flag's checkpoint FAILs too and is attributable: it has no exclusive part, but the 5% flag's
+passengers without it (buckets 1–4) are clean.
 """
 
 from __future__ import annotations
@@ -89,8 +90,8 @@ def test_two_flags_sharing_bucket_0_show_the_overlap_and_its_attribution(world: 
     assert overlap["on_passengers"] == on and 0 < flag["also_on"] == overlap["shared"] < on
     assert flag["share"] == pytest.approx(flag["also_on"] / on) and 0.1 < flag["share"] < 0.35
     assert flag["phase_share"] == flag["share"]  # the phase's first checkpoint
-    assert overlap["hour"]["on_units"] == on - flag["also_on"]
-    assert overlap["attribution"] == "not_attributable" and overlap["verdict"] != "FAIL"
+    assert overlap["exclusive"]["hour"]["on_units"] == on - flag["also_on"]
+    assert overlap["attribution"] == "not_attributable" and overlap["exclusive"]["verdict"] != "FAIL"
     assert "not attributable to this flag alone" in result["summary"]
     assert any("not attributable to this flag alone" in r for r in doc["gate"]["reasons"])
     assert doc["gate"]["action"] == "ROLLBACK"
@@ -103,14 +104,18 @@ def test_two_flags_sharing_bucket_0_show_the_overlap_and_its_attribution(world: 
     assert rebuilt.code == 0, rebuilt.stderr
     assert world.log.read_text(encoding="utf-8") == entry  # the overlap comes back from the database
 
-    # The 1% flag: every ON passenger is ON for the 5% flag too; its own logs cannot tell the two apart.
+    # The 1% flag: every ON passenger is ON for the 5% flag too (no exclusive part), but the 5% flag's passengers
+    # without it are clean: the excess is where the 1% flag is ON.
     second = world.cli("checkpoint", SECOND, "auto", "h1", "--end", world.end.isoformat(), "--json")
     assert second.code == 2, second.stdout + second.stderr
     other = cohort(second.json())
     assert other["status"] == "FAIL"
     [five] = other["evidence"]["overlap"]["flags"]
     assert (five["name"], five["share"]) == (FEATURE, 1.0)
-    assert other["evidence"]["overlap"]["attribution"] == "undecided"
+    assert other["evidence"]["overlap"]["attribution"] == "attributable"
+    assert other["evidence"]["overlap"]["others_only"]["verdict"] != "FAIL"
     assert "100.00% of its ON passengers are also ON for passenger_favorites_matching" in other["summary"]
     second_log = tmp_path / "reports" / SECOND / "rollout-1pct.md"
-    assert "- Attribution: **undecided** — 100.00% of its ON passengers" in second_log.read_text(encoding="utf-8")
+    assert "- Attribution: **attributable to this flag** — the passengers ON for another flag but not this one" in (
+        second_log.read_text(encoding="utf-8")
+    )

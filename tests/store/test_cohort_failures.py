@@ -95,7 +95,8 @@ def test_overlap_evidence_round_trips_and_folds_after_a_restart(pg_url: str) -> 
         "shared": 180,
         "share": 0.2,
         "phase_share": 0.2,
-        "hour": HOUR._replace(on_units=720, on_failing=40).to_dict(),
+        "exclusive": {"hour": HOUR._replace(on_units=720, on_failing=40).to_dict(), "verdict": "PASS"},
+        "others_only": {"hour": HourCounts(0, 16_000, 0, 480).to_dict(), "verdict": "NODATA"},
         "attribution": "attributable",
         "attribution_reason": "the ON passengers with only this flag fail more than OFF too",
     }
@@ -114,4 +115,6 @@ def test_overlap_evidence_round_trips_and_folds_after_a_restart(pg_url: str) -> 
     assert evidence is not None and evidence.overlap is not None
     assert evidence.overlap.model_dump(exclude_unset=True) == overlap
     [folded] = phase_overlaps([read])
-    assert HourCounts.from_dict(folded.hour or {}) == HOUR._replace(on_units=720, on_failing=40)
+    assert folded.exclusive is not None and folded.others_only is not None
+    assert HourCounts.from_dict(folded.exclusive.hour or {}) == HOUR._replace(on_units=720, on_failing=40)
+    assert HourCounts.from_dict(folded.others_only.hour or {}) == HourCounts(0, 16_000, 0, 480)
