@@ -9,8 +9,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from monitor.checks.base import Thresholds
+from monitor.domain.aggregate import passenger_key
+from monitor.domain.bucketing import Bucketer
 from monitor.domain.checkpoint import Checkpoint, Window
-from monitor.domain.flag import ExpectedConfig, FlagConfig
+from monitor.domain.flag import ExpectedConfig, FlagConfig, OtherFlag
 from monitor.domain.format import iso_z
 from monitor.domain.status import Status
 from monitor.domain.timeline import SegmentPlan, config_eras, plan_segments
@@ -124,4 +126,20 @@ def config_plan(
     eras = config_eras(config, allowlist_hashes, audit or [], history)
     return plan_segments(
         eras, int(window.start.timestamp() * 1000), int(window.end.timestamp() * 1000), thresholds.cache_ttl
+    )
+
+
+def other_flags(flags: list[FlagConfig], feature: str, bucketer: Bucketer) -> tuple[OtherFlag, ...]:
+    """The flags in rollout beside `feature` (`FlagConfig.in_rollout`: enabled, below 100%, above 0% or with an
+    allowlist), by name, each with its live rollout % and its allowlist as passenger keys (ids hashed here, never
+    kept). A flag disabled, at 0% without allowlist or at 100% is ON for no passenger or for all of them alike, so it
+    cannot make one cohort differ from the other; a stored `rollout set` expectation adds only such flags."""
+    return tuple(
+        OtherFlag(
+            name=f.key,
+            rollout_percentage=f.rollout_percentage,
+            allowlist_keys=frozenset(passenger_key(bucketer.hash_id(p)) for p in f.allowlist),
+        )
+        for f in sorted(flags, key=lambda f: f.key)
+        if f.key != feature and f.in_rollout
     )

@@ -21,9 +21,10 @@ from monitor.checks.verdict import checkpoint_status, escalate_errors, mark_inco
 from monitor.domain.aggregate import LogWindow
 from monitor.domain.bucketing import Bucketer
 from monitor.domain.checkpoint import Checkpoint
+from monitor.domain.flag import OtherFlag
 from monitor.domain.format import iso_z
 from monitor.domain.reading import SourceResult
-from monitor.errors import Stopped
+from monitor.errors import Stopped, StoreError
 from monitor.gate import phase_gate
 from monitor.phaselog.service import PhaseLog
 from monitor.planning import (
@@ -33,6 +34,7 @@ from monitor.planning import (
     auto_phase,
     compute_window,
     config_plan,
+    other_flags,
     pick_baseline,
     resolve_expected,
     run_key_of,
@@ -223,6 +225,7 @@ class CheckpointRunner:
             window_ends_now=plan.ends_now,
             history=history,
             failed_before=frozenset(failed_before),
+            other_flags=self._other_flags(request.feature),
         )
         checks = mark_incomplete(run_checks(ctx), reading.problems)
         checks = escalate_errors(checks, history, self.thresholds.error_escalation)
@@ -244,6 +247,15 @@ class CheckpointRunner:
             request.feature, request.phase, [*reversed(history), checkpoint], self.settings, config
         )
         return checkpoint, passengers.failing() - failed_before
+
+    def _other_flags(self, feature: str) -> tuple[OtherFlag, ...] | None:
+        """The other flags in rollout, read from the backend's flag table; None (overlap unknown, said in the
+        cohort evidence) when that read fails — the checked flag itself was read, so the checkpoint goes on."""
+        try:
+            return other_flags(self.adapters.flags.all_flags(), feature, self.bucketer)
+        except StoreError as exc:
+            log.warning("other flags not read: overlap unknown", extra={"error": str(exc)[:200]})
+            return None
 
     def _read(self, source: LogSource, window: LogWindow) -> SourceResult:
         reading = source.read(window)

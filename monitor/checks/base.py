@@ -10,7 +10,7 @@ from typing import Any
 from monitor.domain.aggregate import WindowAggregate
 from monitor.domain.bucketing import Bucketer
 from monitor.domain.checkpoint import Checkpoint, Window
-from monitor.domain.flag import ExpectedConfig, FlagConfig
+from monitor.domain.flag import ExpectedConfig, FlagConfig, OtherFlag
 from monitor.domain.reading import SourceResult
 from monitor.domain.timeline import SegmentPlan
 from monitor.settings import Settings, parse_duration
@@ -70,6 +70,9 @@ class CheckContext:
       evidence: the phase's hours).
     - `failed_before`: keys (`passenger_key`) of the passengers seen in this window who had a 5xx at an earlier
       checkpoint of the phase (they are no longer at risk of a first failure).
+    - `other_flags`: the other flags in rollout (`monitor.planning.other_flags`, read from the backend's flag table
+      at their live config), whose ON passengers may overlap this flag's (buckets are unsalted); () when there is
+      none, None when unknown (not read). cohort_regression reports the overlap and tests the exclusive part.
     """
 
     feature: str
@@ -87,6 +90,7 @@ class CheckContext:
     window_ends_now: bool = True
     history: Sequence[Checkpoint] = ()
     failed_before: frozenset[int] = frozenset()
+    other_flags: tuple[OtherFlag, ...] | None = None
 
     @property
     def stats(self) -> WindowAggregate:

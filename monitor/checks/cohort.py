@@ -15,7 +15,9 @@ passengers who failed at earlier checkpoints (`CheckContext.failed_before`) and 
 alpha or the minimum relative effect change mid-phase, replaying the stored hours under the new design is exactly
 the test the new settings define, from the phase's start. A checkpoint whose read was incomplete (its log-based
 checks ERROR) still records its counts: the test conditions on the passengers it saw, so they remain evidence that
-later checkpoints fold. SKIP records none (no ON or no OFF cohort: no evidence either way).
+later checkpoints fold. SKIP records none (no ON or no OFF cohort: no evidence either way). When other flags in
+rollout share ON passengers (unsalted buckets), `monitor.checks.overlap` adds the overlap, the exclusive part's
+test and the attribution.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from monitor.checks.base import CheckContext, Thresholds
+from monitor.checks.overlap import attribution_line, overlap_evidence
 from monitor.checks.sequential import Design, HourCounts, Judgement, Verdict, judge, replay
 from monitor.checks.stats import rate, wilson_interval
 from monitor.domain.aggregate import CohortCounts, passenger_key
@@ -174,6 +177,7 @@ def _window_evidence(ctx: CheckContext, hour: HourCounts) -> CohortEvidence:
         alpha=th.alpha,
         min_relative_effect=th.min_relative_effect,
         min_cohort_requests=th.min_cohort_requests,
+        overlap=None,
     )
 
 
@@ -208,10 +212,12 @@ def check_cohort_regression(ctx: CheckContext) -> CheckResult:
     j = judge(state, design)
     hours = hours_covered([*(s.window for s in earlier), ctx.window])
     _record_phase(evidence, hour, j, hours, state.checkpoints)
+    if ctx.other_flags is not None:
+        evidence.overlap = overlap_evidence(ctx, rollout, hour, j, design)
     if j.verdict is Verdict.FAIL:
         at = state.fail_checkpoint
         evidence.fail_since = earlier[at - 1].label if at is not None and at <= len(earlier) else None
-        return _result(Status.FAIL, _fail_summary(evidence, j), evidence)
+        return _result(Status.FAIL, _fail_summary(evidence, j) + attribution_line(evidence.overlap), evidence)
     short = _shortfall(j.totals, ctx.thresholds.min_cohort_requests, hours, evidence)
     if short:
         return _result(Status.NODATA, short, evidence)

@@ -103,12 +103,60 @@ class CohortWindow(Rate):
     first_failures: int | None = None
 
 
+class OverlapFlag(Record):
+    """Another flag in rollout and how many of the checked flag's ON passengers it is ON for too."""
+
+    name: str | None = None
+    rollout_percentage: int | None = None
+    allowlist_size: int | None = None
+    also_on: int | None = None  # this window: the checked flag's ON passengers seen who are ON for this flag too
+    share: float | None = None  # also_on / on_passengers; None without ON passengers
+    phase_share: float | None = None  # the same over the phase's checkpoints that recorded it (passenger-hours)
+
+
+class PartTest(Record):
+    """One part of the passengers tested against a control over the phase, as the main cohort test is
+    (`monitor.checks.sequential`). `hour` is this window's `HourCounts` (on_* the part, off_* the control): what later
+    checkpoints fold; `phase` their sum. `interval` is the anytime-valid (lo, hi) of the part/control ratio, `hi`
+    None when unbounded; `hours` the informative hours, `checkpoints` the hours folded."""
+
+    hour: dict[str, int] | None = None
+    phase: dict[str, int] | None = None
+    verdict: str | None = None  # FAIL / WARN / PASS / NODATA
+    ratio: float | None = None
+    interval: list[float | None] | None = None
+    log_e_value: float | None = None
+    e_value: float | None = None
+    p_value: float | None = None
+    hours: int | None = None
+    checkpoints: int | None = None
+
+
+class Overlap(Record):
+    """Overlapping rollouts (`monitor.checks.overlap`): the share of the ON cohort also ON for other flags, and two
+    parts tested over the phase: `exclusive`, the ON passengers with only this flag against the OFF cohort, and
+    `others_only`, the OFF passengers ON for another flag against those ON for no flag. `attribution`:
+    "attributable", "not_attributable" or "undecided", with `attribution_reason` saying why."""
+
+    flags: list[OverlapFlag] | None = None
+    on_passengers: int | None = None
+    shared: int | None = None  # ON passengers also ON for at least one other flag
+    share: float | None = None
+    phase_share: float | None = None
+    exclusive: PartTest | None = None
+    others_only: PartTest | None = None
+    attribution: str | None = None
+    attribution_reason: str | None = None
+
+
 class CohortEvidence(Evidence):
     """The window's cohorts and the phase's accumulated evidence (`monitor.checks.sequential`).
 
     `hour` is this window's `HourCounts` (as a dict): what the phase's later checkpoints fold, read back from the
     database. `phase` is the sum over the folded checkpoints. `interval` is the anytime-valid (lo, hi) of the ON/OFF
-    ratio, `hi` None when unbounded; `e_value` None when too large for a float (`log_e_value` always holds it)."""
+    ratio, `hi` None when unbounded; `e_value` None when too large for a float (`log_e_value` always holds it).
+    `overlap`: the other flags in rollout sharing ON passengers, the exclusive part's test and the attribution
+    (None when not computed: the other flags unknown, or the check SKIPped)."""
 
     check: ClassVar[str] = "cohort_regression"
 
@@ -135,6 +183,7 @@ class CohortEvidence(Evidence):
     alpha: float | None = None
     min_relative_effect: float | None = None
     min_cohort_requests: int | None = None
+    overlap: Overlap | None = None
 
 
 # -- determinism -----------------------------------------------------------------------------------------------

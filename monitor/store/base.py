@@ -22,6 +22,11 @@ class FlagSource(Protocol):
         """The live config with its allowlist. Raises FlagNotFoundError, StoreError."""
         ...
 
+    def all_flags(self) -> list[FlagConfig]:
+        """Every flag with its allowlist, by key (the other flags in rollout beside a checked one). Raises
+        StoreError."""
+        ...
+
 
 class CheckpointHistory(Protocol):
     """Stored checkpoints, read: `history`, `gate`, `report` and planning a checkpoint."""

@@ -6,6 +6,7 @@ is a query parameter.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -19,6 +20,7 @@ from monitor.domain.flag import FlagConfig
 from monitor.errors import ConfigError, FlagNotFoundError, StoreError
 from monitor.store.connection import connect, error_reason, jsonb, translate_errors, utc
 
+log = logging.getLogger("beta_monitor")
 SCHEMAS = ("columns", "json")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -117,6 +119,57 @@ class FlagTables:
             allowlist=allowlist,
             updated_at=utc(row[1]) if row[1] else None,
         )
+
+    def read_all(self, conn: psycopg.Connection[Any]) -> tuple[list[FlagConfig], list[str]]:
+        """Every flag with its allowlist from one snapshot, by key; with the keys of the json-schema rows whose
+        `value` is malformed (left out: one bad row of another flag must not stop a checkpoint)."""
+        with conn.transaction():
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            if self.schema == "json":
+                return self._read_all_json(conn)
+            return self._read_all_columns(conn), []
+
+    def _read_all_columns(self, conn: psycopg.Connection[Any]) -> list[FlagConfig]:
+        query = sql.SQL("SELECT key, enabled, rollout_percentage, updated_at FROM {} ORDER BY key")
+        with self._table(self.flags_name, "BETA_MONITOR_FLAGS_TABLE"):
+            rows = conn.execute(query.format(self.flags)).fetchall()
+        ids = sql.SQL("SELECT feature_key, passenger_id FROM {} ORDER BY feature_key, passenger_id")
+        allowlists: dict[str, list[str]] = {}
+        with self._table(self.allowlist_name, "BETA_MONITOR_ALLOWLIST_TABLE"):
+            for key, passenger in conn.execute(ids.format(self.allowlist)):
+                allowlists.setdefault(key, []).append(passenger)
+        return [
+            FlagConfig(
+                key=key,
+                enabled=bool(enabled),
+                rollout_percentage=int(percentage),
+                allowlist=tuple(allowlists.get(key, ())),
+                updated_at=utc(updated_at) if updated_at else None,
+            )
+            for key, enabled, percentage, updated_at in rows
+        ]
+
+    def _read_all_json(self, conn: psycopg.Connection[Any]) -> tuple[list[FlagConfig], list[str]]:
+        query = sql.SQL("SELECT flag_key, value, updated_at FROM {} ORDER BY flag_key")
+        with self._table(self.flags_name, "BETA_MONITOR_FLAGS_TABLE"):
+            rows = conn.execute(query.format(self.flags)).fetchall()
+        found, bad = [], []
+        for key, value, updated_at in rows:
+            try:
+                enabled, percentage, allowlist = self._parse_value(key, value)
+            except StoreError:
+                bad.append(key)
+                continue
+            found.append(
+                FlagConfig(
+                    key=key,
+                    enabled=enabled,
+                    rollout_percentage=percentage,
+                    allowlist=allowlist,
+                    updated_at=utc(updated_at) if updated_at else None,
+                )
+            )
+        return found, bad
 
     def _parse_value(self, feature: str, value: Any) -> tuple[bool, int, tuple[str, ...]]:
         """json schema `value` → (enabled, percentage, force_on). Missing keys mean off / 0 / none."""
@@ -254,6 +307,18 @@ class PostgresFlagSource:
             translate_errors(self.url, purpose="flags", action=f"reading flag {feature[:100]!r}"),
         ):
             return self.tables.read(conn, feature)
+
+    def all_flags(self) -> list[FlagConfig]:
+        """Every flag of the table with its allowlist (one snapshot), by key; a json-schema row whose `value` is
+        malformed is left out with a warning naming it."""
+        with (
+            connect(self.url, purpose="flags") as conn,
+            translate_errors(self.url, purpose="flags", action="reading every flag"),
+        ):
+            found, bad = self.tables.read_all(conn)
+        for key in bad:
+            log.warning("flag row left out: malformed value", extra={"flag": key[:100]})
+        return found
 
 
 def create_flag_tables(

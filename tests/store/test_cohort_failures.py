@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 
 from monitor.checks.cohort import phase_hours
+from monitor.checks.overlap import phase_overlaps
 from monitor.checks.sequential import HourCounts
 from monitor.domain import Checkpoint, CheckResult, ExpectedConfig, Status, Window
 from monitor.domain.evidence import CohortEvidence
@@ -74,3 +75,46 @@ def test_no_failures_no_row(pg_url: str) -> None:
     store.save(cohort_checkpoint("h1"))
     store.save(cohort_checkpoint("h2", at=T0 + timedelta(hours=1)), set())
     assert _stored_rows(pg_url) == []
+
+
+def test_overlap_evidence_round_trips_and_folds_after_a_restart(pg_url: str) -> None:
+    """The exclusive part's hour and the per-flag overlap are stored with the checkpoint: a fresh store (a restarted
+    process, `report --rebuild`) reads back exactly what later checkpoints fold."""
+    overlap = {
+        "flags": [
+            {
+                "name": "other_flag",
+                "rollout_percentage": 1,
+                "allowlist_size": 0,
+                "also_on": 180,
+                "share": 0.2,
+                "phase_share": 0.2,
+            }
+        ],
+        "on_passengers": 900,
+        "shared": 180,
+        "share": 0.2,
+        "phase_share": 0.2,
+        "exclusive": {"hour": HOUR._replace(on_units=720, on_failing=40).to_dict(), "verdict": "PASS"},
+        "others_only": {"hour": HourCounts(0, 16_000, 0, 480).to_dict(), "verdict": "NODATA"},
+        "attribution": "attributable",
+        "attribution_reason": "the ON passengers with only this flag fail more than OFF too",
+    }
+    cp = cohort_checkpoint("h1")
+    cp.checks = [
+        CheckResult(
+            name="cohort_regression",
+            status=Status.PASS,
+            summary="ok",
+            evidence={"hour": HOUR.to_dict(), "overlap": overlap},
+        )
+    ]
+    PostgresCheckpointStore(pg_url).save(cp)
+    [read] = PostgresCheckpointStore(pg_url).history("fav", "5%")
+    evidence = read.evidence(CohortEvidence)
+    assert evidence is not None and evidence.overlap is not None
+    assert evidence.overlap.model_dump(exclude_unset=True) == overlap
+    [folded] = phase_overlaps([read])
+    assert folded.exclusive is not None and folded.others_only is not None
+    assert HourCounts.from_dict(folded.exclusive.hour or {}) == HOUR._replace(on_units=720, on_failing=40)
+    assert HourCounts.from_dict(folded.others_only.hour or {}) == HourCounts(0, 16_000, 0, 480)

@@ -164,3 +164,36 @@ def test_invalid_table_names_are_config_errors(pg_url: str, name: str) -> None:
 def test_unknown_schema_is_a_config_error(pg_url: str) -> None:
     with pytest.raises(ConfigError, match="BETA_MONITOR_FLAG_SCHEMA"):
         PostgresFlagSource(pg_url, schema="yaml")
+
+
+@pytest.mark.parametrize("schema", ["columns", "json"])
+def test_all_flags_with_their_allowlists(pg_url: str, schema: str) -> None:
+    create_flag_tables(pg_url, schema=schema)
+    upsert_flag(pg_url, schema, "b_five", True, 5, ["p-2", "p-1"], UPDATED)
+    upsert_flag(pg_url, schema, "a_one", True, 1, [], UPDATED)
+    upsert_flag(pg_url, schema, "c_off", False, 0, [], UPDATED)
+
+    flags = PostgresFlagSource(pg_url, schema=schema).all_flags()
+
+    assert [(f.key, f.enabled, f.rollout_percentage, f.allowlist) for f in flags] == [
+        ("a_one", True, 1, ()),
+        ("b_five", True, 5, ("p-1", "p-2")),
+        ("c_off", False, 0, ()),
+    ]
+    assert [f.in_rollout for f in flags] == [True, True, False]
+
+
+def test_all_flags_leaves_out_a_malformed_json_row(pg_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    create_flag_tables(pg_url, schema="json")
+    upsert_flag(pg_url, "json", "good", True, 5, [], UPDATED)
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("INSERT INTO feature_flags (flag_key, value) VALUES ('bad', '{\"percentage\": 500}')")
+    with caplog.at_level("WARNING", logger="beta_monitor"):
+        flags = PostgresFlagSource(pg_url, schema="json").all_flags()
+    assert [f.key for f in flags] == ["good"]
+    assert any(getattr(r, "flag", None) == "bad" for r in caplog.records)
+
+
+def test_all_flags_names_a_missing_table(pg_url: str) -> None:
+    with pytest.raises(StoreError, match="BETA_MONITOR_FLAGS_TABLE"):
+        PostgresFlagSource(pg_url).all_flags()
