@@ -14,7 +14,7 @@ from monitor.errors import StoreError
 from monitor.store.checkpoints import PostgresCheckpointStore
 from monitor.store.migrations import advisory_key, load_migrations
 
-NAMES = ["0001_checkpoints", "0002_expectations", "0003_rollout_audit", "0004_cohort_failures"]
+NAMES = ["0001_checkpoints", "0002_expectations", "0003_rollout_audit", "0004_cohort_failures", "0005_entry_form"]
 
 
 def _applied(url: str) -> list[str]:
