@@ -58,7 +58,7 @@ def rollback_reasons(checkpoints: list[Checkpoint], limit: float) -> list[str]:
         covered = hours_covered([cp.window for cp in over])
         if _hourly(latest) or covered >= EVIDENCE_HOURS - _EPSILON:
             figures = ", ".join(f"{pct(_rate(cp) or 0.0)} at {cp.label}" for cp in last_two)
-            span = "" if _hourly(latest) else f", {len(over)} checkpoints over {_amount(covered)}"
+            span = "" if _hourly(latest) else f", {len(over)} checkpoints over {_span(covered)}"
             reasons.append(f"5xx above {pct(limit)} on 2 consecutive checkpoints ({figures}{span})")
     for name in ROLLBACK_ON_FAIL:
         result = latest.check(name)
@@ -102,19 +102,28 @@ def _streak_missing(checkpoints: list[Checkpoint]) -> tuple[str | None, str | No
     more = max(PASS_STREAK - streak, math.ceil(short_hours / window_hours - _EPSILON) if short_hours > 0 else 0, 1)
     missing = f"{more} more PASS checkpoint" + ("s" if more > 1 else "")
     if not _hourly(latest):
-        missing += f" ({_amount(short_hours)} more PASS evidence: {EVIDENCE_HOURS:g} h needed)"
+        missing += f" ({_span(short_hours)} more PASS evidence: {EVIDENCE_HOURS:g} h needed)"
     reason = None
     if latest.status is Status.PASS:
         reason = f"{streak} consecutive PASS checkpoint{'s' if streak != 1 else ''} so far (latest {latest.label})"
         if _hourly(latest) and streak < PASS_STREAK and short_hours <= window_hours:
             reason += f", {PASS_STREAK} needed"
         else:
-            reason += f" covering {_amount(covered)} of windows, {EVIDENCE_HOURS:g} h of PASS evidence needed"
+            reason += f" covering {_span(covered)} of windows, {EVIDENCE_HOURS:g} h of PASS evidence needed"
     return reason, missing
 
 
 def _amount(hours: float) -> str:
     return f"≈{hours:.0f} h" if hours >= MINUTES_BELOW_HOURS else f"≈{max(1, round(hours * 60))} min"
+
+
+def _span(hours: float) -> str:
+    """Hours of windows to the minute: '≈40 min', '≈1 h 40 min', '≈2 h'."""
+    minutes = max(0, round(hours * 60))
+    if minutes < 60:
+        return f"≈{minutes} min"
+    whole, rest = divmod(minutes, 60)
+    return f"≈{whole} h {rest} min" if rest else f"≈{whole} h"
 
 
 def _cohort_missing(latest: Checkpoint) -> list[str]:
@@ -319,7 +328,7 @@ def decide_gate(
     streak = _pass_streak(checkpoints)
     advance = [
         f"{streak} consecutive PASS checkpoints (latest {latest.label})"
-        + ("" if _hourly(latest) else f" covering {_amount(pass_evidence_hours(checkpoints))} of windows"),
+        + ("" if _hourly(latest) else f" covering {_span(pass_evidence_hours(checkpoints))} of windows"),
         f"5xx {pct(_rate(latest) or 0.0)} ≤ {pct(max_5xx_rate)}",
         "determinism PASS",
         "no FAIL since the phase began",

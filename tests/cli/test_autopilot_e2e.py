@@ -216,3 +216,36 @@ def test_auto_advance_needs_its_own_switch(world: World, tmp_path: Path) -> None
     assert [(a[0], a[1]["rollout_percentage"], a[2]["rollout_percentage"]) for a in audit_rows(world)] == [
         (ACTOR, 5, 10)
     ]
+
+
+def test_a_ten_minute_cadence_logs_one_full_entry_an_hour_and_advances_after_two_hours(
+    world: World, tmp_path: Path
+) -> None:
+    seed(world, 5)
+    start = world.end - timedelta(hours=2)
+    events = [e for i in range(2) for e in A_A.hour(start + timedelta(hours=i + 1), i)]
+    path = write_hour(tmp_path / "two-hours.jsonl", events)
+    docs = []
+    for k in range(1, 13):
+        end = start + timedelta(minutes=10 * k)
+        result = run(world, f"m{k:02d}", path, end, "--window", "10m", "--json")
+        docs.append(result.json())
+    assert [d["status"] for d in docs] == ["PASS"] * 12
+    # Full: the first, once an hour of windows later, and the gate's change to ADVANCE; one line for the others.
+    assert [d["entry"] for d in docs] == ["full"] + ["brief"] * 5 + ["full"] + ["brief"] * 4 + ["full"]
+    gates = [d["gate"]["action"] for d in docs]
+    assert gates == ["HOLD"] * 11 + ["ADVANCE"]  # 2 h of PASS windows, not 2 PASS checkpoints
+    assert docs[1]["gate"]["missing"] == ["10 more PASS checkpoints (≈1 h 40 min more PASS evidence: 2 h needed)"]
+    assert docs[11]["gate"]["reasons"][0] == "12 consecutive PASS checkpoints (latest m12) covering ≈2 h of windows"
+    cohorts = [next(c for c in d["checks"] if c["name"] == "cohort_regression") for d in docs]
+    assert [c["evidence"]["checkpoints"] for c in cohorts] == list(range(1, 13))  # the phase's evidence
+    assert cohorts[-1]["evidence"]["hours"] == pytest.approx(2.0)
+
+    text = world.log.read_text(encoding="utf-8")
+    assert text.count("\n## Checkpoint: ") == 3 and text.count("\n**Quiet run: ") == 9
+    quiet = [line for line in text.splitlines() if line.startswith("**Quiet run: m02**")]
+    assert len(quiet) == 1 and " · **PASS** · window " in quiet[0] and " · gate HOLD: 10 more PASS" in quiet[0]
+    assert len(world.cli("history", FEATURE, "--json").json()) == 12  # every run stored in full
+    rebuilt = world.cli("report", FEATURE, PHASE, "--rebuild")
+    assert rebuilt.code == 0, rebuilt.stderr
+    assert world.log.read_text(encoding="utf-8") == text
