@@ -138,7 +138,7 @@ class Timing:
     minutes: np.ndarray  # per phase; inf when not rolled back within the horizon
 
     def quantile(self, q: float) -> float:
-        return float(np.quantile(self.minutes, q)) if self.minutes.size else float("nan")
+        return float(np.quantile(self.minutes, q, method="higher")) if self.minutes.size else float("nan")
 
     def within(self, limit: float) -> float:
         return float(np.mean(self.minutes <= limit))
