@@ -40,6 +40,7 @@ from phase_model import HOURS_PER_PHASE, Counts, Scenario, simulate
 from monitor.autopilot import Autopilot
 from monitor.checks.sequential import EvidenceState, HourCounts, fold, verdict
 from monitor.domain import Checkpoint, CheckResult, ExpectedConfig, GateAction, Status, Window
+from monitor.domain.evidence import ErrorRateEvidence
 from monitor.gate import decide_gate
 from monitor.settings import load_settings
 
@@ -93,7 +94,7 @@ def first_rollback(c: Counts, slots_per_hour: int, tally: Tally) -> np.ndarray:
 def _checkpoint(t: int, minutes: int, rollout: int, cohort: Status, error: Status, rate: float) -> Checkpoint:
     end = T0 + timedelta(minutes=minutes * t)
     checks = [
-        CheckResult(name="error_rate", status=error, summary="", evidence={"rate": rate}),
+        CheckResult(name="error_rate", status=error, summary="", evidence=ErrorRateEvidence(rate=rate)),
         CheckResult(name="cohort_regression", status=cohort, summary=""),
         CheckResult(name="determinism", status=Status.PASS, summary=""),
     ]
@@ -229,10 +230,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--phases", type=int, default=1000, help="phases per regression and cadence")
     parser.add_argument("--aa-phases", type=int, default=300, help="720-hour A/A phases per cell and cadence")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--quick", action="store_true", help="a smoke run: 40 phases, 20 A/A phases")
+    parser.add_argument("--quick", action="store_true", help="a smoke run: 40 phases, 5 A/A phases")
     args = parser.parse_args(argv)
     if args.quick:
-        args.phases, args.aa_phases = 40, 20
+        args.phases, args.aa_phases = 40, 5
     if args.phases < 1 or args.aa_phases < 1:
         parser.error("--phases and --aa-phases must be 1 or more")
     rng = np.random.default_rng(args.seed)
