@@ -228,7 +228,7 @@ def markdown(header: list[str], rows: list[list[str]]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--phases", type=int, default=1000, help="phases per regression and cadence")
-    parser.add_argument("--aa-phases", type=int, default=300, help="720-hour A/A phases per cell and cadence")
+    parser.add_argument("--aa-phases", type=int, default=200, help="720-hour A/A phases per cell and cadence")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--quick", action="store_true", help="a smoke run: 40 phases, 5 A/A phases")
     args = parser.parse_args(argv)
