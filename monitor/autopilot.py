@@ -177,8 +177,11 @@ class Autopilot:
         gate = checkpoint.gate
         if planned is None or gate is None:
             return None
-        if planned.outcome is not ActOutcome.DRY_RUN or self.writer is None:
+        if planned.outcome is not ActOutcome.DRY_RUN:
             return self._record(checkpoint, planned)
+        if self.writer is None:
+            failed = planned.model_copy(update={"outcome": ActOutcome.FAILED, "detail": "no flag writer configured"})
+            return self._record(checkpoint, failed)
         assert planned.before is not None and planned.after is not None
         now = self.clock()
         done = planned.model_copy(update={"outcome": ActOutcome.DONE, "at": now})

@@ -180,3 +180,19 @@ def test_sub_hourly_5xx_rolls_back_after_two_hours_of_windows() -> None:
     assert hourly[-1].gate is not None and hourly[-1].gate.action is GateAction.ROLLBACK
     cohort = gated([cp("m1", F, minutes=10, index=1, cohort=F)])  # the anytime-valid cohort test needs no hours
     assert cohort[-1].gate is not None and cohort[-1].gate.action is GateAction.ROLLBACK
+
+
+def test_a_planned_act_without_a_writer_fails_and_a_warn_act_raises_the_exit_code() -> None:
+    from monitor.runner import CheckpointOutcome
+
+    failing = gated([cp("h1", F, cohort=F)])[-1]
+    autopilot = pilot(auto_rollback=True)
+    act = autopilot.act(failing, autopilot.plan(failing, []))
+    assert act is not None and act.outcome is ActOutcome.FAILED
+    assert (
+        act.line == "Auto-rollback FAILED (no flag writer configured): nothing changed, run the gate's command by hand"
+    )
+    passing = gated([cp("h1", index=1), cp("h2", index=2)])[-1]
+    warned = AutoAct(kind=ActKind.ADVANCE, outcome=ActOutcome.SKIPPED, detail="config changed", warn=True)
+    assert CheckpointOutcome(checkpoint=passing).exit_code == 0
+    assert CheckpointOutcome(checkpoint=passing, act=warned).exit_code == 1
