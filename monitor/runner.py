@@ -19,7 +19,7 @@ from monitor.autopilot import Autopilot, FlagWriter, GateRecorder
 from monitor.checks.base import CheckContext, Thresholds
 from monitor.checks.registry import run_checks
 from monitor.checks.verdict import checkpoint_status, escalate_errors, mark_incomplete
-from monitor.domain.act import AutoAct
+from monitor.domain.act import ActOutcome, AutoAct
 from monitor.domain.aggregate import LogWindow
 from monitor.domain.bucketing import Bucketer
 from monitor.domain.checkpoint import Checkpoint
@@ -154,7 +154,8 @@ class CheckpointRunner:
                 # Its time is taken under the lock, like its id: the database and the phase log tell one story.
                 measured.created_at = a.clock()
                 planned = self.autopilot.plan(measured, history)
-                measured.entry = entry_form(measured, history, acting=planned is not None)
+                acting = planned is not None and planned.outcome is ActOutcome.DRY_RUN  # about to change the flag
+                measured.entry = entry_form(measured, history, acting=acting)
                 storing = True
                 saved, created = a.checkpoints.save(measured, failures)
                 if not created:
