@@ -176,9 +176,14 @@ def simulate(
     base: float = 0.005,
     start: int | None = None,
     mean_requests: float = MEAN_REQUESTS,
+    slots_per_hour: int = 1,
 ) -> Counts:
     """`phases` phases of `hours` hourly checkpoints (plus hour 0 before the phase, with no regression), each phase's
-    hour 1 starting at hour of day `start`, or at a uniformly random one."""
+    hour 1 starting at hour of day `start`, or at a uniformly random one.
+
+    `slots_per_hour` > 1 (the time-to-rollback benchmark's sub-hourly cadence): `hours` counts slots of 1/s hour
+    instead, the load per slot is 1/s of the hour's, and an active passenger-hour falls in one slot (a session
+    shorter than a slot, with the hour's requests): the same passengers and requests per hour, looked at s times."""
     table = class_table(mean_requests)
     n_classes = len(table.weight)
     kinds = (
@@ -196,7 +201,7 @@ def simulate(
     tables_off = np.concatenate([table.hourly(p_off[k]) for k in kinds])
     tables_on = np.concatenate([table.hourly(p_on[k]) for k in kinds])
     tables_before = np.concatenate([table.hourly(p_off[k]) for k in kinds])  # hour 0: the flag changes nothing yet
-    act = np.tile(table.active_hours, len(kinds)) / HOURS_PER_PHASE
+    act = np.tile(table.active_hours, len(kinds)) / (HOURS_PER_PHASE * slots_per_hour)
     # population per phase: class sizes, cohorts, kinds
     size = rng.poisson(population(rps, mean_requests) * table.weight, (phases, n_classes))
     chronic = rng.binomial(size, scenario.chronic_share) if "chronic" in kinds else np.zeros_like(size)
@@ -224,7 +229,7 @@ def simulate(
     storm_failed = np.zeros(phases, dtype=bool)
     state: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for t in range(hours + 1):
-        d = diurnal(day_start + t - 1)
+        d = diurnal(day_start + (t - 1) / slots_per_hour)
         a = np.minimum(1.0, d[:, None] * act[None, :])
         for name, cohort, members, tab in (
             ("on", on, m_on, tables_on if t else tables_before),
@@ -234,14 +239,14 @@ def simulate(
                 state[name] = (members.copy(), np.zeros_like(members))
             at_risk, failed = state[name]
             _hour(rng, cohort, t, at_risk, failed, a, tab)
-        anon_req[:, t] = rng.poisson(ANON_SHARE * 3600 * rps * d)
+        anon_req[:, t] = rng.poisson(ANON_SHARE * 3600 * rps * d / slots_per_hour)
         anon_err[:, t] = rng.binomial(anon_req[:, t], base)
         if scenario.storms_per_hour > 0:
-            _random_storms(rng, on, off, t, r, scenario.storms_per_hour)
+            _random_storms(rng, on, off, t, r, scenario.storms_per_hour / slots_per_hour)
         if scenario.persistent_storm:
             if t <= 1:
                 storm_failed[:] = False
-            active = rng.random(phases) < np.minimum(1.0, PERSISTENT_STORM_ACTIVITY * d)
+            active = rng.random(phases) < np.minimum(1.0, PERSISTENT_STORM_ACTIVITY * d / slots_per_hour)
             first = active & ~storm_failed
             _add_storm(on, t, active.astype(np.int64), first.astype(np.int64))
             storm_failed |= first

@@ -34,6 +34,14 @@ class StoreError(MonitorError):
     """The watchdog's or the backend's database failed or is unreachable."""
 
 
+class ConfigChangedError(MonitorError):
+    """A compare-and-set write found the flag no longer in the state it was judged at: nothing was written."""
+
+    def __init__(self, message: str, *, current: dict[str, object]) -> None:
+        super().__init__(message)
+        self.current = current
+
+
 class SinkError(MonitorError):
     """The phase log could not be written (file system or S3)."""
 

@@ -9,9 +9,12 @@ SPEC "Gate":
 
 from __future__ import annotations
 
+import math
 import re
 import shlex
+from collections.abc import Callable
 
+from monitor.checks.cohort import hours_covered
 from monitor.domain.checkpoint import Checkpoint, GateDecision
 from monitor.domain.evidence import CohortEvidence, DeterminismEvidence, ErrorRateEvidence
 from monitor.domain.flag import FlagConfig
@@ -21,6 +24,12 @@ from monitor.errors import ConfigError
 from monitor.settings import Settings
 
 PASS_STREAK = 2
+# Hours of PASS evidence ADVANCE needs: the wall-clock hours the trailing PASS checkpoints' windows cover (their
+# union), so running every 10 minutes does not advance sooner than two hourly PASS checkpoints do. A sub-hourly
+# cadence likewise needs the 5xx limit exceeded over this many hours of windows before it rolls back on the 5xx
+# rate (the same false-alarm rate as two hourly windows); the cohort test is anytime-valid and needs no such rule.
+EVIDENCE_HOURS = 2.0
+_EPSILON = 1e-9
 MINUTES_BELOW_HOURS = 1.5  # traffic still missing is said in minutes below this many hours, in hours above
 ROLLBACK_ON_FAIL = (DeterminismEvidence.check, CohortEvidence.check)  # any FAIL of these rolls back
 
@@ -45,8 +54,12 @@ def rollback_reasons(checkpoints: list[Checkpoint], limit: float) -> list[str]:
     reasons: list[str] = []
     last_two = checkpoints[-2:]
     if len(last_two) == 2 and all(_over_limit(cp, limit) for cp in last_two):
-        figures = ", ".join(f"{pct(_rate(cp) or 0.0)} at {cp.label}" for cp in last_two)
-        reasons.append(f"5xx above {pct(limit)} on 2 consecutive checkpoints ({figures})")
+        over = _trailing(checkpoints, lambda cp: _over_limit(cp, limit))
+        covered = hours_covered([cp.window for cp in over])
+        if _hourly(latest) or covered >= EVIDENCE_HOURS - _EPSILON:
+            figures = ", ".join(f"{pct(_rate(cp) or 0.0)} at {cp.label}" for cp in last_two)
+            span = "" if _hourly(latest) else f", {len(over)} checkpoints over {_span(covered)}"
+            reasons.append(f"5xx above {pct(limit)} on 2 consecutive checkpoints ({figures}{span})")
     for name in ROLLBACK_ON_FAIL:
         result = latest.check(name)
         if result is not None and result.status is Status.FAIL:
@@ -54,17 +67,63 @@ def rollback_reasons(checkpoints: list[Checkpoint], limit: float) -> list[str]:
     return reasons
 
 
-def _pass_streak(checkpoints: list[Checkpoint]) -> int:
-    streak = 0
+def _trailing(checkpoints: list[Checkpoint], keep: Callable[[Checkpoint], bool]) -> list[Checkpoint]:
+    """The checkpoints at the end of the phase for which `keep` holds, oldest first."""
+    found: list[Checkpoint] = []
     for cp in reversed(checkpoints):
-        if cp.status is not Status.PASS:
+        if not keep(cp):
             break
-        streak += 1
-    return streak
+        found.append(cp)
+    return found[::-1]
+
+
+def _pass_streak(checkpoints: list[Checkpoint]) -> int:
+    return len(_trailing(checkpoints, lambda cp: cp.status is Status.PASS))
+
+
+def pass_evidence_hours(checkpoints: list[Checkpoint]) -> float:
+    """Wall-clock hours covered by the windows of the trailing PASS checkpoints (overlaps count once)."""
+    return hours_covered([cp.window for cp in _trailing(checkpoints, lambda cp: cp.status is Status.PASS)])
+
+
+def _hourly(cp: Checkpoint) -> bool:
+    return cp.window.seconds >= 3600 - _EPSILON
+
+
+def _streak_missing(checkpoints: list[Checkpoint]) -> tuple[str | None, str | None]:
+    """(reason, missing) while the trailing PASS checkpoints are too few or cover too few hours; (None, None) once
+    there are PASS_STREAK of them over EVIDENCE_HOURS."""
+    latest = checkpoints[-1]
+    streak, covered = _pass_streak(checkpoints), pass_evidence_hours(checkpoints)
+    short_hours = EVIDENCE_HOURS - covered
+    if streak >= PASS_STREAK and short_hours <= _EPSILON:
+        return None, None
+    window_hours = max(latest.window.seconds / 3600, 1 / 60)
+    more = max(PASS_STREAK - streak, math.ceil(short_hours / window_hours - _EPSILON) if short_hours > 0 else 0, 1)
+    missing = f"{more} more PASS checkpoint" + ("s" if more > 1 else "")
+    if not _hourly(latest):
+        missing += f" ({_span(short_hours)} more PASS evidence: {EVIDENCE_HOURS:g} h needed)"
+    reason = None
+    if latest.status is Status.PASS:
+        reason = f"{streak} consecutive PASS checkpoint{'s' if streak != 1 else ''} so far (latest {latest.label})"
+        if _hourly(latest) and streak < PASS_STREAK and short_hours <= window_hours:
+            reason += f", {PASS_STREAK} needed"
+        else:
+            reason += f" covering {_span(covered)} of windows, {EVIDENCE_HOURS:g} h of PASS evidence needed"
+    return reason, missing
 
 
 def _amount(hours: float) -> str:
     return f"≈{hours:.0f} h" if hours >= MINUTES_BELOW_HOURS else f"≈{max(1, round(hours * 60))} min"
+
+
+def _span(hours: float) -> str:
+    """Hours of windows to the minute: '≈40 min', '≈1 h 40 min', '≈2 h'."""
+    minutes = max(0, round(hours * 60))
+    if minutes < 60:
+        return f"≈{minutes} min"
+    whole, rest = divmod(minutes, 60)
+    return f"≈{whole} h {rest} min" if rest else f"≈{whole} h"
 
 
 def _cohort_missing(latest: Checkpoint) -> list[str]:
@@ -103,16 +162,15 @@ def hold_findings(checkpoints: list[Checkpoint], limit: float) -> tuple[list[str
     latest = checkpoints[-1]
     reasons: list[str] = []
     missing: list[str] = []
-    streak = _pass_streak(checkpoints)
     if latest.status is not Status.PASS:
         bad = [f"{c.name} {c.status.value}" for c in latest.checks if c.status not in (Status.PASS, Status.SKIP)]
         detail = f": {', '.join(bad)}" if bad else ""
         reasons.append(f"latest checkpoint {latest.label} is {latest.status.value}{detail}")
-    if streak < PASS_STREAK:
-        if latest.status is Status.PASS:
-            reasons.append(f"{streak} consecutive PASS checkpoint so far (latest {latest.label}), {PASS_STREAK} needed")
-        more = PASS_STREAK - streak
-        missing.append(f"{more} more PASS checkpoint" + ("s" if more > 1 else ""))
+    streak_reason, streak_missing = _streak_missing(checkpoints)
+    if streak_reason:
+        reasons.append(streak_reason)
+    if streak_missing:
+        missing.append(streak_missing)
     rate = _rate(latest)
     if rate is None:
         reasons.append(f"no 5xx rate at {latest.label}")
@@ -269,7 +327,8 @@ def decide_gate(
     command, complete, target = advance_command(feature, phase, latest, judged, phase_steps)
     streak = _pass_streak(checkpoints)
     advance = [
-        f"{streak} consecutive PASS checkpoints (latest {latest.label})",
+        f"{streak} consecutive PASS checkpoints (latest {latest.label})"
+        + ("" if _hourly(latest) else f" covering {_span(pass_evidence_hours(checkpoints))} of windows"),
         f"5xx {pct(_rate(latest) or 0.0)} ≤ {pct(max_5xx_rate)}",
         "determinism PASS",
         "no FAIL since the phase began",

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from monitor.domain.act import ActOutcome
 from monitor.domain.checkpoint import Checkpoint
 from monitor.domain.format import iso_z
 from monitor.domain.status import GateAction, Status
@@ -42,6 +43,7 @@ def message(current: Checkpoint, what: str) -> tuple[str, str]:
             *(["Alerts:", *alerts] if alerts else []),
             f"Gate: {gate.action.value if gate else 'n/a'}",
             f"Command: {gate.command if gate else 'n/a'}",
+            *([f"Act: {gate.act.line}"] if gate and gate.act else []),
         ]
     )
     return subject, body
@@ -66,6 +68,9 @@ class AwsNotifier:
         what = transition(previous, current)
         if current.gate is not None and current.gate.action == GateAction.ROLLBACK:
             what = f"{what}; gate ROLLBACK" if what else "gate ROLLBACK"
+        act = current.gate.act if current.gate is not None else None
+        if act is not None and act.outcome is not ActOutcome.DRY_RUN:
+            what = f"{what}; {act.line}" if what else act.line
         if what and self.sns is not None and self.topic_arn:
             done.append(self._publish(current, what))
         return done

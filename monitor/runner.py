@@ -15,9 +15,11 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Protocol
 
+from monitor.autopilot import Autopilot, FlagWriter, GateRecorder
 from monitor.checks.base import CheckContext, Thresholds
 from monitor.checks.registry import run_checks
 from monitor.checks.verdict import checkpoint_status, escalate_errors, mark_incomplete
+from monitor.domain.act import ActOutcome, AutoAct
 from monitor.domain.aggregate import LogWindow
 from monitor.domain.bucketing import Bucketer
 from monitor.domain.checkpoint import Checkpoint
@@ -26,6 +28,7 @@ from monitor.domain.format import iso_z
 from monitor.domain.reading import SourceResult
 from monitor.errors import Stopped, StoreError
 from monitor.gate import phase_gate
+from monitor.phaselog.cadence import entry_form
 from monitor.phaselog.service import PhaseLog
 from monitor.planning import (
     AUTO_PHASE,
@@ -80,6 +83,7 @@ class Adapters:
     phase_log: PhaseLog
     metrics: MetricsSource | None = None
     notifier: Notifier | None = None
+    rollout: FlagWriter | None = None  # `rollout set`'s writer: the automatic rollback/advance (monitor.autopilot)
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
 
@@ -93,12 +97,15 @@ class CheckpointOutcome:
     append_error: str | None = None
     repaired: int = 0
     notifications: list[str] = field(default_factory=list)
+    act: AutoAct | None = None  # what the job did (or, dry, would do) about the gate
 
     @property
     def exit_code(self) -> int:
-        """The status' code — at least 1 (WARN) when the phase log could not be written: an hourly job whose log
-        stopped being written must not look healthy."""
+        """The status' code — at least 1 (WARN) when the phase log could not be written (an hourly job whose log
+        stopped being written must not look healthy) or the flag changed under an automatic change's verdict."""
         code = self.checkpoint.status.exit_code
+        if self.act is not None and self.act.warn:
+            code = max(code, 1)
         return max(code, 1) if self.append_error and not self.dry_run else code
 
 
@@ -109,6 +116,8 @@ class CheckpointRunner:
         self.thresholds = Thresholds.from_settings(settings)
         self.bucketer = Bucketer(settings.bucket_hash, settings.bucket_hex_chars)
         self.progress = progress or (lambda _message: None)
+        recorder = adapters.checkpoints if isinstance(adapters.checkpoints, GateRecorder) else None
+        self.autopilot = Autopilot(settings, adapters.rollout, recorder, adapters.clock)
 
     def run(self, request: CheckpointRequest, source: LogSource) -> CheckpointOutcome:
         """One checkpoint of `request`, its logs read by `source` (built once by the caller, from `--source`).
@@ -119,8 +128,12 @@ class CheckpointRunner:
         a = self.adapters
         feature, phase = plan.request.feature, plan.request.phase
         if plan.request.dry_run:
-            checkpoint, _ = self._measure(plan, a.checkpoints.history(feature, phase), source)
-            return CheckpointOutcome(checkpoint=checkpoint, dry_run=True, phase_log=plan.destination)
+            history = a.checkpoints.history(feature, phase)
+            checkpoint, _ = self._measure(plan, history, source)
+            act = self.autopilot.plan(checkpoint, history)
+            if checkpoint.gate is not None:
+                checkpoint.gate.act = act
+            return CheckpointOutcome(checkpoint=checkpoint, dry_run=True, phase_log=plan.destination, act=act)
 
         saved: Checkpoint | None = None
         storing = False
@@ -142,12 +155,16 @@ class CheckpointRunner:
                 measured, failures = self._measure(plan, history, source)
                 # Its time is taken under the lock, like its id: the database and the phase log tell one story.
                 measured.created_at = a.clock()
+                planned = self.autopilot.plan(measured, history)
+                acting = planned is not None and planned.outcome is ActOutcome.DRY_RUN  # about to change the flag
+                measured.entry = entry_form(measured, history, acting=acting)
                 storing = True
                 saved, created = a.checkpoints.save(measured, failures)
                 if not created:
                     return CheckpointOutcome(
                         checkpoint=saved, duplicate=True, phase_log=plan.destination, appended=saved.appended
                     )
+                act = self.autopilot.act(saved, planned)
                 error = a.phase_log.append(saved, plan.destination)
                 outcome = CheckpointOutcome(
                     checkpoint=saved,
@@ -155,6 +172,7 @@ class CheckpointRunner:
                     appended=error is None,
                     append_error=error or repair.error,
                     repaired=repair.count,
+                    act=act,
                 )
         except Stopped as stop:
             stop.note = _stopped_note(saved, storing, plan.destination)

@@ -172,6 +172,21 @@ class Settings(BaseSettings):
     actor: str | None = Field(
         None, description="Who runs `rollout set` (else the AWS caller identity, else the OS user)."
     )
+    # Acting on the gate (monitor.autopilot)
+    auto_rollback: bool = Field(
+        False,
+        description="A ROLLBACK verdict steps the flag back itself (audited, compare-and-set on the judged config, "
+        "at most once per phase).",
+    )
+    rollback_to: str = Field(
+        "previous",
+        description="Where an automatic rollback goes: `previous` (the phase plan's step below), `zero` (0%, "
+        "allowlist kept) or `disable` (master switch off).",
+    )
+    auto_advance: bool = Field(
+        False, description="An ADVANCE verdict steps the flag up one plan step itself (with auto_rollback's guards)."
+    )
+    auto_actor: str = Field("beta-monitor (auto)", description="The actor of the audit row an automatic change writes.")
     log_format: str = Field("text", description="Job log format on stderr: text or json (json in containers).")
     # Load balancer cross-check (optional)
     alb_load_balancer: str | None = Field(
@@ -205,6 +220,13 @@ class Settings(BaseSettings):
     def _schema(cls, value: str) -> str:
         if value not in ("columns", "json"):
             raise ValueError("must be 'columns' or 'json'")
+        return value
+
+    @field_validator("rollback_to")
+    @classmethod
+    def _rollback_to(cls, value: str) -> str:
+        if value not in ("previous", "zero", "disable"):
+            raise ValueError("must be 'previous', 'zero' or 'disable'")
         return value
 
     @field_validator("bucket_hash")

@@ -37,7 +37,9 @@ def cp(
         result("latency", Status.SKIP),
         result("data_quality", P),
     ]
-    return checkpoint(label, status, checks, rollout=rollout, enabled=enabled)
+    # One hourly window each, in label order (h1 before h2): two PASS checkpoints cover two hours.
+    digits = "".join(ch for ch in label if ch.isdigit())
+    return checkpoint(label, status, checks, rollout=rollout, enabled=enabled, hours_ago=50 - int(digits or 0))
 
 
 def flag(rollout: int | None, enabled: bool = True) -> FlagConfig | None:

@@ -119,6 +119,7 @@ def checkpoint_document(outcome: CheckpointOutcome) -> dict[str, Any]:
         "append_error": outcome.append_error,
         "repaired_entries": outcome.repaired,
         "notifications": outcome.notifications,
+        "entry": cp.entry,
         "created_at": data["created_at"],
     }
 
@@ -126,6 +127,9 @@ def checkpoint_document(outcome: CheckpointOutcome) -> dict[str, Any]:
 def outcome_lines(outcome: CheckpointOutcome) -> list[str]:
     """The stdout of a checkpoint run: the checkpoint, then what was stored, appended and notified."""
     lines = checkpoint_lines(outcome.checkpoint)
+    gate = outcome.checkpoint.gate
+    if gate is not None and gate.act is not None:
+        lines.append(f"Act: {'WARN ' if gate.act.warn else ''}{gate.act.line}")
     if outcome.dry_run:
         lines.append("Dry run: nothing stored, nothing appended")
     elif outcome.duplicate:

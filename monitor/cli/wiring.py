@@ -52,4 +52,5 @@ def build_adapters(settings: Settings, databases: Databases) -> Adapters:
         phase_log=phase_log(settings, databases),
         metrics=open_metrics(settings),
         notifier=notifier(settings),
+        rollout=databases.rollout_writer() if settings.auto_rollback or settings.auto_advance else None,
     )

@@ -7,6 +7,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, Field, FieldSerializationInfo, field_serializer, model_validator
 
+from monitor.domain.act import AutoAct
 from monitor.domain.evidence import Evidence, evidence_model
 from monitor.domain.flag import ExpectedConfig
 from monitor.domain.status import GateAction, Status
@@ -65,6 +66,8 @@ class GateDecision(BaseModel):
     # Set when the live flag has already moved past the rollout the phase was judged at ("already rolled back to 5%
     # at …"): the command stays the one the phase log named.
     note: str | None = None
+    # What the job did about this decision itself (BETA_MONITOR_AUTO_ROLLBACK / _AUTO_ADVANCE), when it tried.
+    act: AutoAct | None = None
 
 
 class Checkpoint(BaseModel):
@@ -84,6 +87,8 @@ class Checkpoint(BaseModel):
     gate: GateDecision | None = None
     created_at: datetime
     appended: bool = False
+    # The phase-log entry's form: "full", or "brief" (one line) for a quiet run of a sub-hourly cadence.
+    entry: str = "full"
     # Full hashes of the allowlist at this checkpoint, to report allowlist changes at the next one. Never printed.
     allowlist_hashes: list[str] = Field(default_factory=list)
 

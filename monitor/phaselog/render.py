@@ -190,8 +190,10 @@ def render_header(feature: str, phase: str, created_at: datetime | None) -> str:
 
 
 def render_entry(checkpoint: Checkpoint) -> str:
-    """One checkpoint's entry, starting with a blank line and `## Checkpoint: <label> (<time>)`."""
-    return _render("checkpoint.md.j2", **_entry_context(checkpoint))
+    """One checkpoint's entry, starting with a blank line and `## Checkpoint: <label> (<time>)`; a quiet run of a
+    sub-hourly cadence (`entry` brief, `monitor.phaselog.cadence`) gets one line instead."""
+    template = "checkpoint_brief.md.j2" if checkpoint.entry == "brief" else "checkpoint.md.j2"
+    return _render(template, **_entry_context(checkpoint))
 
 
 def render_phase_log(feature: str, phase: str, checkpoints: list[Checkpoint]) -> str:

@@ -26,14 +26,14 @@ from monitor.store.migrations import advisory_key, apply_migrations
 
 _COLUMNS = (
     "id, run_key, feature, phase, label, status, window_start, window_end, live_config, expected, checks, metrics,"
-    " gate, allowlist_hashes, appended, created_at"
+    " gate, allowlist_hashes, appended, created_at, entry"
 )
 _INSERT = (
     "INSERT INTO checkpoints (run_key, feature, phase, label, status, window_start, window_end, live_config,"
-    " expected, checks, metrics, gate, allowlist_hashes, appended, created_at)"
+    " expected, checks, metrics, gate, allowlist_hashes, appended, created_at, entry)"
     " VALUES (%(run_key)s, %(feature)s, %(phase)s, %(label)s, %(status)s, %(window_start)s, %(window_end)s,"
     " %(live_config)s, %(expected)s, %(checks)s, %(metrics)s, %(gate)s, %(allowlist_hashes)s, %(appended)s,"
-    " %(created_at)s)"
+    " %(created_at)s, %(entry)s)"
     " ON CONFLICT (run_key) DO NOTHING RETURNING " + _COLUMNS
 )
 DEFAULT_LOCK_TIMEOUT_SECONDS = 900.0
@@ -57,6 +57,7 @@ def checkpoint_params(checkpoint: Checkpoint) -> dict[str, Any]:
         "allowlist_hashes": list(checkpoint.allowlist_hashes),
         "appended": checkpoint.appended,
         "created_at": utc(checkpoint.created_at),
+        "entry": checkpoint.entry,
     }
 
 
@@ -64,7 +65,7 @@ def checkpoint_from_row(row: dict[str, Any]) -> Checkpoint:
     try:
         return Checkpoint.model_validate(
             {
-                **{k: row[k] for k in ("id", "run_key", "feature", "phase", "label", "status", "appended")},
+                **{k: row[k] for k in ("id", "run_key", "feature", "phase", "label", "status", "appended", "entry")},
                 "window": {"start": utc(row["window_start"]), "end": utc(row["window_end"])},
                 "live_config": row["live_config"],
                 "expected": row["expected"],
@@ -122,6 +123,16 @@ def record_rollout(
         " updated_at = EXCLUDED.updated_at",
         (feature, after["enabled"], after["rollout_percentage"], reason, actor, utc(at)),
     )
+
+
+def record_gate(conn: psycopg.Connection[Any], checkpoint: Checkpoint) -> None:
+    """Rewrite a stored checkpoint's gate (with what the job did about it), inside the caller's transaction."""
+    gate = checkpoint.model_dump(mode="json")["gate"]
+    cur = conn.execute(
+        "UPDATE checkpoints SET gate = %s WHERE id = %s", (None if gate is None else jsonb(gate), checkpoint.id)
+    )
+    if cur.rowcount == 0:
+        raise StoreError(f"checkpoint id {checkpoint.id} not found in the watchdog database")
 
 
 class PostgresCheckpointStore:
@@ -227,6 +238,11 @@ class PostgresCheckpointStore:
             raise lost from None
         except psycopg.Error as exc:
             raise StoreError(f"watchdog database error while saving a checkpoint: {error_reason(exc)}") from exc
+
+    def record_gate(self, checkpoint: Checkpoint) -> None:
+        """Store the checkpoint's gate again (a skipped, dry or failed automatic change recorded with it)."""
+        with self._connection("recording the gate's action") as conn:
+            record_gate(conn, checkpoint)
 
     def failed_before(self, feature: str, phase: str, keys: Collection[int]) -> set[int]:
         """Which of `keys` (passenger keys) had a first failure stored at an earlier checkpoint of the phase: a hash

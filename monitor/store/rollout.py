@@ -19,8 +19,9 @@ from typing import Any
 
 import psycopg
 
-from monitor.errors import ConfigError
-from monitor.store.checkpoints import PostgresCheckpointStore, record_rollout
+from monitor.domain.checkpoint import Checkpoint
+from monitor.errors import ConfigChangedError, ConfigError
+from monitor.store.checkpoints import PostgresCheckpointStore, record_gate, record_rollout
 from monitor.store.connection import connect, translate_errors
 from monitor.store.flags import FlagTables, state
 
@@ -50,10 +51,21 @@ class PostgresRolloutWriter:
         self.store = PostgresCheckpointStore(store_url)
 
     def set_rollout(
-        self, feature: str, percent: int, enabled: bool | None, *, reason: str, actor: str, now: datetime
+        self,
+        feature: str,
+        percent: int,
+        enabled: bool | None,
+        *,
+        reason: str,
+        actor: str,
+        now: datetime,
+        expect: dict[str, Any] | None = None,
+        record: Checkpoint | None = None,
     ) -> dict[str, Any]:
         """Returns {"before": {enabled, rollout_percentage}, "after": {...}}. Raises FlagNotFoundError, ConfigError,
-        StoreError; on any error nothing is changed."""
+        StoreError; on any error nothing is changed. `expect` (the job's automatic change): the flag's state it was
+        judged at — another state under the row lock raises ConfigChangedError and writes nothing. `record`: a stored
+        checkpoint whose gate (with the act) is rewritten inside the audit's transaction."""
         percent = validate_percent(percent)
         if not reason.strip():
             raise ConfigError("--reason must say why the rollout changes")
@@ -65,7 +77,18 @@ class PostgresRolloutWriter:
                 translate_errors(self.flags_url, purpose="flags", action=action),
                 conn.transaction(),
             ):
-                return self._change(conn, conn, feature, percent, enabled=enabled, reason=reason, actor=actor, now=now)
+                return self._change(
+                    conn,
+                    conn,
+                    feature,
+                    percent,
+                    enabled=enabled,
+                    reason=reason,
+                    actor=actor,
+                    now=now,
+                    expect=expect,
+                    record=record,
+                )
         with ExitStack() as stack:  # exits in reverse: the watchdog transaction commits first, the flag's last
             flags_conn = stack.enter_context(connect(self.flags_url, purpose="flags"))
             stack.enter_context(translate_errors(self.flags_url, purpose="flags", action=action))
@@ -74,7 +97,16 @@ class PostgresRolloutWriter:
             stack.enter_context(translate_errors(self.store_url, purpose="watchdog", action=action))
             stack.enter_context(store_conn.transaction())
             return self._change(
-                flags_conn, store_conn, feature, percent, enabled=enabled, reason=reason, actor=actor, now=now
+                flags_conn,
+                store_conn,
+                feature,
+                percent,
+                enabled=enabled,
+                reason=reason,
+                actor=actor,
+                now=now,
+                expect=expect,
+                record=record,
             )
 
     def _change(
@@ -88,10 +120,16 @@ class PostgresRolloutWriter:
         reason: str,
         actor: str,
         now: datetime,
+        expect: dict[str, Any] | None = None,
+        record: Checkpoint | None = None,
     ) -> dict[str, Any]:
         """Inside open transactions: lock + update the flag, then audit + expectation. Commit order is the caller's."""
         before = self.tables.lock_state(flags_conn, feature)
+        if expect is not None and before != state(expect["enabled"], expect["rollout_percentage"]):
+            raise ConfigChangedError(f"flag {feature[:100]!r} changed under the verdict", current=before)
         after = state(before["enabled"] if enabled is None else enabled, percent)
         self.tables.write_state(flags_conn, feature, after["enabled"], after["rollout_percentage"], now)
         record_rollout(store_conn, feature=feature, actor=actor, at=now, reason=reason, before=before, after=after)
+        if record is not None:
+            record_gate(store_conn, record)
         return {"before": before, "after": after}

@@ -14,7 +14,7 @@ from monitor.errors import StoreError
 from monitor.store.checkpoints import PostgresCheckpointStore
 from monitor.store.migrations import advisory_key, load_migrations
 
-NAMES = ["0001_checkpoints", "0002_expectations", "0003_rollout_audit", "0004_cohort_failures"]
+NAMES = ["0001_checkpoints", "0002_expectations", "0003_rollout_audit", "0004_cohort_failures", "0005_entry_form"]
 
 
 def _applied(url: str) -> list[str]:
@@ -33,7 +33,7 @@ def _column_types(url: str, table: str) -> dict[str, str]:
 def test_migrations_are_named_and_ordered() -> None:
     migrations = load_migrations()
     assert [m.name for m in migrations] == NAMES
-    assert [m.number for m in migrations] == [1, 2, 3, 4]
+    assert [m.number for m in migrations] == [1, 2, 3, 4, 5]
 
 
 def test_migrate_applies_everything_once(pg_url: str) -> None:
