@@ -121,9 +121,10 @@ class WatchRunner:
         plans = [runner.plan(self._request(request, feature), now=now) for feature in watched]
         run = self._dry_run if request.dry_run else self._store
         outcome = run(plans, source, skipped)
-        if not request.dry_run and outcome.outcomes:
-            self._index(outcome, request)
-            self._worst_status(outcome)
+        if not request.dry_run:
+            if outcome.outcomes:
+                self._index(outcome, request)
+            self._worst_status(outcome)  # also with no flag in rollout: the run itself is seen (WatchMissingAlarm)
         return outcome
 
     @staticmethod

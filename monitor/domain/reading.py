@@ -65,12 +65,11 @@ class SourceResult:
             self.count_call(api, n)
 
     def read_cost(self) -> dict[str, int]:
-        """What the read cost: Logs Insights queries started and bytes they scanned (from the queries' statistics),
-        AWS calls in all, and how many flags it served."""
+        """What the read cost (data_quality's evidence): Logs Insights queries started, the bytes they scanned (from
+        the queries' statistics, what Insights bills), and how many flags the read served."""
         return {
             "insights_queries": self.aws_calls.get("StartQuery", 0),
             "bytes_scanned": sum(int(q.get("bytes_scanned") or 0) for q in self.queries),
-            "aws_calls": sum(self.aws_calls.values()),
             "shared_by": self.shared_by,
         }
 
@@ -85,5 +84,4 @@ class SourceResult:
             "load_balancer": self.load_balancer,
             "inputs": dict(self.inputs),
             "unreadable_inputs": list(self.unreadable),
-            "read_cost": self.read_cost(),
         }

@@ -25,7 +25,7 @@ from monitor.domain import FlagConfig
 
 pytestmark = pytest.mark.e2e
 HEALTHY, REGRESSING, DISABLED = "search_v2", "favorites", "dark_mode"
-NOT_COMPARED = ("engine", "aws_calls", "queries", "problems", "read_cost")
+NOT_COMPARED = ("engine", "aws_calls", "queries", "problems")
 
 
 @pytest.fixture
@@ -78,6 +78,10 @@ def cohort(doc: dict[str, Any]) -> dict[str, Any]:
     return next(c for c in doc["checks"] if c["name"] == "cohort_regression")
 
 
+def quality(doc: dict[str, Any]) -> dict[str, Any]:
+    return next(c for c in doc["checks"] if c["name"] == "data_quality")
+
+
 def stored(world: World) -> list[tuple[str, str, str]]:
     with psycopg.connect(world.url) as conn:
         try:
@@ -103,7 +107,7 @@ def test_watch_checks_every_flag_in_rollout_from_one_read(world: World, logged: 
     # Each flag judged its own decisions; the read was one.
     for feature, flag in flags.items():
         assert flag["metrics"]["decisions"]["total"] > 0
-        assert flag["metrics"]["read_cost"]["shared_by"] == 2, feature
+        assert quality(flag)["evidence"]["read_cost"]["shared_by"] == 2, feature
     assert doc["aws_calls"]["FilterLogEvents"] == flags[HEALTHY]["metrics"]["aws_calls"]["FilterLogEvents"]
     assert stored(world) == [(REGRESSING, "rollout-1pct", "hourly"), (HEALTHY, "rollout-5pct", "hourly")]
     reports = world.log.parent.parent
@@ -177,6 +181,12 @@ def test_watch_on_insights_equals_watch_on_scan(world: World, logged: list[tuple
     calls = insights.json()["aws_calls"]
     assert calls["insights_queries"] == fake.call_count("StartQuery") == calls["StartQuery"]
     assert calls["bytes_scanned"] > 0
+    cost = quality(b[HEALTHY])["evidence"]["read_cost"]  # each checkpoint's evidence says what the shared read cost
+    assert cost == {
+        "insights_queries": calls["insights_queries"],
+        "bytes_scanned": calls["bytes_scanned"],
+        "shared_by": 2,
+    }
     # as many queries as one flag's checkpoint on the same events
     alone = FakeInsightsClient(logged)
     with fault_proxy(world.endpoint, intercept=proxy_intercept(alone)) as proxy:

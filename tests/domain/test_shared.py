@@ -28,7 +28,7 @@ def traffic(seed: int = 3, n: int = 3000) -> list[Event]:
     """Requests of 300 passengers (some anonymous), decisions for the three features and one unwatched one."""
     rng = random.Random(seed)
     events: list[Event] = []
-    for i in range(n):
+    for _ in range(n):
         ts = START + rng.randrange(END - START)
         pax = None if rng.random() < 0.1 else passenger_hash(rng.randrange(300))
         status = 503 if rng.random() < 0.05 else 200
