@@ -47,6 +47,9 @@ class WatchRequest:
     phase_log: str | None = None
     run_key: str | None = None
     dry_run: bool = False
+    # Callers that name a flag's phase or label themselves (the demo's story): feature -> name; default auto / label.
+    phases: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -131,8 +134,8 @@ class WatchRunner:
     def _request(request: WatchRequest, feature: str) -> CheckpointRequest:
         return CheckpointRequest(
             feature=feature,
-            phase=AUTO_PHASE,
-            label=request.label,
+            phase=request.phases.get(feature, AUTO_PHASE),
+            label=request.labels.get(feature, request.label),
             window=request.window,
             end=request.end,
             phase_log=request.phase_log,
