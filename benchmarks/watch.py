@@ -134,7 +134,7 @@ def wall_times(
     watch = timed(["watch", *common], env)
     names = flag_names(n_flags)[: runs or n_flags]
     each = [timed(["checkpoint", name, "auto", "hourly", *common], env) for name in names]
-    stop_embedded_server()
+    stop_embedded_server(tmp / f"db-{n_flags}" / "pgdata")
     return watch, sum(each) / len(each) * n_flags, len(each)
 
 

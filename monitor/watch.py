@@ -25,7 +25,7 @@ from monitor.domain.format import iso_z
 from monitor.domain.reading import SourceResult
 from monitor.domain.shared import shared_window, split_reading
 from monitor.domain.status import Status
-from monitor.errors import Stopped
+from monitor.errors import FlagNotFoundError, Stopped
 from monitor.phaselog.index import IndexRow
 from monitor.planning import AUTO_PHASE, CheckpointPlan, CheckpointRequest
 from monitor.runner import CheckpointOutcome, CheckpointRunner, Prepared
@@ -110,7 +110,14 @@ class WatchRunner:
         names = list(dict.fromkeys(request.features)) or sorted(set(self.catalog.keys()) | expected)
         watched, skipped = [], {}
         for name in names:
-            why = in_rollout(a.flags.get(name), name in expected)
+            try:
+                config = a.flags.get(name)
+            except FlagNotFoundError:
+                if request.features:
+                    raise  # asked for by name: a typo, exit 3
+                skipped[name] = "an expectation is stored but the flag is not in the flag table"
+                continue
+            why = in_rollout(config, name in expected)
             if why is None:
                 watched.append(name)
             else:

@@ -246,3 +246,14 @@ def test_no_flag_in_rollout_is_nothing_to_check(world: World) -> None:
     doc = run.json()
     assert doc["features"] == [] and doc["status"] == "PASS" and doc["index"] is None
     assert json.dumps(doc["aws_calls"]) == json.dumps({"insights_queries": 0, "bytes_scanned": 0})
+
+
+def test_a_flag_with_an_expectation_but_no_row_is_left_alone(world: World, logged: Any) -> None:
+    assert world.cli("db", "init").code == 0
+    with psycopg.connect(world.url) as conn:
+        conn.execute("INSERT INTO expectations (feature, enabled, rollout_percentage) VALUES ('retired_flag', true, 5)")
+    run = watch(world, "--dry-run", "--json")
+    assert run.code == 2, run.stderr[-2000:]
+    doc = run.json()
+    assert sorted(f["feature"] for f in doc["features"]) == [REGRESSING, HEALTHY]
+    assert doc["not_in_rollout"]["retired_flag"] == "an expectation is stored but the flag is not in the flag table"

@@ -6,22 +6,18 @@ import argparse
 import logging
 
 from monitor.cli import output
-from monitor.cli.databases import Databases, Say
+from monitor.cli.commands.checkpoint import open_run
+from monitor.cli.databases import Say
 from monitor.cli.wiring import build_adapters
 from monitor.runner import CheckpointRunner
-from monitor.settings import Settings, window_length
-from monitor.sources.factory import open_source
+from monitor.settings import Settings
 from monitor.watch import WatchRequest, WatchRunner
 
 log = logging.getLogger("beta_monitor")
 
 
 def run(args: argparse.Namespace, settings: Settings, say: Say) -> int:
-    # Validate what needs no I/O first: bad input writes nothing.
-    window_length(args.window or settings.window)
-    source = open_source(args.source or settings.source, settings, say=say)
-    databases = Databases.open(settings, say)
-    databases.store.migrate()
+    source, databases = open_run(args, settings, say)
     runner = CheckpointRunner(settings, build_adapters(settings, databases), progress=say)
     request = WatchRequest(
         features=args.feature,

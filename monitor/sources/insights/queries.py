@@ -254,6 +254,7 @@ class QueryBuilder:
             raise ConfigError(
                 f"the Logs Insights query {spec.name} is {len(text)} characters, above the {MAX_QUERY_CHARS} "
                 "StartQuery accepts: shorten BETA_MONITOR_ROUTE_GROUPS (fewer or shorter prefixes)"
+                + (", or watch fewer flags at once (--feature)" if len(self.features) > 1 else "")
             )
         return text
 
