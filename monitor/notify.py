@@ -15,6 +15,7 @@ from monitor.domain.status import GateAction, Status
 
 log = logging.getLogger("beta_monitor")
 APPEND_FAILED = "PhaseLogAppendFailed"
+WORST_STATUS = "WorstStatus"
 
 
 def transition(previous: Checkpoint | None, current: Checkpoint) -> str | None:
@@ -95,6 +96,24 @@ class AwsNotifier:
             return f"metric {self.namespace}/CheckpointStatus FAILED ({type(exc).__name__})"
         line = f"metric {self.namespace}/CheckpointStatus={current.status.metric_value}"
         return line + (f", {APPEND_FAILED}=1" if append_failed else "")
+
+    def worst_status(self, status: Status, flags: int) -> str | None:
+        """`beta-monitor watch`: the worst status over the watched flags (0/1/2, no dimension), for one alarm on
+        every rollout at once. None when the metric is off."""
+        if self.cloudwatch is None:
+            return None
+        try:
+            self.cloudwatch.put_metric_data(
+                Namespace=self.namespace,
+                MetricData=[
+                    {"MetricName": WORST_STATUS, "Value": float(status.metric_value), "Unit": "None"},
+                    {"MetricName": "WatchedFlags", "Value": float(flags), "Unit": "Count"},
+                ],
+            )
+        except Exception as exc:  # never fatal: the checkpoints are already stored
+            log.error("WorstStatus metric not published", extra={"error": type(exc).__name__})
+            return f"metric {self.namespace}/{WORST_STATUS} FAILED ({type(exc).__name__})"
+        return f"metric {self.namespace}/{WORST_STATUS}={status.metric_value}"
 
     def _publish(self, current: Checkpoint, what: str) -> str:
         subject, body = message(current, what)

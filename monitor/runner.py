@@ -26,10 +26,11 @@ from monitor.domain.checkpoint import Checkpoint
 from monitor.domain.flag import OtherFlag
 from monitor.domain.format import iso_z
 from monitor.domain.reading import SourceResult
+from monitor.domain.timeline import SegmentPlan
 from monitor.errors import Stopped, StoreError
 from monitor.gate import phase_gate
 from monitor.phaselog.cadence import entry_form
-from monitor.phaselog.service import PhaseLog
+from monitor.phaselog.service import PhaseLog, Repair
 from monitor.planning import (
     AUTO_PHASE,
     CheckpointPlan,
@@ -87,6 +88,19 @@ class Adapters:
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A planned checkpoint made ready to read: its phase history (newest first), baseline, allowlist hashes,
+    config segments and the `LogWindow` its read measures (`CheckpointRunner.prepare`)."""
+
+    plan: CheckpointPlan
+    history: list[Checkpoint]
+    baseline: Checkpoint | None
+    allowlist_hashes: frozenset[str]
+    segments: SegmentPlan
+    log_window: LogWindow
+
+
 @dataclass
 class CheckpointOutcome:
     checkpoint: Checkpoint
@@ -124,16 +138,13 @@ class CheckpointRunner:
 
         A stop signal (`Stopped`) leaves with a note of what was already stored: nothing before the row is saved;
         after it, the row stays and the next run appends its missing phase-log entry (`PhaseLog.repair`)."""
-        plan = self._plan(request)
+        plan = self.plan(request)
         a = self.adapters
         feature, phase = plan.request.feature, plan.request.phase
         if plan.request.dry_run:
             history = a.checkpoints.history(feature, phase)
             checkpoint, _ = self._measure(plan, history, source)
-            act = self.autopilot.plan(checkpoint, history)
-            if checkpoint.gate is not None:
-                checkpoint.gate.act = act
-            return CheckpointOutcome(checkpoint=checkpoint, dry_run=True, phase_log=plan.destination, act=act)
+            return self.dry_run(plan, checkpoint, history)
 
         saved: Checkpoint | None = None
         storing = False
@@ -142,51 +153,82 @@ class CheckpointRunner:
                 stored = a.checkpoints.find(plan.run_key)
                 repair = a.phase_log.repair(feature, phase, plan.destination)
                 if stored is not None:
-                    stored = a.checkpoints.find(plan.run_key) or stored
-                    return CheckpointOutcome(
-                        checkpoint=stored,
-                        duplicate=True,
-                        phase_log=plan.destination,
-                        appended=stored.appended,
-                        append_error=repair.error,
-                        repaired=repair.count,
-                    )
+                    return self.duplicate(plan, stored, repair)
                 history = a.checkpoints.history(feature, phase)
                 measured, failures = self._measure(plan, history, source)
-                # Its time is taken under the lock, like its id: the database and the phase log tell one story.
-                measured.created_at = a.clock()
-                planned = self.autopilot.plan(measured, history)
-                acting = planned is not None and planned.outcome is ActOutcome.DRY_RUN  # about to change the flag
-                measured.entry = entry_form(measured, history, acting=acting)
                 storing = True
-                saved, created = a.checkpoints.save(measured, failures)
-                if not created:
-                    return CheckpointOutcome(
-                        checkpoint=saved, duplicate=True, phase_log=plan.destination, appended=saved.appended
-                    )
-                act = self.autopilot.act(saved, planned)
-                error = a.phase_log.append(saved, plan.destination)
-                outcome = CheckpointOutcome(
-                    checkpoint=saved,
-                    phase_log=plan.destination,
-                    appended=error is None,
-                    append_error=error or repair.error,
-                    repaired=repair.count,
-                    act=act,
-                )
+                outcome = self.store(plan, measured, failures, repair, history)
+                saved = outcome.checkpoint
         except Stopped as stop:
             stop.note = _stopped_note(saved, storing, plan.destination)
             raise
-        if a.notifier is not None:
-            outcome.notifications = a.notifier.notify(
-                history[0] if history else None, outcome.checkpoint, append_failed=outcome.append_error is not None
-            )
+        if not outcome.duplicate:
+            self.notify(outcome, history)
         return outcome
 
-    def _plan(self, request: CheckpointRequest) -> CheckpointPlan:
-        """What this checkpoint measures, decided before any log is read (bad input fails here, writing nothing)."""
+    def duplicate(self, plan: CheckpointPlan, stored: Checkpoint, repair: Repair) -> CheckpointOutcome:
+        """A run key already stored (under the lock): report the stored checkpoint, as it is now, record nothing."""
+        stored = self.adapters.checkpoints.find(plan.run_key) or stored
+        return CheckpointOutcome(
+            checkpoint=stored,
+            duplicate=True,
+            phase_log=plan.destination,
+            appended=stored.appended,
+            append_error=repair.error,
+            repaired=repair.count,
+        )
+
+    def dry_run(self, plan: CheckpointPlan, checkpoint: Checkpoint, history: list[Checkpoint]) -> CheckpointOutcome:
+        """A judged checkpoint that is stored nowhere, with what the autopilot would do (and does not)."""
+        act = self.autopilot.plan(checkpoint, history)
+        if checkpoint.gate is not None:
+            checkpoint.gate.act = act
+        return CheckpointOutcome(checkpoint=checkpoint, dry_run=True, phase_log=plan.destination, act=act)
+
+    def store(
+        self,
+        plan: CheckpointPlan,
+        measured: Checkpoint,
+        failures: set[int],
+        repair: Repair,
+        history: list[Checkpoint],
+    ) -> CheckpointOutcome:
+        """Save the measured checkpoint, act on its gate when the autopilot is on, and append its phase-log entry
+        (under its feature+phase lock; `history`: the phase before it, newest first)."""
         a = self.adapters
-        now = a.clock()
+        # Its time is taken under the lock, like its id: the database and the phase log tell one story.
+        measured.created_at = a.clock()
+        planned = self.autopilot.plan(measured, history)
+        acting = planned is not None and planned.outcome is ActOutcome.DRY_RUN  # about to change the flag
+        measured.entry = entry_form(measured, history, acting=acting)
+        saved, created = a.checkpoints.save(measured, failures)
+        if not created:
+            return CheckpointOutcome(
+                checkpoint=saved, duplicate=True, phase_log=plan.destination, appended=saved.appended
+            )
+        act = self.autopilot.act(saved, planned)
+        error = a.phase_log.append(saved, plan.destination)
+        return CheckpointOutcome(
+            checkpoint=saved,
+            phase_log=plan.destination,
+            appended=error is None,
+            append_error=error or repair.error,
+            repaired=repair.count,
+            act=act,
+        )
+
+    def notify(self, outcome: CheckpointOutcome, history: list[Checkpoint]) -> None:
+        """SNS and the metric for a newly stored checkpoint (`history`: the phase before it, newest first)."""
+        if self.adapters.notifier is not None:
+            outcome.notifications = self.adapters.notifier.notify(
+                history[0] if history else None, outcome.checkpoint, append_failed=outcome.append_error is not None
+            )
+
+    def plan(self, request: CheckpointRequest, now: datetime | None = None) -> CheckpointPlan:
+        """What this checkpoint measures, decided before any log is read (bad input fails here, writing nothing).
+        `now` (default: the clock) fixes the instant, so several plans of one `watch` share one window."""
+        a = self.adapters
+        now = now or a.clock()
         window, ends_now = compute_window(self.settings, request, now)
         config = a.flags.get(request.feature)
         if request.phase == AUTO_PHASE:
@@ -207,6 +249,14 @@ class CheckpointRunner:
     ) -> tuple[Checkpoint, set[int]]:
         """Read the logs, run the checks and roll them up into the checkpoint (not stored yet), gate included; with
         the keys of the passengers whose first failure of the phase is in this window (stored with it)."""
+        prepared = self.prepare(plan, history)
+        window = plan.window
+        self.progress(f"Reading logs ({source.name}) {iso_z(window.start)} → {iso_z(window.end)}")
+        reading = self.read(source, prepared.log_window)
+        return self.judge(prepared, reading)
+
+    def prepare(self, plan: CheckpointPlan, history: list[Checkpoint]) -> Prepared:
+        """What the read must measure for `plan`: its `LogWindow` (allowlist, config segments), with the baseline."""
         request, window, config = plan.request, plan.window, plan.config
         baseline = pick_baseline(history, request.baseline_label)
         allowlist_hashes = frozenset(self.bucketer.hash_id(p) for p in config.allowlist)
@@ -221,8 +271,13 @@ class CheckpointRunner:
             allowlist_hashes=allowlist_hashes,
             segment_bounds=segments.bounds,
         )
-        self.progress(f"Reading logs ({source.name}) {iso_z(window.start)} → {iso_z(window.end)}")
-        reading = self._read(source, log_window)
+        return Prepared(plan, history, baseline, allowlist_hashes, segments, log_window)
+
+    def judge(self, prepared: Prepared, reading: SourceResult) -> tuple[Checkpoint, set[int]]:
+        """Run the checks on `reading` (this flag's own) and roll them up into the checkpoint, gate included."""
+        plan, history, baseline = prepared.plan, prepared.history, prepared.baseline
+        allowlist_hashes, segments = prepared.allowlist_hashes, prepared.segments
+        request, window, config = plan.request, plan.window, plan.config
         passengers = reading.aggregate.passengers
         failed_before = self.adapters.checkpoints.failed_before(
             request.feature, request.phase, passengers.states.keys()
@@ -275,7 +330,8 @@ class CheckpointRunner:
             log.warning("other flags not read: overlap unknown", extra={"error": str(exc)[:200]})
             return None
 
-    def _read(self, source: LogSource, window: LogWindow) -> SourceResult:
+    def read(self, source: LogSource, window: LogWindow) -> SourceResult:
+        """One read of `window` by `source`, with the load balancer's cross-check when configured."""
         reading = source.read(window)
         if reading.failure is not None:
             log.warning("log source failed", extra={"source": source.name, "code": reading.failure.code})

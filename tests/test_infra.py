@@ -228,12 +228,20 @@ def test_schedule_settings(template: dict[str, Any]) -> None:
     assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["TriggerDeadLetterQueue", "Arn"]}}
 
 
-def scheduled_commands(template: dict[str, Any]) -> dict[str, list[str]]:
+def branch(value: dict[str, Any], command: str) -> Any:
+    """The branch of an `!If [UseWatch, …, …]` that Command=`command` selects."""
+    condition, on_watch, on_checkpoint = value["Fn::If"]
+    assert condition == "UseWatch"
+    return on_watch if command == "watch" else on_checkpoint
+
+
+def scheduled_commands(template: dict[str, Any], command: str = "checkpoint") -> dict[str, list[str]]:
     """The container command each trigger sends, parameters filled in and the time placeholder normalised."""
-    schedule_input = resource(template, "CheckpointSchedule")["Properties"]["Target"]["Input"]["Fn::Sub"]
+    schedule_input = branch(resource(template, "CheckpointSchedule")["Properties"]["Target"]["Input"], command)
+    schedule_input = schedule_input["Fn::Sub"]
     rule_target = resource(template, "ClassicRule")["Properties"]["Targets"][0]
     assert rule_target["InputTransformer"]["InputPathsMap"] == {"time": "$.time"}
-    rule_input = rule_target["InputTransformer"]["InputTemplate"]["Fn::Sub"]
+    rule_input = branch(rule_target["InputTransformer"]["InputTemplate"], command)["Fn::Sub"]
     commands = {}
     for name, text, placeholder in (
         ("scheduler", schedule_input, "<aws.scheduler.scheduled-time>"),
@@ -262,12 +270,54 @@ def test_both_triggers_send_the_same_command_with_a_per_feature_run_key(template
     assert args.run_key == "passenger_favorites_matching|5pct|hourly|2026-11-22T14:05:00Z"
 
 
-def test_default_task_command_is_the_scheduled_one_without_run_key(template: dict[str, Any]) -> None:
-    parts = container(template)["Command"]
+@pytest.mark.parametrize("mode", ["watch", "checkpoint"])
+def test_default_task_command_is_the_scheduled_one_without_run_key(template: dict[str, Any], mode: str) -> None:
+    parts = branch(container(template)["Command"], mode)
     command = [fill(part, SAMPLE) if isinstance(part, str) else SAMPLE[part["Ref"]] for part in parts]
-    scheduled = scheduled_commands(template)["scheduler"]
+    scheduled = scheduled_commands(template, mode)["scheduler"]
     at = scheduled.index("--run-key")
     assert command == scheduled[:at] + scheduled[at + 2 :]
+
+
+def test_the_schedule_runs_watch_by_default_with_a_run_key_per_schedule_time(template: dict[str, Any]) -> None:
+    assert template["Parameters"]["Command"]["Default"] == "watch"
+    assert template["Parameters"]["Command"]["AllowedValues"] == ["watch", "checkpoint"]
+    assert template["Parameters"]["FeatureKey"]["Default"] == ""  # optional with watch
+    commands = scheduled_commands(template, "watch")
+    assert commands["scheduler"] == commands["events-rule"]
+    args = build_parser().parse_args(commands["scheduler"])
+    assert (args.command, args.label, args.source, args.feature) == ("watch", "hourly", "insights", [])
+    # the CLI scopes it per feature+phase (feature|phase|watch|hourly|time): flags never share a run key
+    assert args.run_key == "watch|hourly|2026-11-22T14:05:00Z"
+
+
+@pytest.mark.parametrize("name", ["CheckpointFailedAlarm", "CheckpointMissingAlarm", "PhaseLogAppendFailedAlarm"])
+def test_per_feature_alarms_exist_whenever_a_feature_is_named(template: dict[str, Any], name: str) -> None:
+    assert resource(template, name)["Condition"] == "HasFeature"
+    assert template["Conditions"]["HasFeature"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "FeatureKey"}, ""]}]}
+
+
+def test_one_alarm_watches_the_worst_status_over_every_flag(template: dict[str, Any]) -> None:
+    from monitor.notify import WORST_STATUS
+
+    alarm = resource(template, "WorstStatusFailedAlarm")
+    assert alarm["Condition"] == "UseWatch"
+    props = alarm["Properties"]
+    namespace = Settings.model_fields["metric_namespace"].default
+    assert (props["Namespace"], props["MetricName"]) == (namespace, WORST_STATUS)
+    assert "Dimensions" not in props  # one series for every flag
+    assert (props["Statistic"], props["Threshold"], props["ComparisonOperator"]) == (
+        "Maximum",
+        2,
+        "GreaterThanOrEqualToThreshold",
+    )
+    assert props["AlarmActions"] == [{"Ref": "AlertTopic"}] == props["OKActions"]
+    missing = resource(template, "WatchMissingAlarm")["Properties"]
+    assert (missing["MetricName"], missing["Statistic"], missing["TreatMissingData"]) == (
+        WORST_STATUS,
+        "SampleCount",
+        "breaching",
+    )
 
 
 @pytest.mark.parametrize(
@@ -509,6 +559,8 @@ def rule_accepts(rule: dict[str, Any], values: dict[str, str]) -> bool:
         if isinstance(node, dict) and set(node) == {"Fn::Equals"}:
             left, right = (value(n) for n in node["Fn::Equals"])
             return left == right
+        if isinstance(node, dict) and set(node) == {"Fn::Not"}:
+            return not value(node["Fn::Not"][0])
         if isinstance(node, dict) and set(node) == {"Fn::Contains"}:
             options, item = (value(n) for n in node["Fn::Contains"])
             return item in options
@@ -527,7 +579,22 @@ def test_rules_accept_exactly_the_fargate_cpu_memory_pairs(template: dict[str, A
     for cpu in parameters["TaskCpu"]["AllowedValues"]:
         for memory in parameters["TaskMemory"]["AllowedValues"]:
             values = {"TaskCpu": cpu, "TaskMemory": memory}
-            accepted = all(rule_accepts(rule, values) for rule in template["Rules"].values())
+            accepted = all(rule_accepts(rule, values) for rule in fargate_rules(template))
             assert accepted is (memory in FARGATE_MEMORY[cpu]), values
     defaults = {name: parameters[name]["Default"] for name in ("TaskCpu", "TaskMemory")}
-    assert all(rule_accepts(rule, defaults) for rule in template["Rules"].values())
+    assert all(rule_accepts(rule, defaults) for rule in fargate_rules(template))
+
+
+def fargate_rules(template: dict[str, Any]) -> list[dict[str, Any]]:
+    return [rule for name, rule in template["Rules"].items() if name.startswith("Fargate")]
+
+
+@pytest.mark.parametrize(
+    ("command", "feature", "accepted"),
+    [("watch", "", True), ("watch", "f1", True), ("checkpoint", "f1", True), ("checkpoint", "", False)],
+)
+def test_only_a_checkpoint_stack_needs_a_feature(
+    template: dict[str, Any], command: str, feature: str, accepted: bool
+) -> None:
+    rule = template["Rules"]["CheckpointNeedsAFeature"]
+    assert rule_accepts(rule, {"Command": command, "FeatureKey": feature}) is accepted

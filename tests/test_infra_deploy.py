@@ -42,6 +42,7 @@ def deploy(mock_aws_env: None) -> Deploy:
         SecretString="postgresql://watchdog@db.internal/beta_monitor",
     )["ARN"]
     base = {
+        "Command": "checkpoint",  # the one-feature option; the default (watch) is deployed on its own below
         "FeatureKey": FEATURE,
         "PhaseName": PHASE,
         "Subnets": subnet,
@@ -322,3 +323,65 @@ def test_task_stop_rule_reports_this_stacks_abnormal_stops_to_the_encrypted_topi
     [key_arn] = [k["KeyArn"] for k in keys if k["KeyId"] == key_id]
     task = by_sid(role_policy("bm-stops-TaskRole"))
     assert task["NotifyEncryptedTopic"]["Resource"] == key_arn
+
+
+def test_the_default_stack_watches_every_flag_in_rollout(deploy: Deploy) -> None:
+    """Command defaults to watch: no FeatureKey needed, the task runs `watch`, the classic rule sends it with a run
+    key per schedule time."""
+    stack = deploy("bm-watch", Trigger="events-rule", Command="watch", FeatureKey="", PhaseName="auto")
+    assert stack["status"] == "CREATE_COMPLETE"
+    out = stack["outputs"]
+    [box] = boto3.client("ecs", region_name=REGION).describe_task_definition(taskDefinition=out["TaskDefinitionArn"])[
+        "taskDefinition"
+    ]["containerDefinitions"]
+    assert box["command"] == ["watch", "--label", "hourly", "--source", "insights"]
+    events = boto3.client("events", region_name=REGION)
+    [target] = events.list_targets_by_rule(Rule=out["ClassicRuleName"])["Targets"]
+    template = target["InputTransformer"]["InputTemplate"]
+    command = json.loads(template.replace("<time>", "2026-11-22T14:05:00Z"))["containerOverrides"][0]["command"]
+    assert command == [
+        "watch",
+        "--label",
+        "hourly",
+        "--run-key",
+        "watch|hourly|2026-11-22T14:05:00Z",
+        "--source",
+        "insights",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("statuses", "alarms"),
+    [
+        pytest.param(("PASS", "WARN"), False, id="warn-quiet"),
+        pytest.param(("PASS", "FAIL"), True, id="one-fail-alarms"),
+        pytest.param((), False, id="no-flag-quiet"),
+    ],
+)
+def test_worst_status_alarm_matches_what_watch_publishes(
+    mock_aws_env: None, statuses: tuple[str, ...], alarms: bool
+) -> None:
+    from monitor.domain import Status
+    from monitor.notify import AwsNotifier
+
+    resources = load_template()["Resources"]
+    alarm, missing = resources["WorstStatusFailedAlarm"]["Properties"], resources["WatchMissingAlarm"]["Properties"]
+    cloudwatch = boto3.client("cloudwatch", region_name=REGION)
+    now = datetime.now(UTC).replace(microsecond=0)
+    worst = Status.worst(*(Status(s) for s in statuses)) if statuses else Status.PASS
+    notifier = AwsNotifier(sns=None, cloudwatch=cloudwatch, topic_arn=None, namespace=alarm["Namespace"])
+    assert notifier.worst_status(worst, len(statuses)) == f"metric BetaMonitor/WorstStatus={worst.metric_value}"
+    for props, statistic in ((alarm, alarm["Statistic"]), (missing, missing["Statistic"])):
+        stats = cloudwatch.get_metric_statistics(
+            Namespace=props["Namespace"],
+            MetricName=props["MetricName"],
+            StartTime=now - timedelta(hours=1),
+            EndTime=now + timedelta(hours=1),
+            Period=props["Period"],
+            Statistics=[statistic],
+        )["Datapoints"]
+        assert len(stats) == 1, "the alarm's namespace or metric does not match what watch publishes"
+        if props is alarm:
+            assert (stats[0][statistic] >= props["Threshold"]) is alarms
+        else:  # a run was seen: the missing-run alarm stays quiet
+            assert stats[0][statistic] >= props["Threshold"]

@@ -14,7 +14,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("monitor.domain",),
     ("monitor.checks", "monitor.gate"),
     ("monitor.aws", "monitor.sources", "monitor.store", "monitor.phaselog", "monitor.notify"),
-    ("monitor.planning", "monitor.runner", "monitor.doctor", "monitor.autopilot"),
+    ("monitor.planning", "monitor.runner", "monitor.watch", "monitor.doctor", "monitor.autopilot"),
     ("monitor.cli", "monitor.__main__"),
 )
 

@@ -92,6 +92,7 @@ def check_data_quality(ctx: CheckContext) -> CheckResult:
         unrecognised=counts.unrecognised,
         inputs=dict(reading.inputs) or None,
         unreadable_inputs=list(reading.unreadable) or None,
+        read_cost=reading.read_cost(),
     )
     warnings = _warnings(ctx, share, age, lb_warning)
     if reading.problems:

@@ -52,6 +52,10 @@ def command(name: str) -> Command:  # noqa: PLR0911 - one return per command, re
         from monitor.cli.commands import checkpoint  # noqa: PLC0415 - lazy, see the docstring
 
         return checkpoint.run
+    if name == "watch":
+        from monitor.cli.commands import watch  # noqa: PLC0415 - lazy, see the docstring
+
+        return watch.run
     if name == "history":
         from monitor.cli.commands import history  # noqa: PLC0415 - lazy, see the docstring
 

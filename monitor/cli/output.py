@@ -11,6 +11,7 @@ from monitor.domain.format import iso_z, pct, plural
 
 if TYPE_CHECKING:
     from monitor.runner import CheckpointOutcome
+    from monitor.watch import WatchOutcome
 
 
 def print_json(data: Any) -> None:
@@ -174,3 +175,47 @@ def rollout_lines(feature: str, result: dict[str, Any]) -> list[str]:
         f"Expected config: rollout={after['rollout_percentage']}%, enabled={str(after['enabled']).lower()} "
         "(stored for hourly runs)",
     ]
+
+
+def watch_document(outcome: WatchOutcome) -> dict[str, Any]:
+    """The `watch --json` document: the checkpoint document of each flag in rollout, and what the one read cost."""
+    return {
+        "status": outcome.status.value,
+        "exit_code": outcome.exit_code,
+        "features": [checkpoint_document(o) for o in outcome.outcomes],
+        "not_in_rollout": dict(outcome.skipped),
+        "aws_calls": outcome.aws_calls(),
+        "index": outcome.index,
+        "index_error": outcome.index_error,
+        "notifications": list(outcome.notifications),
+    }
+
+
+def watch_lines(outcome: WatchOutcome) -> list[str]:
+    """The stdout of `watch`: one block per flag in rollout (as `checkpoint` prints it), then one summary line."""
+    lines: list[str] = []
+    for one in outcome.outcomes:
+        lines += [*outcome_lines(one), ""]
+    for feature, why in outcome.skipped.items():
+        lines.append(f"Not in rollout: {feature} ({why}): nothing recorded")
+    if outcome.index_error:
+        lines.append(f"Index: NOT written ({outcome.index_error}); the next watch rewrites it")
+    elif outcome.index:
+        lines.append(f"Index: {outcome.index}")
+    lines.extend(f"Notified: {note}" for note in outcome.notifications)
+    calls = outcome.aws_calls()
+    counts = {o.checkpoint.status.value: 0 for o in outcome.outcomes}
+    for one in outcome.outcomes:
+        counts[one.checkpoint.status.value] += 1
+    verdicts = ", ".join(f"{n} {status}" for status, n in counts.items()) or "no flag in rollout"
+    read = (
+        f"one read ({calls.get('insights_queries', 0)} Insights queries, {calls.get('bytes_scanned', 0):,} bytes "
+        f"scanned, {calls.get('FilterLogEvents', 0)} FilterLogEvents pages)"
+        if outcome.reading is not None
+        else "no read (nothing new to check)"
+    )
+    lines.append(
+        f"Watch: {outcome.status.value if outcome.outcomes else 'PASS'} — "
+        f"{plural(len(outcome.outcomes), 'flag')} in rollout ({verdicts}), {read}"
+    )
+    return lines

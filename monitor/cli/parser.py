@@ -107,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     _common_options(common, default=argparse.SUPPRESS)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
-    for add in (_checkpoint, _history, _gate, _report, _rollout, _db, _doctor, _demo):
+    for add in (_checkpoint, _watch, _history, _gate, _report, _rollout, _db, _doctor, _demo):
         add(sub, common)
     return p
 
@@ -153,6 +153,25 @@ def _checkpoint(sub: Subparsers, common: Parents) -> None:
         help="expected rollout %% (else the one stored by `rollout set`)",
     )
     c.add_argument("--expected-enabled", type=_bool, metavar="true|false", help="expected master switch")
+    _window_options(c)
+    c.add_argument(
+        "--baseline-label",
+        type=_label,
+        metavar="LABEL",
+        help="compare against this checkpoint instead of the phase's first PASS",
+    )
+    c.add_argument("--json", action="store_true", help="print one JSON document instead of lines")
+    c.add_argument("--dry-run", action="store_true", help="measure and judge, store nothing, append nothing")
+    c.add_argument(
+        "--doctor",
+        action="store_true",
+        help="first run `beta-monitor doctor` for FEATURE (no test notification; its lines go to stderr) and exit 3, "
+        "writing nothing, if it finds a problem",
+    )
+
+
+def _window_options(c: argparse.ArgumentParser) -> None:
+    """--window, --end, --source, --phase-log, --run-key: what `checkpoint` and `watch` read and write alike."""
     c.add_argument(
         "--window", metavar="DURATION", help="window length, e.g. 1h, 90m, at most 7d (default BETA_MONITOR_WINDOW=1h)"
     )
@@ -174,20 +193,37 @@ def _checkpoint(sub: Subparsers, common: Parents) -> None:
     c.add_argument(
         "--run-key", type=_run_key, metavar="KEY", help="idempotency key (EventBridge: <aws.scheduler.scheduled-time>)"
     )
-    c.add_argument(
-        "--baseline-label",
-        type=_label,
-        metavar="LABEL",
-        help="compare against this checkpoint instead of the phase's first PASS",
+
+
+def _watch(sub: Subparsers, common: Parents) -> None:
+    w = sub.add_parser(
+        "watch",
+        parents=[common],
+        help="one checkpoint per flag in rollout, from one read of the logs",
+        description="Run one checkpoint (PHASE auto) for every flag in rollout — enabled with 0 < rollout < 100 "
+        "or an allowlist, or with an expectation stored by `rollout set` — reading the logs ONCE for all of "
+        "them: each flag gets its own row, phase-log entry, gate and notifications, exactly as `checkpoint "
+        "FEATURE auto LABEL` stores them, and an index.md beside the phase logs lists them. Flags not in rollout "
+        "get nothing. A repeated run key records nothing new. Exit code: the worst status over the flags "
+        "(0 PASS, 1 WARN, 2 FAIL; 0 when no flag is in rollout); 3 when nothing could be produced.",
     )
-    c.add_argument("--json", action="store_true", help="print one JSON document instead of lines")
-    c.add_argument("--dry-run", action="store_true", help="measure and judge, store nothing, append nothing")
-    c.add_argument(
-        "--doctor",
+    w.add_argument(
+        "--feature",
+        type=_name("FEATURE"),
+        action="append",
+        default=[],
+        metavar="F",
+        help="watch only these flags (repeat the option; default: every flag in the flag table)",
+    )
+    w.add_argument("--label", type=_label, default="hourly", metavar="LABEL", help="checkpoint label (default hourly)")
+    _window_options(w)
+    w.add_argument(
+        "--json",
         action="store_true",
-        help="first run `beta-monitor doctor` for FEATURE (no test notification; its lines go to stderr) and exit 3, "
-        "writing nothing, if it finds a problem",
+        help='print one JSON document: {"status", "exit_code", "features": [checkpoint document per flag], '
+        '"aws_calls"}',
     )
+    w.add_argument("--dry-run", action="store_true", help="measure and judge, store nothing, append nothing")
 
 
 def _history(sub: Subparsers, common: Parents) -> None:

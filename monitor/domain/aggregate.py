@@ -53,7 +53,9 @@ class LogWindow:
 
     - `route_groups`: (name, path prefix) pairs counted apart; anything else is the route `other`;
     - `bucketer` and `allowlist_hashes`: how a passenger hash falls into a cohort (see `CohortCounts`);
-    - `segment_bounds`: epoch-ms instants (a config change) that split the decisions into segments (`DecisionStats`).
+    - `segment_bounds`: epoch-ms instants (a config change) that split the decisions into segments (`DecisionStats`);
+    - `also_features`: other features whose decisions this read keeps too (`WindowAggregate.other_decisions`), for a
+      read shared by several flags (`monitor.domain.shared`); empty for one flag's read.
     """
 
     feature: str
@@ -63,10 +65,17 @@ class LogWindow:
     bucketer: Bucketer = field(default_factory=Bucketer)
     allowlist_hashes: frozenset[str] = frozenset()
     segment_bounds: Sequence[int] = ()
+    also_features: Sequence[str] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "route_groups", tuple(self.route_groups))
         object.__setattr__(self, "segment_bounds", tuple(sorted(self.segment_bounds)))
+        object.__setattr__(self, "also_features", tuple(f for f in self.also_features if f != self.feature))
+
+    @property
+    def features(self) -> tuple[str, ...]:
+        """Every feature whose decisions this read keeps: `feature` first."""
+        return (self.feature, *self.also_features)
 
     def route_of(self, path: str) -> str:
         for name, prefix in self.route_groups:
@@ -430,6 +439,10 @@ class WindowAggregate:
         self.cohorts = CohortCounts()
         self.passengers = PassengerStates()
         self.decisions = DecisionStats(window.segment_bounds)
+        # A shared read (`LogWindow.also_features`): the other features' decisions, and each allowlisted
+        # passenger's (requests, 5xx), so every feature's cohorts can be split from this one aggregate.
+        self.other_decisions = {f: DecisionStats(window.segment_bounds) for f in window.also_features}
+        self.allowlisted: dict[str, list[int]] = {}
 
     # -- what the engines call ------------------------------------------------------------------------------
     def seen(self, ts_ms: int | None, n: int = 1) -> None:
@@ -462,6 +475,10 @@ class WindowAggregate:
         if passenger_hash in self.window.allowlist_hashes:
             c.allowlisted_requests += n
             c.allowlisted_5xx += err
+            if self.other_decisions:
+                tally = self.allowlisted.setdefault(passenger_hash, [0, 0])
+                tally[0] += n
+                tally[1] += err
         else:
             b = state >> 1
             c.bucket_requests[b] += n
@@ -470,6 +487,9 @@ class WindowAggregate:
     def add_decision(self, ts_ms: int | None, feature_key: str, decision: str, passenger_hash: str, n: int = 1) -> None:
         if feature_key != self.window.feature:
             self.decisions.other_feature += n
+            other = self.other_decisions.get(feature_key)
+            if other is not None:
+                other.add(other.segment_of(ts_ms), passenger_hash, decision, n)
             return
         self.decisions.add(self.decisions.segment_of(ts_ms), passenger_hash, decision, n)
 
@@ -491,6 +511,12 @@ class WindowAggregate:
         self.cohorts.merge(later.cohorts)
         self.passengers.merge(later.passengers)
         self.decisions.merge(later.decisions)
+        for feature, decisions in later.other_decisions.items():
+            self.other_decisions[feature].merge(decisions)
+        for passenger, (n, err) in later.allowlisted.items():
+            tally = self.allowlisted.setdefault(passenger, [0, 0])
+            tally[0] += n
+            tally[1] += err
 
     def to_dict(self) -> dict[str, Any]:
         """The measured figures as plain JSON (stored with the checkpoint's metrics and shown in `--json`)."""

@@ -310,6 +310,7 @@ class DataQualityEvidence(Evidence):
     unrecognised: int | None = None  # `file:` lines in no format it reads
     inputs: dict[str, int] | None = None  # `file:` inputs read, by the format found
     unreadable_inputs: list[str] | None = None  # `file:` inputs mostly unrecognised, with their first line's shape
+    read_cost: dict[str, int] | None = None  # Insights queries, bytes scanned, flags served (`SourceResult.read_cost`)
 
 
 EVIDENCE_MODELS: dict[str, type[Evidence]] = {

@@ -35,6 +35,7 @@ class SourceResult:
     failure: SourceError | None = None  # the error a whole read stopped on, kept for its code
     inputs: dict[str, int] = field(default_factory=dict)  # `file:` inputs read, by format found
     unreadable: list[str] = field(default_factory=list)  # `file:` inputs mostly in no format it reads (first 5)
+    shared_by: int = 1  # flags this one read serves (`beta-monitor watch` reads once for all of them)
 
     @classmethod
     def empty(cls, window: LogWindow, engine: str) -> SourceResult:
@@ -62,6 +63,15 @@ class SourceResult:
         self.load_balancer = figures
         for api, n in aws_calls.items():
             self.count_call(api, n)
+
+    def read_cost(self) -> dict[str, int]:
+        """What the read cost (data_quality's evidence): Logs Insights queries started, the bytes they scanned (from
+        the queries' statistics, what Insights bills), and how many flags the read served."""
+        return {
+            "insights_queries": self.aws_calls.get("StartQuery", 0),
+            "bytes_scanned": sum(int(q.get("bytes_scanned") or 0) for q in self.queries),
+            "shared_by": self.shared_by,
+        }
 
     def metrics(self) -> dict[str, Any]:
         """The measured figures and how they were measured, as plain JSON (stored with the checkpoint)."""

@@ -2,6 +2,7 @@
 file and S3 sinks it is written to (`sinks`), the service that appends, repairs and rebuilds it (`service`), and the
 rollout's story across phases written beside it (`rollout_story`)."""
 
+from monitor.phaselog.index import IndexRow, index_destination, render_index
 from monitor.phaselog.render import render_entry, render_header, render_phase_log, render_summary
 from monitor.phaselog.rollout_story import (
     publish_rollout_story,
@@ -15,14 +16,17 @@ from monitor.phaselog.sinks import FilePhaseLog, PhaseLogSink, S3PhaseLog, open_
 
 __all__ = [
     "FilePhaseLog",
+    "IndexRow",
     "PhaseLog",
     "PhaseLogSink",
     "S3PhaseLog",
+    "index_destination",
     "open_sink",
     "phase_log_destination",
     "publish_rollout_story",
     "render_entry",
     "render_header",
+    "render_index",
     "render_phase_log",
     "render_rollout_story",
     "render_summary",

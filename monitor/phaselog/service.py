@@ -11,9 +11,11 @@ import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from monitor.domain.checkpoint import Checkpoint
 from monitor.errors import ConfigError, SinkError
+from monitor.phaselog.index import IndexRow, index_destination, render_index
 from monitor.phaselog.render import render_entry, render_header, render_phase_log
 from monitor.phaselog.sinks import PhaseLogSink, phase_log_destination
 from monitor.store.base import AppendLedger
@@ -41,6 +43,17 @@ class PhaseLog:
     def destination(self, feature: str, phase: str, template: str | None = None) -> str:
         """Where the log of feature+phase lives (`template` overrides the configured one). Raises ConfigError."""
         return phase_log_destination(template or self.template, feature, phase)
+
+    def write_index(self, rows: list[IndexRow], now: datetime, template: str | None = None) -> tuple[str, str | None]:
+        """Rewrite the index page of the phase logs (`monitor.phaselog.index`) listing `rows`. Returns where, and
+        None or why it could not be written (never raised: the checkpoints are stored, the next watch rewrites it)."""
+        index = index_destination(template or self.template)
+        try:
+            self.open_sink(index).write_all(render_index(index, rows, now))
+        except SinkError as exc:
+            log.error("phase log index not written", extra={"destination": index, "error": str(exc)})
+            return index, str(exc)
+        return index, None
 
     def append(self, checkpoint: Checkpoint, destination: str) -> str | None:
         """Append the entry of a stored checkpoint and mark it appended (in the store and on `checkpoint`).

@@ -28,6 +28,14 @@ class FlagSource(Protocol):
         ...
 
 
+class FlagCatalog(Protocol):
+    """Which flags exist (`beta-monitor watch` looks for the ones in rollout)."""
+
+    def keys(self) -> list[str]:
+        """Every flag key of the backend's flag table, sorted. Raises StoreError."""
+        ...
+
+
 class CheckpointHistory(Protocol):
     """Stored checkpoints, read: `history`, `gate`, `report` and planning a checkpoint."""
 
@@ -69,6 +77,10 @@ class AppendLedger(CheckpointHistory, Protocol):
 class Expectations(Protocol):
     def expectation(self, feature: str) -> ExpectedConfig | None:
         """The expectation stored by `rollout set`, or None."""
+        ...
+
+    def expected_features(self) -> list[str]:
+        """The flags with an expectation stored by `rollout set`, sorted."""
         ...
 
 

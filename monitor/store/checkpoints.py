@@ -322,6 +322,12 @@ class PostgresCheckpointStore:
         row = rows[0]
         return ExpectedConfig(rollout_percentage=row["rollout_percentage"], enabled=row["enabled"], source="stored")
 
+    def expected_features(self) -> list[str]:
+        rows = self._rows(
+            "listing the flags with a stored expectation", "SELECT feature FROM expectations ORDER BY 1", ()
+        )
+        return [str(row["feature"]) for row in rows]
+
     def rollout_audit(self, feature: str, limit: int | None = None) -> list[dict[str, Any]]:
         """`rollout set` audit rows of a feature, newest first: actor, at, before, after, reason."""
         return self._rows(

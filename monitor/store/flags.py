@@ -86,6 +86,13 @@ class FlagTables:
                 return self._read_json(conn, feature)
             return self._read_columns(conn, feature)
 
+    def keys(self, conn: psycopg.Connection[Any]) -> list[str]:
+        """Every flag key in the table, sorted."""
+        column = sql.Identifier("flag_key" if self.schema == "json" else "key")
+        query = sql.SQL("SELECT {} FROM {} ORDER BY 1").format(column, self.flags)
+        with self._table(self.flags_name, "BETA_MONITOR_FLAGS_TABLE"):
+            return [str(row[0]) for row in conn.execute(query)]
+
     def _read_columns(self, conn: psycopg.Connection[Any], feature: str) -> FlagConfig:
         query = sql.SQL("SELECT enabled, rollout_percentage, config_json, updated_at FROM {} WHERE key = %s")
         with self._table(self.flags_name, "BETA_MONITOR_FLAGS_TABLE"):
@@ -319,6 +326,13 @@ class PostgresFlagSource:
         for key in bad:
             log.warning("flag row left out: malformed value", extra={"flag": key[:100]})
         return found
+
+    def keys(self) -> list[str]:
+        with (
+            connect(self.url, purpose="flags") as conn,
+            translate_errors(self.url, purpose="flags", action="listing the flags"),
+        ):
+            return self.tables.keys(conn)
 
 
 def create_flag_tables(

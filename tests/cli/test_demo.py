@@ -50,6 +50,14 @@ def test_demo_verdict_sequence(tmp_path: Path) -> None:
     for path in doc["phase_logs"]:
         text = Path(path).read_text(encoding="utf-8")
         assert text.startswith("# Phase log: ") and "## Checkpoint: " in text
+    # One `watch` per hour checked a second flag, healthy, from the same read: stored in its own phase log.
+    alongside = doc["watched_alongside"]
+    assert alongside["feature"] == "driver_eta_v2"
+    assert [(s["phase"], s["status"]) for s in alongside["steps"]] == [("allowlist", "PASS")] * len(doc["steps"])
+    companion_log = tmp_path / "out" / "driver_eta_v2" / "allowlist.md"
+    assert companion_log.read_text(encoding="utf-8").count("## Checkpoint: hourly") == len(doc["steps"])
+    assert "one read for 2 flag(s)" in companion_log.read_text(encoding="utf-8")
+    assert (tmp_path / "out" / "index.md").read_text(encoding="utf-8").count("](") == 2
     _assert_the_summary_is_the_rollout_story(doc)
     # The progress lines went to stderr, the document to stdout.
     assert "rollout set passenger_favorites_matching 10%" in run.stderr

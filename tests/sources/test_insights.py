@@ -237,7 +237,11 @@ def test_every_query_is_recorded_with_its_time_range_and_figures() -> None:
     assert stats.aggregate.counts.malformed > 0  # so the malformed_samples query runs too
     assert len(stats.queries) == fake.call_count("StartQuery") == 12  # 9 measures, 2 segments, samples
     for entry in stats.queries:
-        assert set(entry) == {"name", "query", "start", "end", "status", "rows", "records_matched", "records_scanned"}
+        assert set(entry) == {
+            *("name", "query", "start", "end", "status", "rows"),
+            *("records_matched", "records_scanned", "bytes_scanned"),
+        }
+        assert entry["bytes_scanned"] > 0  # GetQueryResults' statistics, what Insights bills
         assert entry["status"] == "Complete" and entry["records_scanned"] > 0
         parse_query(entry["query"])  # a query the console (and the fake) can read back
     ranges = {

@@ -12,17 +12,24 @@ from monitor.cli.wiring import build_adapters
 from monitor.planning import CheckpointRequest
 from monitor.runner import CheckpointRunner
 from monitor.settings import Settings, window_length
+from monitor.sources.base import LogSource
 from monitor.sources.factory import open_source
 
 log = logging.getLogger("beta_monitor")
 
 
-def run(args: argparse.Namespace, settings: Settings, say: Say) -> int:
-    # Validate what needs no I/O first: bad input writes nothing.
+def open_run(args: argparse.Namespace, settings: Settings, say: Say) -> tuple[LogSource, Databases]:
+    """The log source and the databases a run reads with (`checkpoint`, `watch`). What needs no I/O is validated
+    first: bad input writes nothing."""
     window_length(args.window or settings.window)
     source = open_source(args.source or settings.source, settings, say=say)
     databases = Databases.open(settings, say)
     databases.store.migrate()
+    return source, databases
+
+
+def run(args: argparse.Namespace, settings: Settings, say: Say) -> int:
+    source, databases = open_run(args, settings, say)
     if args.doctor:
         startup_doctor(args, settings, databases, say)
     runner = CheckpointRunner(settings, build_adapters(settings, databases), progress=say)

@@ -1,10 +1,11 @@
 """`beta-monitor demo`: a whole rollout story on an embedded PostgreSQL and an in-process AWS emulation (moto).
 
 allowlist → 1% → 5% → 10% with a regression only the ON cohort sees (FAIL, ROLLBACK) → rollback to 5% with
-`rollout set`. The demo acts as a careful operator: it takes hourly checkpoints in a phase until the gate says
-ADVANCE (or ROLLBACK) and only then runs the `rollout set` the gate names; a gate that still says HOLD after
-`MAX_CHECKPOINTS_PER_PHASE` hours ends the story, saying why. Traffic is simulated for past hours; each checkpoint
-judges one hour.
+`rollout set`. A second flag, healthy, is in rollout at the same time (its beta testers on the allowlist): every
+hour ONE `watch` reads the logs once and checks both. The demo acts as a careful operator: it takes hourly
+checkpoints in a phase until the gate says ADVANCE (or ROLLBACK) and only then runs the `rollout set` the gate
+names; a gate that still says HOLD after `MAX_CHECKPOINTS_PER_PHASE` hours ends the story, saying why. Traffic is
+simulated for past hours; each checkpoint judges one hour.
 """
 
 from __future__ import annotations
@@ -21,12 +22,12 @@ from typing import Any
 
 from monitor.aws import make_client
 from monitor.cli.databases import Databases
-from monitor.cli.demo.traffic import TrafficModel, generate, passenger_ids
+from monitor.cli.demo.traffic import OtherFlag, TrafficModel, generate, passenger_ids
 from monitor.cli.wiring import build_adapters, phase_log
+from monitor.domain.bucketing import Bucketer
 from monitor.errors import ConfigError
 from monitor.gate import check_phase_plan
 from monitor.phaselog.rollout_story import publish_rollout_story
-from monitor.planning import CheckpointRequest
 from monitor.runner import CheckpointRunner
 from monitor.settings import Settings, load_settings
 from monitor.sources.base import LogSource
@@ -35,8 +36,10 @@ from monitor.store.admin import recreate_database
 from monitor.store.embedded import embedded_database_url, stop_embedded_server
 from monitor.store.flags import create_flag_tables, upsert_flag
 from monitor.store.rollout import PostgresRolloutWriter
+from monitor.watch import WatchRequest, WatchRunner
 
 FEATURE = "passenger_favorites_matching"
+COMPANION = "driver_eta_v2"  # the healthy flag watched alongside
 LOG_GROUP = "/ecs/kaviar-backend"
 
 
@@ -120,7 +123,15 @@ class _Tour:
     source: LogSource
     logs: Any
     results: list[dict[str, Any]] = field(default_factory=list)
+    companion: list[dict[str, Any]] = field(default_factory=list)  # the healthy flag, hour by hour
     ending: str = ""
+
+
+def companion_testers() -> list[str]:
+    """The healthy flag's beta testers: outside the first 10 buckets, so its ON cohort never overlaps the regressing
+    flag's (buckets are unsalted, as the backend's: a 10% flag's ON cohort holds every lower rollout's)."""
+    bucketer = Bucketer()
+    return [p for p in passenger_ids(80, seed=4321) if bucketer.bucket_of_hash(bucketer.hash_id(p)) >= 10][:24]
 
 
 def _setup(args: argparse.Namespace, say: Say) -> _Tour:
@@ -141,6 +152,15 @@ def _setup(args: argparse.Namespace, say: Say) -> _Tour:
         rollout=0,
         allowlist=passenger_ids(12, seed=1234),
         updated_at=datetime.now(UTC) - timedelta(hours=8),
+    )
+    upsert_flag(
+        url,
+        "columns",
+        COMPANION,
+        enabled=True,
+        rollout=0,
+        allowlist=companion_testers(),
+        updated_at=datetime.now(UTC) - timedelta(hours=30),
     )
     databases = Databases.open(settings, lambda _m: None)
     databases.store.migrate()
@@ -197,6 +217,12 @@ def _phase(tour: _Tour, phase: Phase, ends: Iterator[datetime], requests_per_hou
 def _checkpoint(tour: _Tour, phase: Phase, label: str, end: datetime, *, requests_per_hour: int, say: Say) -> str:
     """One simulated hour: its traffic, and its checkpoint. Returns the gate's action."""
     config = tour.runner.adapters.flags.get(FEATURE)
+    # Its testers use the app as much as anyone (5 requests an hour): a cohort of heavier users than the rest would
+    # fail more often per passenger whatever the feature does.
+    # Its decisions are logged where it is evaluated: the rides pages.
+    companion = OtherFlag(
+        COMPANION, tour.runner.adapters.flags.get(COMPANION), allowlist_requests=5, path_prefix="/api/rides"
+    )
     model = TrafficModel(
         requests=requests_per_hour,
         start_ms=int((end - timedelta(hours=1)).timestamp() * 1000),
@@ -206,16 +232,34 @@ def _checkpoint(tour: _Tour, phase: Phase, label: str, end: datetime, *, request
         seed=len(tour.results) + 1,
         feature=FEATURE,
         malformed_share=0.001,
+        other_flags=(companion,),
     )
     _put_events(tour.logs, list(generate(model)))
-    request = CheckpointRequest(feature=FEATURE, phase=phase.name, label=label, end=end, window="1h")
-    outcome = tour.runner.run(request, tour.source)
+    # One watch per hour checks both flags from one read; the story names its own phases and labels.
+    request = WatchRequest(
+        features=[FEATURE, COMPANION],
+        label="hourly",
+        end=end,
+        window="1h",
+        phases={FEATURE: phase.name},
+        labels={FEATURE: label},
+    )
+    watched = {
+        o.checkpoint.feature: o
+        for o in WatchRunner(tour.runner, tour.databases.flags()).run(request, tour.source).outcomes
+    }
+    outcome = watched[FEATURE]
     cp = outcome.checkpoint
+    other = watched[COMPANION].checkpoint
+    tour.companion.append(
+        {"phase": other.phase, "status": other.status.value, "gate": other.gate.action.value if other.gate else None}
+    )
     gate = cp.gate
     alerts = [f"{c.name} {c.status.value}" for c in cp.alerts]
     say(
         f"{phase.name:<17} {label:<26} {config.rollout_percentage:>3}%  {cp.status.value:<4}  "
         f"gate {gate.action.value if gate else 'n/a':<8} {'; '.join(alerts)}"
+        f" | {COMPANION} {other.phase} {other.status.value}"
     )
     tour.results.append(
         {
@@ -248,7 +292,13 @@ def _finish(args: argparse.Namespace, tour: _Tour, summaries: dict[str, Path]) -
     results, url = tour.results, tour.databases.store_url
     logs = sorted({r["phase_log"] for r in results})
     if args.json:
-        document = {"feature": FEATURE, "steps": results, "ending": tour.ending, "phase_logs": logs}
+        document = {
+            "feature": FEATURE,
+            "steps": results,
+            "watched_alongside": {"feature": COMPANION, "steps": tour.companion},
+            "ending": tour.ending,
+            "phase_logs": logs,
+        }
         stories = {feature: str(path) for feature, path in summaries.items()}
         print(json.dumps({**document, "summary": stories[FEATURE], "summaries": stories}, indent=2))
         return
@@ -259,6 +309,8 @@ def _finish(args: argparse.Namespace, tour: _Tour, summaries: dict[str, Path]) -
         )
         if r["gate"] in ("ADVANCE", "ROLLBACK"):
             print(f"      → {r['gate_command']}")
+    statuses = ", ".join(sorted({s["status"] for s in tour.companion}))
+    print(f"  watched alongside by the same hourly `watch`: {COMPANION} (allowlist phase) — {statuses} every hour")
     print(f"The demo ends here: {tour.ending}")
     print("Phase logs:")
     for path in logs:

@@ -23,6 +23,18 @@ ROUTES = (
 )
 
 
+@dataclass(frozen=True)
+class OtherFlag:
+    """Another flag in rollout in the same traffic: its decisions are logged too, and its ON passengers fail at
+    `on_error_rate` (buckets are unsalted, as the backend's: a 1% and a 5% flag share bucket 0)."""
+
+    feature: str
+    config: FlagConfig
+    on_error_rate: float = 0.002
+    allowlist_requests: int = 15  # requests per allowlisted passenger in the window
+    path_prefix: str = "/api/matching"  # the requests whose handler evaluates this flag (and logs its decision)
+
+
 @dataclass
 class TrafficModel:
     requests: int  # requests in the window
@@ -41,6 +53,7 @@ class TrafficModel:
     feature: str = "passenger_favorites_matching"
     other_share: float = 0.02  # application log lines
     malformed_share: float = 0.0
+    other_flags: tuple[OtherFlag, ...] = ()  # more flags in rollout at once (`beta-monitor watch`)
 
 
 def passenger_ids(n: int, seed: int) -> list[str]:
@@ -54,7 +67,10 @@ def generate(model: TrafficModel) -> Iterator[tuple[int, str]]:
     b = model.bucketer
     population = [b.hash_id(p) for p in passenger_ids(model.passengers, model.seed)]
     allow = frozenset(b.hash_id(p) for p in model.config.allowlist)
+    others = [(flag, frozenset(b.hash_id(p) for p in flag.config.allowlist)) for flag in model.other_flags]
     keen = sorted(allow) * model.allowlist_requests
+    for flag, testers in others:
+        keen += sorted(testers - allow) * flag.allowlist_requests
     total = model.requests
     span = max(1, model.end_ms - model.start_ms)
     times = sorted(model.start_ms + int(rng.random() * span) for _ in range(total))
@@ -77,6 +93,8 @@ def generate(model: TrafficModel) -> Iterator[tuple[int, str]]:
         decision = resolve_hash(model.config, pax, allow, b) if pax else Decision.OFF
         on = pax is not None and decision != Decision.OFF
         error_rate = model.on_error_rate if on else model.off_error_rate
+        decided = [(flag, resolve_hash(flag.config, pax, a, b) if pax else Decision.OFF) for flag, a in others]
+        error_rate = max([error_rate, *(flag.on_error_rate for flag, other in decided if other != Decision.OFF)])
         status = (
             503 if rng.random() < error_rate else rng.choices((200, 200, 200, 201, 304, 404, 401, 403, 429), k=1)[0]
         )
@@ -91,19 +109,22 @@ def generate(model: TrafficModel) -> Iterator[tuple[int, str]]:
         }
         if pax:
             request["passenger_hash"] = pax
-        if pax and path.startswith("/api/matching"):
-            yield (
-                ts,
-                json.dumps(
-                    {
-                        "type": "feature_flag_decision",
-                        "feature_key": model.feature,
-                        "decision": decision.value,
-                        "passenger_hash": pax,
-                    }
-                ),
-            )
+        if pax:
+            logged = [(model.feature, decision)] if path.startswith("/api/matching") else []
+            logged += [(flag.feature, other) for flag, other in decided if path.startswith(flag.path_prefix)]
+            yield from ((ts, _decision(feature, value, pax)) for feature, value in logged)
         yield ts, json.dumps(request)
+
+
+def _decision(feature: str, decision: Decision, passenger: str) -> str:
+    return json.dumps(
+        {
+            "type": "feature_flag_decision",
+            "feature_key": feature,
+            "decision": decision.value,
+            "passenger_hash": passenger,
+        }
+    )
 
 
 def export_line(ts_ms: int, message: str) -> str:

@@ -77,9 +77,11 @@ class _Tally:
         self.cohort: defaultdict[str | None, int] = defaultdict(int)
         self.cohort_5xx: defaultdict[str | None, int] = defaultdict(int)
         segments = len(stats.decisions.segment_bounds) + 1
-        self.decided: list[dict[str, defaultdict[str, int]]] = [
-            {name: defaultdict(int) for name in DECISION_BITS} for _ in range(segments)
-        ]
+        # feature -> per segment, per decision: passenger -> count (the window's feature, then a shared read's others)
+        self.decided_by: dict[str, list[dict[str, defaultdict[str, int]]]] = {
+            feature: [{name: defaultdict(int) for name in DECISION_BITS} for _ in range(segments)]
+            for feature in stats.window.features
+        }
 
     def route(self, path: str) -> _RouteTables:
         if len(self.route_of_path) >= _TABLE_LIMIT:
@@ -96,7 +98,12 @@ class _Tally:
     def full(self) -> bool:
         return (
             len(self.cohort) >= _TABLE_LIMIT
-            or any(len(table) >= _TABLE_LIMIT for tables in self.decided for table in tables.values())
+            or any(
+                len(table) >= _TABLE_LIMIT
+                for decided in self.decided_by.values()
+                for tables in decided
+                for table in tables.values()
+            )
             or any(len(latency) >= _TABLE_LIMIT for _, latency in self.route_tables.values())
         )
 
@@ -120,11 +127,17 @@ class _Tally:
                 stats.add_cohort_request(passenger, False, n - errors)
         self.cohort.clear()
         self.cohort_5xx.clear()
-        for segment, tables in enumerate(self.decided):
-            for decision, table in tables.items():
-                for passenger, n in table.items():
-                    stats.decisions.add(segment, passenger, decision, n)
-                table.clear()
+        self._fold_decisions()
+
+    def _fold_decisions(self) -> None:
+        stats = self.stats
+        for feature, decided in self.decided_by.items():
+            into = stats.decisions if feature == stats.window.feature else stats.other_decisions[feature]
+            for segment, tables in enumerate(decided):
+                for decision, table in tables.items():
+                    for passenger, n in table.items():
+                        into.add(segment, passenger, decision, n)
+                    table.clear()
 
 
 class FileLogSource:
@@ -277,7 +290,8 @@ def _read_lines(fh: Iterable[bytes | dict[str, Any]], stats: WindowAggregate, ta
     start_ms, end_ms, feature = window.start_ms, window.end_ms, window.feature
     loads, decode_error = orjson.loads, orjson.JSONDecodeError
     routes, hashes, cohort, cohort_5xx = tally.route_of_path, tally.hashes, tally.cohort, tally.cohort_5xx
-    bounds, decided = stats.decisions.segment_bounds, tally.decided
+    bounds, decided_by = stats.decisions.segment_bounds, tally.decided_by
+    decided = decided_by[feature]
     request_type, decision_type, decisions = REQUEST_TYPE, DECISION_TYPE, DECISION_BITS
     request_fields, decision_fields, check_every = _REQUEST_FIELDS, _DECISION_FIELDS, _CHECK_EVERY
     stamp, logfmt_start = ExportStamps(), LOGFMT_START.match
@@ -378,11 +392,14 @@ def _read_lines(fh: Iterable[bytes | dict[str, Any]], stats: WindowAggregate, ta
             ):
                 ingest(stats, ts, _text(original))
                 continue
-            if feat != feature:
-                other_feature += 1
-            else:
+            if feat == feature:
                 segment = (len(bounds) if ts is None else bisect_right(bounds, ts)) if bounds else 0
                 decided[segment][decision][passenger] += 1
+            else:
+                other_feature += 1
+                if feat in decided_by:  # a shared read: another watched feature's decision
+                    segment = (len(bounds) if ts is None else bisect_right(bounds, ts)) if bounds else 0
+                    decided_by[feat][segment][decision][passenger] += 1
         else:
             other += 1
         events += 1

@@ -60,7 +60,9 @@ class _Collected:
         self.route_bins: dict[str, Counter[int]] = {}
         self.cohort: list[tuple[str, bool, int]] = []
         self.anonymous: list[tuple[bool, int]] = []
-        self.decisions: list[tuple[int, str, str, int]] = []
+        self.decisions: list[tuple[int, str, str, str, int]] = []  # segment, feature, hash, decision, n
+        self.feature = builder.feature
+        self.watched = frozenset(builder.features)
         self.other_feature = 0
         self._read()
 
@@ -121,7 +123,10 @@ class _Collected:
     def _decision_row(self, spec: QuerySpec, row: Row) -> None:
         if row["bm_decision"] not in DECISION_BITS or spec.segment is None:
             raise ValueError("unexpected decision row")
-        self.decisions.append((spec.segment, _hash(row["bm_h"]), row["bm_decision"], _int(row["n"])))
+        feature = row.get("bm_feature", self.feature)
+        if feature not in self.watched:
+            raise ValueError("a decision row of a feature not asked for")
+        self.decisions.append((spec.segment, feature, _hash(row["bm_h"]), row["bm_decision"], _int(row["n"])))
 
     def _add_other_feature(self, n: int) -> None:
         self.other_feature += n
@@ -156,8 +161,12 @@ def _fold_passengers(stats: WindowAggregate, got: _Collected) -> None:
         stats.add_cohort_request(None, is_5xx, n)
     for passenger, is_5xx, n in got.cohort:
         stats.add_cohort_request(passenger, is_5xx, n)
-    for segment, passenger, decision, n in got.decisions:
-        stats.decisions.add(segment, passenger, decision, n)
+    for segment, feature, passenger, decision, n in got.decisions:
+        if feature == stats.window.feature:
+            stats.decisions.add(segment, passenger, decision, n)
+        else:  # a shared read: another watched feature's decision is also "another feature" for the first one
+            stats.other_decisions[feature].add(segment, passenger, decision, n)
+            stats.decisions.other_feature += n
     stats.decisions.other_feature += got.other_feature
 
 

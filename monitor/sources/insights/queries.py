@@ -189,8 +189,12 @@ class QueryBuilder:
         "malformed_samples": (NO_SPLIT, ALL_KEYS),
     }
 
-    def __init__(self, feature: str, route_groups: Sequence[tuple[str, str]]) -> None:
+    def __init__(
+        self, feature: str, route_groups: Sequence[tuple[str, str]], also_features: Sequence[str] = ()
+    ) -> None:
         self.feature = feature
+        # a read shared by several flags (`LogWindow.also_features`): one decisions query for all of them
+        self.features = (feature, *(f for f in also_features if f != feature))
         self.prefix_routes: dict[str, str] = {}
         for name, prefix in route_groups:
             self.prefix_routes.setdefault(prefix, name)
@@ -218,7 +222,7 @@ class QueryBuilder:
             ],
             "decisions": self._decisions,
             "other_feature_decisions": lambda _: [
-                f"filter {VALID_DECISION} and bm_feature != {string_literal(self.feature)}",
+                f"filter {VALID_DECISION} and {self._not_watched()}",
                 "stats count(*) as n",
             ],
             "malformed_samples": lambda _: [
@@ -250,6 +254,7 @@ class QueryBuilder:
             raise ConfigError(
                 f"the Logs Insights query {spec.name} is {len(text)} characters, above the {MAX_QUERY_CHARS} "
                 "StartQuery accepts: shorten BETA_MONITOR_ROUTE_GROUPS (fewer or shorter prefixes)"
+                + (", or watch fewer flags at once (--feature)" if len(self.features) > 1 else "")
             )
         return text
 
@@ -284,9 +289,25 @@ class QueryBuilder:
         ]
 
     def _decisions(self, spec: QuerySpec) -> list[str]:
+        if len(self.features) > 1:  # one query for every watched feature, grouped by feature
+            return [
+                f"filter {VALID_DECISION} and bm_feature in {self._watched()}",
+                "fields tolower(bm_hash) as bm_h",
+                *self._prefix(spec),
+                "stats count(*) as n by bm_feature, bm_h, bm_decision",
+            ]
         return [
             f"filter {VALID_DECISION} and bm_feature = {string_literal(self.feature)}",
             "fields tolower(bm_hash) as bm_h",
             *self._prefix(spec),
             "stats count(*) as n by bm_h, bm_decision",
         ]
+
+    def _watched(self) -> str:
+        return "[" + ", ".join(string_literal(f) for f in self.features) + "]"
+
+    def _not_watched(self) -> str:
+        """Decisions of features this read does not keep (for one feature, as `bm_feature != "f"`)."""
+        if len(self.features) > 1:
+            return f"not (bm_feature in {self._watched()})"
+        return f"bm_feature != {string_literal(self.feature)}"

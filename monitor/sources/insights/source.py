@@ -90,7 +90,7 @@ class InsightsLogSource:
 
     def _read(self, client: Any, result: SourceResult, *, count_calls: bool) -> None:
         window = result.window
-        builder = QueryBuilder(window.feature, window.route_groups)
+        builder = QueryBuilder(window.feature, window.route_groups, window.also_features)
         builder.check_lengths(lambda measure: QuerySpec(measure, window.start_ms, window.end_ms, 0, "f" * MAX_PREFIX))
         runner = _Runner(self, client, result, builder, count_calls=count_calls)
         results = runner.run(self._specs(window, builder))
@@ -208,6 +208,7 @@ class _Runner:
             "rows": 0,
             "records_matched": 0,
             "records_scanned": 0,
+            "bytes_scanned": 0,
         }
         self.result.queries.append(entry)
         job = _Job(spec, text, entry)
@@ -267,6 +268,7 @@ class _Runner:
             rows=len(rows),
             records_matched=int(statistics.get("recordsMatched", 0)),
             records_scanned=int(statistics.get("recordsScanned", 0)),
+            bytes_scanned=int(statistics.get("bytesScanned", 0)),
         )
         if status != "Complete":
             self._problem(job, f"insights query {job.spec.name} ended {status}: its figures are missing", critical)
