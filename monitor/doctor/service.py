@@ -47,6 +47,8 @@ class DoctorTargets:
     store_url: str
     embedded: bool
     flags: FlagSource
+    # Set when the job acts on the gate (BETA_MONITOR_AUTO_ROLLBACK / _AUTO_ADVANCE): may its role UPDATE the flags?
+    flag_write: Callable[[], bool] | None = None
 
 
 def run_doctor(
@@ -64,6 +66,8 @@ def run_doctor(
     database_ok = _database(report, targets)
     features = _features(report, request, targets, database_ok)
     configs = {feature: _flag(report, targets.flags, feature) for feature in features}
+    if targets.flag_write is not None:
+        _flag_write(report, targets.flag_write, settings.flags_table)
 
     def default_client(service: str) -> Any:
         attempts = min(DOCTOR_ATTEMPTS, settings.aws_max_attempts)
@@ -139,6 +143,26 @@ def _flag(report: DoctorReport, flags: FlagSource, feature: str) -> FlagConfig |
     since = f", updated {config.updated_at.isoformat()}" if config.updated_at else ""
     report.add(f"flag {feature}", PASS, f"found: {state}, allowlist {len(config.allowlist)}{since}")
     return config
+
+
+def _flag_write(report: DoctorReport, can_update: Callable[[], bool], table: str) -> None:
+    """With the autopilot on, the job itself runs `rollout set`: its database role needs UPDATE on the flag table."""
+    name = "flag table write (auto-rollback/advance)"
+    try:
+        allowed = can_update()
+    except MonitorError as exc:
+        report.add(name, FAIL, str(exc))
+        return
+    if allowed:
+        report.add(name, PASS, f"UPDATE on {table} allowed: the job can step the flag itself")
+    else:
+        report.add(
+            name,
+            FAIL,
+            f"UPDATE on {table} not granted to the job's database role: an automatic rollback or advance would fail "
+            '(recorded FAILED, the flag unchanged) — grant it as the README\'s "Acting on the gate" shows, or turn '
+            "BETA_MONITOR_AUTO_ROLLBACK / BETA_MONITOR_AUTO_ADVANCE off",
+        )
 
 
 @dataclass

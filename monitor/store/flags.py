@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -71,6 +71,10 @@ class FlagTables:
                 f"table {name} does not have the {self.schema!r} flag layout ({error_reason(exc)}): "
                 "check BETA_MONITOR_FLAG_SCHEMA"
             ) from None
+
+    def checking_table(self) -> AbstractContextManager[None]:
+        """A missing flag table → StoreError naming BETA_MONITOR_FLAGS_TABLE."""
+        return self._table(self.flags_name, "BETA_MONITOR_FLAGS_TABLE")
 
     def _not_found(self, feature: str) -> FlagNotFoundError:
         return FlagNotFoundError(
@@ -326,6 +330,18 @@ class PostgresFlagSource:
         for key in bad:
             log.warning("flag row left out: malformed value", extra={"flag": key[:100]})
         return found
+
+    def can_update(self) -> bool:
+        """Whether this connection's role may UPDATE the flag table, on the table or on any of its columns (the README's
+        GRANT is column by column): what an automatic rollback or advance writes (`rollout set`'s writer locks the row
+        and updates it). Raises StoreError when it cannot be asked."""
+        with (
+            connect(self.url, purpose="flags") as conn,
+            translate_errors(self.url, purpose="flags", action="checking the flag table's privileges"),
+            self.tables.checking_table(),
+        ):
+            row = conn.execute("SELECT has_any_column_privilege(%s, 'UPDATE')", (self.tables.flags_name,)).fetchone()
+        return bool(row and row[0])
 
     def keys(self) -> list[str]:
         with (

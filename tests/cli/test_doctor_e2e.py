@@ -177,3 +177,46 @@ def test_checkpoint_with_doctor_exits_3_and_writes_nothing_when_it_fails(world: 
     assert passing.code == 0, passing.stdout + passing.stderr
     assert "Doctor: PASS" in passing.stderr and "sns:Publish not exercised: not at start-up" in passing.stderr
     assert world.cli("history", FEATURE, "--phase", PHASE, "--json").json()[0]["label"] == "h1"
+
+
+def test_with_the_autopilot_on_the_flag_table_write_is_probed(world: World) -> None:
+    """Auto-rollback runs `rollout set` itself: doctor says whether the job's role may UPDATE the flag table."""
+    import os
+
+    import psycopg
+
+    probe = "flag table write (auto-rollback/advance)"
+    off = world.cli("doctor", "--feature", FEATURE, "--no-notify", "--json")
+    assert probe not in statuses(off.json())  # the job writes no flag: nothing to probe
+
+    on = {"BETA_MONITOR_AUTO_ROLLBACK": "true"}
+    allowed = world.cli("doctor", "--feature", FEATURE, "--no-notify", "--json", env=on)
+    assert statuses(allowed.json())[probe] == "PASS", allowed.stdout
+
+    role = f"flags_reader_{os.getpid()}"
+    with psycopg.connect(world.url, autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE {role} LOGIN")
+        conn.execute(f"GRANT SELECT ON feature_flags, feature_flag_allowlist TO {role}")
+    try:
+        reader = world.url.replace(f"postgresql://{world.url.split('://')[1].split('@')[0]}@", f"postgresql://{role}@")
+        denied = world.cli(
+            "doctor", "--feature", FEATURE, "--no-notify", env={**on, "BETA_MONITOR_FLAGS_DATABASE_URL": reader}
+        )
+        assert denied.code == 2, denied.stdout + denied.stderr
+        line = denied.line(f"FAIL {probe}:")
+        assert "UPDATE on feature_flags not granted" in line and "BETA_MONITOR_AUTO_ROLLBACK" in line
+        assert denied.line(f"PASS flag {FEATURE}:")  # it can still read the flag
+        with psycopg.connect(world.url, autocommit=True) as conn:
+            conn.execute(
+                f"GRANT UPDATE (enabled, rollout_percentage, config_json, updated_at) ON feature_flags TO {role}"
+            )
+        granted = world.cli(
+            "doctor", "--feature", FEATURE, "--no-notify", env={**on, "BETA_MONITOR_FLAGS_DATABASE_URL": reader}
+        )
+        assert granted.line(f"PASS {probe}:").endswith(
+            "UPDATE on feature_flags allowed: the job can step the flag itself"
+        )
+    finally:
+        with psycopg.connect(world.url, autocommit=True) as conn:
+            conn.execute(f"DROP OWNED BY {role}")
+            conn.execute(f"DROP ROLE {role}")

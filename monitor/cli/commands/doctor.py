@@ -15,7 +15,13 @@ STARTUP_NO_NOTIFY = "not at start-up (it would message the topic on every run): 
 
 
 def _targets(settings: Settings, databases: Databases) -> DoctorTargets:
-    return DoctorTargets(store_url=databases.store_url, embedded=settings.store_url() is None, flags=databases.flags())
+    flags = databases.flags()
+    return DoctorTargets(
+        store_url=databases.store_url,
+        embedded=settings.store_url() is None,
+        flags=flags,
+        flag_write=flags.can_update if settings.auto_rollback or settings.auto_advance else None,
+    )
 
 
 def run(args: argparse.Namespace, settings: Settings, say: Say) -> int:
