@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from types import EllipsisType
 from typing import Protocol
 
 from monitor.autopilot import Autopilot, FlagWriter, GateRecorder
@@ -23,7 +24,7 @@ from monitor.domain.act import ActOutcome, AutoAct
 from monitor.domain.aggregate import LogWindow
 from monitor.domain.bucketing import Bucketer
 from monitor.domain.checkpoint import Checkpoint
-from monitor.domain.flag import OtherFlag
+from monitor.domain.flag import FlagConfig, OtherFlag
 from monitor.domain.format import iso_z
 from monitor.domain.reading import SourceResult
 from monitor.domain.timeline import SegmentPlan
@@ -273,8 +274,12 @@ class CheckpointRunner:
         )
         return Prepared(plan, history, baseline, allowlist_hashes, segments, log_window)
 
-    def judge(self, prepared: Prepared, reading: SourceResult) -> tuple[Checkpoint, set[int]]:
-        """Run the checks on `reading` (this flag's own) and roll them up into the checkpoint, gate included."""
+    def judge(
+        self, prepared: Prepared, reading: SourceResult, flags: list[FlagConfig] | EllipsisType | None = ...
+    ) -> tuple[Checkpoint, set[int]]:
+        """Run the checks on `reading` (this flag's own) and roll them up into the checkpoint, gate included.
+        `flags`: the backend's flags as `flag_snapshot()` read them for several checkpoints (`watch`); by default
+        they are read here."""
         plan, history, baseline = prepared.plan, prepared.history, prepared.baseline
         allowlist_hashes, segments = prepared.allowlist_hashes, prepared.segments
         request, window, config = plan.request, plan.window, plan.config
@@ -298,7 +303,7 @@ class CheckpointRunner:
             window_ends_now=plan.ends_now,
             history=history,
             failed_before=frozenset(failed_before),
-            other_flags=self._other_flags(request.feature),
+            other_flags=self._other_flags(request.feature, self.flag_snapshot() if flags is ... else flags),
         )
         checks = mark_incomplete(run_checks(ctx), reading.problems)
         checks = escalate_errors(checks, history, self.thresholds.error_escalation)
@@ -321,14 +326,18 @@ class CheckpointRunner:
         )
         return checkpoint, passengers.failing() - failed_before
 
-    def _other_flags(self, feature: str) -> tuple[OtherFlag, ...] | None:
-        """The other flags in rollout, read from the backend's flag table; None (overlap unknown, said in the
-        cohort evidence) when that read fails — the checked flag itself was read, so the checkpoint goes on."""
+    def flag_snapshot(self) -> list[FlagConfig] | None:
+        """Every flag of the backend's table, in one read; None (overlap unknown, said in the cohort evidence) when
+        that read fails — the checked flag itself was read, so the checkpoint goes on."""
         try:
-            return other_flags(self.adapters.flags.all_flags(), feature, self.bucketer)
+            return self.adapters.flags.all_flags()
         except StoreError as exc:
             log.warning("other flags not read: overlap unknown", extra={"error": str(exc)[:200]})
             return None
+
+    def _other_flags(self, feature: str, flags: list[FlagConfig] | None) -> tuple[OtherFlag, ...] | None:
+        """The flags in rollout other than `feature`, from a snapshot (None: not read, overlap unknown)."""
+        return None if flags is None else other_flags(flags, feature, self.bucketer)
 
     def read(self, source: LogSource, window: LogWindow) -> SourceResult:
         """One read of `window` by `source`, with the load balancer's cross-check when configured."""

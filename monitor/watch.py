@@ -167,10 +167,11 @@ class WatchRunner:
         checkpoints = self.runner.adapters.checkpoints
         prepared = [self.runner.prepare(p, checkpoints.history(p.request.feature, p.request.phase)) for p in plans]
         reading = self._read(prepared, source)
+        flags = self.runner.flag_snapshot()  # one read of the flag table for every flag's overlap evidence
         outcomes = []
         for ready in prepared:
             assert reading is not None
-            checkpoint, _ = self.runner.judge(ready, split_reading(reading, ready.log_window))
+            checkpoint, _ = self.runner.judge(ready, split_reading(reading, ready.log_window), flags)
             outcomes.append(self.runner.dry_run(ready.plan, checkpoint, ready.history))
         return WatchOutcome(outcomes, skipped, reading)
 
@@ -195,9 +196,10 @@ class WatchRunner:
                     histories[feature] = a.checkpoints.history(feature, phase)
                     prepared.append((runner.prepare(plan, histories[feature]), repair))
                 reading = self._read([ready for ready, _ in prepared], source)
+                flags = runner.flag_snapshot() if prepared else None  # one read for every flag's overlap evidence
                 for ready, repair in prepared:
                     assert reading is not None
-                    measured, failures = runner.judge(ready, split_reading(reading, ready.log_window))
+                    measured, failures = runner.judge(ready, split_reading(reading, ready.log_window), flags)
                     storing = ready.plan.request.feature
                     done[storing] = runner.store(ready.plan, measured, failures, repair, ready.history)
                     storing = ""

@@ -8,6 +8,7 @@ signal; a bug). See `monitor.cli.stops` for the last two.
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
 import sys
@@ -45,44 +46,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     return EXIT_UNKNOWN
 
 
-def command(name: str) -> Command:  # noqa: PLR0911 - one return per command, read as a table
-    """The `run` of a command's module, imported only when that command is chosen: the commands that only read the
-    store start without the checks, the log engines, Jinja2 or boto3 (README "Development")."""
-    if name == "checkpoint":
-        from monitor.cli.commands import checkpoint  # noqa: PLC0415 - lazy, see the docstring
+COMMANDS = ("checkpoint", "watch", "history", "gate", "report", "rollout", "db", "doctor", "demo")
 
-        return checkpoint.run
-    if name == "watch":
-        from monitor.cli.commands import watch  # noqa: PLC0415 - lazy, see the docstring
 
-        return watch.run
-    if name == "history":
-        from monitor.cli.commands import history  # noqa: PLC0415 - lazy, see the docstring
-
-        return history.run
-    if name == "gate":
-        from monitor.cli.commands import gate  # noqa: PLC0415 - lazy, see the docstring
-
-        return gate.run
-    if name == "report":
-        from monitor.cli.commands import report  # noqa: PLC0415 - lazy, see the docstring
-
-        return report.run
-    if name == "rollout":
-        from monitor.cli.commands import rollout  # noqa: PLC0415 - lazy, see the docstring
-
-        return rollout.run
-    if name == "db":
-        from monitor.cli.commands import db  # noqa: PLC0415 - lazy, see the docstring
-
-        return db.run
-    if name == "doctor":
-        from monitor.cli.commands import doctor  # noqa: PLC0415 - lazy, see the docstring
-
-        return doctor.run
-    from monitor.cli.commands import demo  # noqa: PLC0415 - lazy, see the docstring
-
-    return demo.run
+def command(name: str) -> Command:
+    """The `run` of a command's module (`monitor/cli/commands/<name>.py`), imported only when that command is
+    chosen: the commands that only read the store start without the checks, the log engines, Jinja2 or boto3
+    (README "Development")."""
+    if name not in COMMANDS:
+        raise ValueError(f"unknown command {name!r}")
+    module = importlib.import_module(f"monitor.cli.commands.{name}")
+    run: Command = module.run
+    return run
 
 
 def progress(message: str) -> None:
