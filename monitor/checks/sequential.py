@@ -73,6 +73,9 @@ from dataclasses import dataclass, field
 from operator import add
 from typing import Any, NamedTuple
 
+from monitor.checks.bets import Bets, pooled_rate
+from monitor.checks.bets import increments as bet_increments
+
 DEFAULT_THETAS: tuple[float, ...] = (1.25, 1.5, 2.0, 3.0, 5.0)
 DEFAULT_WARN_LEVEL = 10.0
 INTERVAL_STEPS_PER_DOUBLING = 8  # grid ratio 2^(1/8) ≈ 1.09
@@ -231,46 +234,81 @@ def log_mixture(log_lr: Sequence[float], design: Design) -> float:
     return logsumexp(list(map(add, design.log_weights, log_lr)))
 
 
-def fold(state: EvidenceState, hour: HourCounts, design: Design) -> EvidenceState:
-    """The phase's evidence after one more hour: O(#θ), plus O(grid·#θ) when `design.interval`.
+def fold(state: EvidenceState, hour: HourCounts, design: Design, bets: Bets | None = None) -> EvidenceState:
+    """The phase's evidence after one more hour: O(#θ), plus O(grid·#θ) when `design.interval`, plus O(cells·#θ)
+    with `bets`.
 
-    An hour without failing units, or without units in one cohort (ρ ∈ {0, 1}), carries no evidence: it counts in
-    `checkpoints` and the totals, not in `hours`.
+    The hour's evidence is its `bets` (`monitor.checks.bets`) when it has them and the design has no relative margin,
+    else the binary split of its first failures. An hour without evidence (no entering passenger; for the split, no
+    failing unit or no units in one cohort) counts in `checkpoints` and the totals, not in `hours`.
     """
-    return fold_all(state, (hour,), design)
+    return fold_all(state, (hour,), design, None if bets is None else (bets,))
 
 
-def replay(hours: Iterable[HourCounts], design: Design) -> EvidenceState:
-    """The phase's state from its stored hours, oldest first (after a restart, or when the design changed)."""
-    return fold_all(EvidenceState(), hours, design)
+def replay(hours: Iterable[HourCounts], design: Design, bets: Sequence[Bets | None] | None = None) -> EvidenceState:
+    """The phase's state from its stored hours (and their bets, aligned), oldest first (after a restart, or when the
+    design changed)."""
+    return fold_all(EvidenceState(), hours, design, bets)
 
 
-def fold_all(state: EvidenceState, hours: Iterable[Sequence[int]], design: Design) -> EvidenceState:  # noqa: C901
+def _split_increments(hour: Sequence[int], design: Design) -> list[float] | None:
+    """The binary split's per-θ log Λ of one hour; None when the hour carries no evidence."""
+    n_on, n_off, x, y = hour[0], hour[1], hour[2], hour[3]
+    t = x + y
+    if t == 0 or n_on == 0 or n_off == 0:
+        return None
+    rho = n_on / (n_on + n_off)
+    base = _log1p((design.theta0 - 1.0) * rho)
+    return [x * lt - t * (_log1p(c * rho) - base) for lt, c in design.terms]
+
+
+def _bet_increments(hour: Sequence[int], bets: Bets, design: Design) -> list[float] | None:
+    if not bets.entered:
+        return None
+    q = pooled_rate(hour[9] + hour[11], hour[8] + hour[10])
+    return bet_increments(bets, q, design.thetas)
+
+
+def fold_all(  # noqa: C901
+    state: EvidenceState,
+    hours: Iterable[Sequence[int]],
+    design: Design,
+    bets: Sequence[Bets | None] | None = None,
+) -> EvidenceState:
     """`fold` over several hours at once, oldest first: one loop and no per-hour state object (the benchmark folds
     millions of hours). `hours` are `HourCounts`, or sequences of all its fields in order (the first four are the
-    test's)."""
+    split's, the last four give the bets' pooled 5xx rate); `bets`, when given, one per hour (None: that hour has
+    none)."""
     rows = hours if isinstance(hours, list) else list(hours)
     if not rows:
         return state
-    terms, theta0_m1, threshold, log_warn = design.terms, design.theta0 - 1.0, design.log_threshold, design.log_warn
+    if bets is not None and len(bets) != len(rows):
+        raise ValueError(f"{len(bets)} bets for {len(rows)} hours")
+    use_bets = bets is not None and design.theta0 == 1.0
+    threshold, log_warn = design.log_threshold, design.log_warn
     log_warn_phase = design.log_warn_phase
-    log_lr = list(state.log_lr) if state.log_lr else [0.0] * len(terms)
+    log_lr = list(state.log_lr) if state.log_lr else [0.0] * len(design.terms)
     log_e_max, inc = state.log_e_max, list(state.hour_log_lr)
     n_hours, checkpoints, warn_hours, fail_at = state.hours, state.checkpoints, state.warn_hours, state.fail_checkpoint
     mh_num, mh_den, interval, grid = state.mh_num, state.mh_den, state.interval, bool(design.grid)
-    for hour in rows:
+    for i, hour in enumerate(rows):
         n_on, n_off, x, y = hour[0], hour[1], hour[2], hour[3]
         if x < 0 or y < 0 or x > n_on or y > n_off:
             raise ValueError(f"failing units must be within 0 and the cohort's units: {hour}")
         checkpoints += 1
-        t = x + y
-        if t == 0 or n_on == 0 or n_off == 0:
+        t, n = x + y, n_on + n_off
+        split = t > 0 and n_on > 0 and n_off > 0
+        if split:  # the report's ratio and interval are the split's, whichever evidence the verdict uses
+            mh_num += x * n_off / n
+            mh_den += y * n_on / n
+            if grid:
+                interval = _interval_fold(interval, x, t, n_on / n, design)
+        hour_bets = bets[i] if use_bets and bets is not None else None
+        got = _bet_increments(hour, hour_bets, design) if hour_bets is not None else _split_increments(hour, design)
+        if got is None:
             inc = []
             continue
-        n = n_on + n_off
-        rho = n_on / n
-        base = _log1p(theta0_m1 * rho)
-        inc = [x * lt - t * (_log1p(c * rho) - base) for lt, c in terms]
+        inc = got
         log_lr = list(map(add, log_lr, inc))
         if max(log_lr) > log_e_max:  # log M ≤ max_k log Λ(θ_k): only then can the running maximum move
             log_e_max = max(log_e_max, log_mixture(log_lr, design))
@@ -284,10 +322,6 @@ def fold_all(state: EvidenceState, hours: Iterable[Sequence[int]], design: Desig
             ):
                 warn_hours += 1
         n_hours += 1
-        mh_num += x * n_off / n
-        mh_den += y * n_on / n
-        if grid:
-            interval = _interval_fold(interval, x, t, rho, design)
     columns = list(zip(*rows, strict=True))
     if len(columns) != len(HourCounts._fields):
         raise ValueError(f"an hour has {len(HourCounts._fields)} fields, not {len(columns)}")

@@ -1,0 +1,174 @@
+"""Per-passenger bets: the cohort test's evidence from each passenger's own requests and 5xx (issue 9).
+
+Pure: the standard library's `math` only. `monitor.checks.sequential` folds one hour's `Bets` into the phase's
+evidence in place of the hour's binary first-failure split, whenever the hour carries them (a rollout strictly
+between 0 and 100%, no relative margin): the cohort check records them per checkpoint.
+
+Why: counting a passenger as "failed or not" throws away what the passenger's own traffic says. A busy passenger
+fails in the hour whether its 5xx rate is 0.5% or 1%, so a doubling per request shows as ≈1.7× per passenger and the
+binary test needed ≈2× the traffic of a request-level one. A request-level test is not an option: requests of one
+passenger are not independent (retry storms, one broken client) and it false-FAILs under them (`monitor.checks.stats`,
+"Units"). Betting on each passenger's cohort keeps the passenger as the unit and uses its whole hour.
+
+The test: a randomisation test on the hash
+------------------------------------------
+A passenger's cohort is its hash bucket: ON when the bucket is below the rollout %, so with a uniform hash a
+passenger outside the allowlist is ON with probability p = rollout / 100, independently of everything it does and of
+every other passenger. Under the null "the flag changes no passenger's 5xx" (the sharp null of a randomised
+experiment) a passenger's requests and 5xx are the same whichever cohort it is in, so its cohort Z is still a
+p-coin given them. A passenger enters the evidence once per phase, at the end of the first hour in which it had a
+5xx or made at least `ENTRY_REQUESTS` requests (a rule on its outcomes alone), with that hour's requests r and 5xx
+f. At entry we bet on Z with the factor
+
+    g(Z) = g1 if ON, g0 = (1 − p·g1) / (1 − p) if OFF,    g1 = min(L / (1 − p + p·L), CAP),
+    log L(θ) = f'·log θ + (r − f')·(log(1 − θq) − log(1 − q)),   f' = min(f, MAX_FAILURES),
+
+where L(θ) is the likelihood ratio of (r, f) for a passenger whose per-request 5xx rate is θq against one at q (q
+= the hour's pooled 5xx rate over both cohorts: a function of the outcomes only), so g1 = P(ON | r, f) under "ON is θ
+times worse" divided by p. E[g(Z)] = p·g1 + (1 − p)·g0 = 1 for any g1 ≤ 1/p, whatever (r, f) are, so the product of
+the entered passengers' factors, per θ, is a nonnegative martingale with mean 1 under the null (each Z is a fresh
+coin, independent of the order in which passengers enter), and so is the mixture over θ: Ville's inequality gives
+P(∃t: M_t ≥ 1/α) ≤ α over the whole phase. Nothing is assumed about requests: retries, storms, chronic failers and
+diurnal load change the factors, not their mean. This is the betting (e-value) view of a randomisation test:
+Shafer, "Testing by betting", JRSS A 2021; Ramdas, Grünwald, Vovk & Shafer, "Game-theoretic statistics and safe
+anytime-valid inference", Stat. Sci. 2023; Waudby-Smith & Ramdas, "Estimating means of bounded random variables by
+betting", JRSS B 2024.
+
+Guards: `CAP` bounds one passenger's factor (×4 at most, whatever its 5xx: one client's retry storm, or one
+persistent storming ON client, moves the evidence by at most ×4 once per phase); `MAX_FAILURES` caps f. Allowlisted
+passengers are always ON, not by the coin, so they never enter (they are in the report's counts only). r is binned
+(exact below 16, quarter-octaves above; the factor uses the bin's representative r, still a function of the outcomes
+only), so an hour is a small histogram per cohort, stored with the checkpoint and folded again by `report --rebuild`.
+
+Measured (`benchmarks/detection.py`): the same false-FAIL budget per phase, and at 5% rollout, 50 req/s, 2× the
+hour-1 FAIL rate goes from ≈0.55 (binary first failures) to ≈0.9 at the day's mean load.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any, NamedTuple
+
+ENTRY_REQUESTS = 20  # a passenger enters the evidence in its first hour with a 5xx or with this many requests
+MAX_FAILURES = 10  # f is capped here (a storm's 50 retries count as 10)
+CAP = 4.0  # one passenger's factor is at most ×CAP
+EXACT_BELOW = 16  # requests below this are their own bin; above, quarter-octave bins
+BINS_PER_OCTAVE = 4
+MAX_BIN = EXACT_BELOW + BINS_PER_OCTAVE * 16  # ≈ 1M requests in an hour and above share the last bin
+_log, _log1p, _exp, _expm1 = math.log, math.log1p, math.exp, math.expm1
+_LOG_CAP = math.log(CAP)
+
+Cell = tuple[int, int, int]  # (f', bin, passengers)
+
+
+def request_bin(requests: int) -> int:
+    """The bin of a passenger's requests in the hour: the count itself below `EXACT_BELOW`, then quarter-octaves."""
+    if requests < EXACT_BELOW:
+        return max(requests, 0)
+    return min(EXACT_BELOW + int(BINS_PER_OCTAVE * math.log2(requests / EXACT_BELOW)), MAX_BIN)
+
+
+def representative(bin_: int) -> float:
+    """The requests a bin stands for: itself below `EXACT_BELOW`, the geometric centre of its quarter-octave above."""
+    if bin_ < EXACT_BELOW:
+        return float(bin_)
+    return EXACT_BELOW * 2.0 ** ((bin_ - EXACT_BELOW + 0.5) / BINS_PER_OCTAVE)
+
+
+def enters(requests: int, failures: int) -> bool:
+    """Does a passenger not yet in the phase's evidence enter it with this hour's requests and 5xx?"""
+    return failures > 0 or requests >= ENTRY_REQUESTS
+
+
+def cell_of(requests: int, failures: int) -> tuple[int, int]:
+    """(f', bin): an entering passenger's place in the hour's histogram."""
+    return min(failures, MAX_FAILURES), request_bin(requests)
+
+
+class Bets(NamedTuple):
+    """One hour's entering passengers (allowlist apart): the rollout % that flipped their coins and, per cohort, a
+    histogram of (capped 5xx, request bin) → passengers. Store one per checkpoint with its `HourCounts`."""
+
+    rollout: int
+    on: tuple[Cell, ...] = ()
+    off: tuple[Cell, ...] = ()
+
+    @property
+    def entered(self) -> int:
+        return sum(n for _, _, n in self.on) + sum(n for _, _, n in self.off)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rollout": self.rollout, "on": [list(c) for c in self.on], "off": [list(c) for c in self.off]}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Bets:
+        rollout = int(data["rollout"])
+        if not 0 < rollout < 100:
+            raise ValueError(f"bets need a rollout strictly between 0 and 100%, not {rollout}")
+        sides = []
+        for side in ("on", "off"):
+            cells = tuple(sorted((int(f), int(b), int(n)) for f, b, n in data.get(side, ())))
+            if any(not (0 <= f <= MAX_FAILURES and 0 <= b <= MAX_BIN and n > 0) for f, b, n in cells):
+                raise ValueError(f"a {side} cell out of range in {data}")
+            sides.append(cells)
+        return cls(rollout, sides[0], sides[1])
+
+
+class BetsBuilder:
+    """Collects an hour's entering passengers: `add` one per passenger, `build` the histogram."""
+
+    __slots__ = ("counts", "rollout")
+
+    def __init__(self, rollout: int) -> None:
+        self.rollout = rollout
+        self.counts: tuple[dict[tuple[int, int], int], dict[tuple[int, int], int]] = ({}, {})
+
+    def add(self, on: bool, requests: int, failures: int) -> None:
+        table = self.counts[0 if on else 1]
+        cell = cell_of(requests, failures)
+        table[cell] = table.get(cell, 0) + 1
+
+    def build(self) -> Bets:
+        on, off = ((tuple(sorted((f, b, n) for (f, b), n in t.items()))) for t in self.counts)
+        return Bets(self.rollout, on, off)
+
+
+def pooled_rate(errors: int, requests: int) -> float:
+    """q: the hour's 5xx rate over both cohorts (0 without requests)."""
+    return errors / requests if requests > 0 else 0.0
+
+
+def log_factors(f: int, bin_: int, theta: float, p: float, q: float) -> tuple[float, float]:
+    """(log g1, log g0): the log factors of an entering passenger at (f', bin) if ON, if OFF, for the alternative θ."""
+    q = min(max(q, 0.0), 0.5)
+    r = max(representative(bin_), float(f))
+    log_l = f * _log(theta) + (r - f) * (_log1p(-min(theta * q, 0.999)) - _log1p(-q))
+    # uncapped: g1 = L / (1 − p + p·L), g0 = 1 / (1 − p + p·L); in logs, without overflow either way
+    log_den = log_l + _log(p + (1.0 - p) * _exp(-log_l)) if log_l > 0 else _log1p(p * _expm1(log_l))
+    log_g1 = log_l - log_den
+    if log_g1 <= _LOG_CAP:
+        return log_g1, -log_den
+    return _LOG_CAP, _log((1.0 - p * CAP) / (1.0 - p))  # capped below 1/p: g0 > 0
+
+
+def increments(bets: Bets, q: float, thetas: Sequence[float]) -> list[float]:
+    """Per alternative θ_k: the log of the product of this hour's entering passengers' factors."""
+    p = bets.rollout / 100
+    out = []
+    for theta in thetas:
+        total = 0.0
+        for side, cells in ((0, bets.on), (1, bets.off)):
+            for f, b, n in cells:
+                total += n * log_factors(f, b, theta, p, q)[side]
+        out.append(total)
+    return out
+
+
+def entering(passengers: Iterable[tuple[bool, int, int]], rollout: int) -> Bets:
+    """The `Bets` of passengers given as (on, requests, failures), those who enter (`enters`) only."""
+    builder = BetsBuilder(rollout)
+    for on, requests, failures in passengers:
+        if enters(requests, failures):
+            builder.add(on, requests, failures)
+    return builder.build()
