@@ -14,7 +14,7 @@ the engines' own entry points and one part at a time:
 It prints the traced bytes each part holds afterwards, per passenger and per 100,000 passengers, and the time the
 cohort check takes to split them into ON / OFF units (`monitor.checks.cohort.window_hour`).
 
-With `--store` (needs the `embedded` extra), it also times `PostgresCheckpointStore.failed_before` — which of a
+With `--store` (needs the `embedded` extra), it also times `PostgresCheckpointStore.entered_before` — which of a
 window's passengers failed earlier in the phase — on an embedded PostgreSQL holding a 720-hour phase's first
 failures at 50 and 500 req/s (the detection benchmark's counts: 245,000 and 2,450,000 keys), for a window of 7,300
 and 73,000 passengers (its passengers per hour at those loads), 5–10% of whom failed before.
@@ -93,7 +93,7 @@ def measure(n: int) -> dict[str, float]:
         bucketer=BUCKETER,
     )
     began = time.perf_counter()
-    hour = window_hour(ctx, True, 5)
+    hour, _bets = window_hour(ctx, True, 5)
     split = time.perf_counter() - began
     assert hour.on_seen + hour.off_seen == n
     return {
@@ -104,7 +104,7 @@ def measure(n: int) -> dict[str, float]:
 
 
 def store_lookup(stored: int, per_checkpoint: int, seen: int) -> float:
-    """Seconds of one `failed_before` over `stored` keys (in rows of `per_checkpoint`) for `seen` passengers."""
+    """Seconds of one `entered_before` over `stored` keys (in rows of `per_checkpoint`) for `seen` passengers."""
     import psycopg  # noqa: PLC0415 - only with --store
 
     from monitor.store.admin import recreate_database  # noqa: PLC0415
@@ -124,9 +124,9 @@ def store_lookup(stored: int, per_checkpoint: int, seen: int) -> float:
             conn.execute("INSERT INTO cohort_failures VALUES (%s, 'f', 'p', %s)", (row + 1, keys))
         conn.execute("ANALYZE cohort_failures")
     window = [rng.getrandbits(63) for _ in range(seen - len(earlier))] + earlier
-    store.failed_before("f", "p", window)  # connect and migrate-check once: time the look-up itself
+    store.entered_before("f", "p", window)  # connect and migrate-check once: time the look-up itself
     began = time.perf_counter()
-    found = store.failed_before("f", "p", window)
+    found = store.entered_before("f", "p", window)
     elapsed = time.perf_counter() - began
     assert found == set(earlier)
     return elapsed
@@ -159,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         "failing passenger); a checkpoint reads back only the keys of the passengers its window saw."
     )
     if args.store:
-        print("\n| phase's first failures stored | window's passengers | failed_before |")
+        print("\n| phase's first failures stored | window's passengers | entered_before |")
         print("|---:|---:|---:|")
         for stored, per_checkpoint, seen in ((245_000, 340, 7_300), (2_450_000, 3_400, 73_000)):
             print(f"| {stored:,} | {seen:,} | {store_lookup(stored, per_checkpoint, seen):.2f} s |")

@@ -284,7 +284,7 @@ class CheckpointRunner:
         allowlist_hashes, segments = prepared.allowlist_hashes, prepared.segments
         request, window, config = plan.request, plan.window, plan.config
         passengers = reading.aggregate.passengers
-        failed_before = self.adapters.checkpoints.failed_before(
+        entered_before = self.adapters.checkpoints.entered_before(
             request.feature, request.phase, passengers.states.keys()
         )
         ctx = CheckContext(
@@ -302,7 +302,7 @@ class CheckpointRunner:
             previous=history[0] if history else None,
             window_ends_now=plan.ends_now,
             history=history,
-            failed_before=frozenset(failed_before),
+            entered_before=frozenset(entered_before),
             other_flags=self._other_flags(request.feature, self.flag_snapshot() if flags is ... else flags),
         )
         checks = mark_incomplete(run_checks(ctx), reading.problems)
@@ -324,7 +324,7 @@ class CheckpointRunner:
         checkpoint.gate = phase_gate(
             request.feature, request.phase, [*reversed(history), checkpoint], self.settings, config
         )
-        return checkpoint, passengers.failing() - failed_before
+        return checkpoint, passengers.entering() - entered_before
 
     def flag_snapshot(self) -> list[FlagConfig] | None:
         """Every flag of the backend's table, in one read; None (overlap unknown, said in the cohort evidence) when

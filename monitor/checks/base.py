@@ -68,8 +68,9 @@ class CheckContext:
     - `window_ends_now`: the window ends within ingestion lag of `now` (freshness applies only then).
     - `history`: the phase's stored checkpoints before this one, newest first (cohort_regression folds their
       evidence: the phase's hours).
-    - `failed_before`: keys (`passenger_key`) of the passengers seen in this window who had a 5xx at an earlier
-      checkpoint of the phase (they are no longer at risk of a first failure).
+    - `entered_before`: keys (`passenger_key`) of the passengers seen in this window who entered the cohort evidence
+      at an earlier checkpoint of the phase (a 5xx, or `ENTRY_REQUESTS` requests, in an earlier window: they are no
+      longer at risk, `monitor.checks.bets`).
     - `other_flags`: the other flags in rollout (`monitor.planning.other_flags`, read from the backend's flag table
       at their live config), whose ON passengers may overlap this flag's (buckets are unsalted); () when there is
       none, None when unknown (not read). cohort_regression reports the overlap and tests the exclusive part.
@@ -89,7 +90,7 @@ class CheckContext:
     previous: Checkpoint | None = None
     window_ends_now: bool = True
     history: Sequence[Checkpoint] = ()
-    failed_before: frozenset[int] = frozenset()
+    entered_before: frozenset[int] = frozenset()
     other_flags: tuple[OtherFlag, ...] | None = None
 
     @property

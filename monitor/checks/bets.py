@@ -24,7 +24,8 @@ f. At entry we bet on Z with the factor
     log L(θ) = f'·log θ + (r − f')·(log(1 − θq) − log(1 − q)),   f' = min(f, MAX_FAILURES),
 
 where L(θ) is the likelihood ratio of (r, f) for a passenger whose per-request 5xx rate is θq against one at q (q
-= the hour's pooled 5xx rate over both cohorts: a function of the outcomes only), so g1 = P(ON | r, f) under "ON is θ
+= the hour's 5xx rate over every passenger seen, both cohorts, each passenger's 5xx capped at `RATE_FAILURES` so that
+one storm does not inflate it: a function of the outcomes only), so g1 = P(ON | r, f) under "ON is θ
 times worse" divided by p. E[g(Z)] = p·g1 + (1 − p)·g0 = 1 for any g1 ≤ 1/p, whatever (r, f) are, so the product of
 the entered passengers' factors, per θ, is a nonnegative martingale with mean 1 under the null (each Z is a fresh
 coin, independent of the order in which passengers enter), and so is the mixture over θ: Ville's inequality gives
@@ -50,8 +51,10 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
-ENTRY_REQUESTS = 20  # a passenger enters the evidence in its first hour with a 5xx or with this many requests
+from monitor.domain.aggregate import ENTRY_REQUESTS
+
 MAX_FAILURES = 10  # f is capped here (a storm's 50 retries count as 10)
+RATE_FAILURES = 3  # in q, each passenger's 5xx count at most this much
 CAP = 4.0  # one passenger's factor is at most ×CAP
 EXACT_BELOW = 16  # requests below this are their own bin; above, quarter-octave bins
 BINS_PER_OCTAVE = 4
@@ -88,18 +91,33 @@ def cell_of(requests: int, failures: int) -> tuple[int, int]:
 
 class Bets(NamedTuple):
     """One hour's entering passengers (allowlist apart): the rollout % that flipped their coins and, per cohort, a
-    histogram of (capped 5xx, request bin) → passengers. Store one per checkpoint with its `HourCounts`."""
+    histogram of (capped 5xx, request bin) → passengers; and q's parts over every passenger seen in the hour, both
+    cohorts: Σ min(5xx, `RATE_FAILURES`) and Σ requests. Store one per checkpoint with its `HourCounts`."""
 
     rollout: int
     on: tuple[Cell, ...] = ()
     off: tuple[Cell, ...] = ()
+    rate_errors: int = 0
+    rate_requests: int = 0
+
+    @property
+    def rate(self) -> float:
+        """q, the hour's 5xx rate with each passenger's 5xx capped at `RATE_FAILURES` (a storm's 50 retries would
+        otherwise inflate q for everyone); 0 without requests."""
+        return self.rate_errors / self.rate_requests if self.rate_requests > 0 else 0.0
 
     @property
     def entered(self) -> int:
         return sum(n for _, _, n in self.on) + sum(n for _, _, n in self.off)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"rollout": self.rollout, "on": [list(c) for c in self.on], "off": [list(c) for c in self.off]}
+        return {
+            "rollout": self.rollout,
+            "on": [list(c) for c in self.on],
+            "off": [list(c) for c in self.off],
+            "rate_errors": self.rate_errors,
+            "rate_requests": self.rate_requests,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Bets:
@@ -112,31 +130,36 @@ class Bets(NamedTuple):
             if any(not (0 <= f <= MAX_FAILURES and 0 <= b <= MAX_BIN and n > 0) for f, b, n in cells):
                 raise ValueError(f"a {side} cell out of range in {data}")
             sides.append(cells)
-        return cls(rollout, sides[0], sides[1])
+        errors, requests = int(data.get("rate_errors", 0)), int(data.get("rate_requests", 0))
+        if not 0 <= errors <= requests * RATE_FAILURES:
+            raise ValueError(f"the pooled rate's counts are out of range in {data}")
+        return cls(rollout, sides[0], sides[1], errors, requests)
 
 
 class BetsBuilder:
     """Collects an hour's entering passengers: `add` one per passenger, `build` the histogram."""
 
-    __slots__ = ("counts", "rollout")
+    __slots__ = ("counts", "rate_errors", "rate_requests", "rollout")
 
     def __init__(self, rollout: int) -> None:
         self.rollout = rollout
         self.counts: tuple[dict[tuple[int, int], int], dict[tuple[int, int], int]] = ({}, {})
+        self.rate_errors = self.rate_requests = 0
+
+    def seen(self, requests: int, failures: int) -> None:
+        """Every passenger seen in the hour, either cohort, entering or not: q's parts."""
+        self.rate_requests += requests
+        self.rate_errors += min(failures, RATE_FAILURES)
 
     def add(self, on: bool, requests: int, failures: int) -> None:
+        """An entering passenger (call `seen` for it too)."""
         table = self.counts[0 if on else 1]
         cell = cell_of(requests, failures)
         table[cell] = table.get(cell, 0) + 1
 
     def build(self) -> Bets:
         on, off = ((tuple(sorted((f, b, n) for (f, b), n in t.items()))) for t in self.counts)
-        return Bets(self.rollout, on, off)
-
-
-def pooled_rate(errors: int, requests: int) -> float:
-    """q: the hour's 5xx rate over both cohorts (0 without requests)."""
-    return errors / requests if requests > 0 else 0.0
+        return Bets(self.rollout, on, off, self.rate_errors, self.rate_requests)
 
 
 def log_factors(f: int, bin_: int, theta: float, p: float, q: float) -> tuple[float, float]:
@@ -152,9 +175,9 @@ def log_factors(f: int, bin_: int, theta: float, p: float, q: float) -> tuple[fl
     return _LOG_CAP, _log((1.0 - p * CAP) / (1.0 - p))  # capped below 1/p: g0 > 0
 
 
-def increments(bets: Bets, q: float, thetas: Sequence[float]) -> list[float]:
+def increments(bets: Bets, thetas: Sequence[float]) -> list[float]:
     """Per alternative θ_k: the log of the product of this hour's entering passengers' factors."""
-    p = bets.rollout / 100
+    p, q = bets.rollout / 100, bets.rate
     out = []
     for theta in thetas:
         total = 0.0
@@ -166,9 +189,10 @@ def increments(bets: Bets, q: float, thetas: Sequence[float]) -> list[float]:
 
 
 def entering(passengers: Iterable[tuple[bool, int, int]], rollout: int) -> Bets:
-    """The `Bets` of passengers given as (on, requests, failures), those who enter (`enters`) only."""
+    """The `Bets` of an hour's passengers given as (on, requests, failures): q from all, cells of those who enter."""
     builder = BetsBuilder(rollout)
     for on, requests, failures in passengers:
+        builder.seen(requests, failures)
         if enters(requests, failures):
             builder.add(on, requests, failures)
     return builder.build()

@@ -11,7 +11,7 @@ cohort; WARN when this hour alone is strong but the phase is not yet conclusive;
 
 Overlapping windows (a labelled checkpoint beside the hourly one, a replay of an older hour) need no clipping: a
 passenger enters the evidence as a failing unit at most once per phase, because the runner passes the keys of the
-passengers who failed at earlier checkpoints (`CheckContext.failed_before`) and stores this window's new ones. If
+passengers who failed at earlier checkpoints (`CheckContext.entered_before`) and stores this window's new ones. If
 alpha or the minimum relative effect change mid-phase, replaying the stored hours under the new design is exactly
 the test the new settings define, from the phase's start. A checkpoint whose read was incomplete (its log-based
 checks ERROR) still records its counts: the test conditions on the passengers it saw, so they remain evidence that
@@ -28,10 +28,11 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from monitor.checks.base import CheckContext, Thresholds
+from monitor.checks.bets import Bets, BetsBuilder
 from monitor.checks.overlap import attribution_line, overlap_evidence
 from monitor.checks.sequential import Design, HourCounts, Judgement, Verdict, judge, replay
 from monitor.checks.stats import rate, wilson_interval
-from monitor.domain.aggregate import CohortCounts, passenger_key
+from monitor.domain.aggregate import CohortCounts, bucket_of, enters, errors_of, passenger_key, requests_of
 from monitor.domain.checkpoint import Checkpoint, CheckResult, Window
 from monitor.domain.evidence import CohortEvidence, CohortWindow, Counts
 from monitor.domain.format import e_value, ratio, ratio_interval
@@ -58,24 +59,34 @@ def split_cohorts(cohorts: CohortCounts, enabled: bool, rollout_percentage: int)
     return (on_req, on_err), (off_req, off_err)
 
 
-def window_hour(ctx: CheckContext, enabled: bool, rollout_percentage: int) -> HourCounts:
-    """This window's `HourCounts` under the config in force: per cohort the passengers seen (and with ≥ 1 5xx),
-    the units at risk (not in `ctx.failed_before`) with their first failures, requests and 5xx."""
+def window_hour(ctx: CheckContext, enabled: bool, rollout_percentage: int) -> tuple[HourCounts, Bets | None]:
+    """This window's `HourCounts` under the config in force — per cohort the passengers seen (and with ≥ 1 5xx), the
+    units at risk (not in `ctx.entered_before`) with their failures, requests and 5xx — and its `Bets`: the at-risk
+    passengers outside the allowlist who enter the evidence now (None when the rollout is not strictly between 0 and
+    100%: no coin was flipped)."""
     cut = rollout_percentage if enabled else 0
     allow = {passenger_key(h) for h in ctx.allowlist_hashes} if enabled else set()
-    before = ctx.failed_before
-    # [ON, OFF] each: seen, seen with a 5xx, at risk, first failures
+    before = ctx.entered_before
+    builder = BetsBuilder(cut) if 0 < cut < 100 else None
+    # [ON, OFF] each: seen, seen with a 5xx, at risk, failing at risk
     seen, seen_failing, units, failing = [0, 0], [0, 0], [0, 0], [0, 0]
     for key, state in ctx.stats.passengers.states.items():
-        side = 0 if key in allow or state >> 1 < cut else 1
-        failed = state & 1
+        allowed = key in allow
+        on = allowed or bucket_of(state) < cut
+        side = 0 if on else 1
+        errors = errors_of(state)
+        failed = errors > 0
         seen[side] += 1
         seen_failing[side] += failed
+        if builder is not None:
+            builder.seen(requests_of(state), errors)
         if key not in before:
             units[side] += 1
             failing[side] += failed
+            if builder is not None and not allowed and enters(state):
+                builder.add(on, requests_of(state), errors)
     (on_req, on_err), (off_req, off_err) = split_cohorts(ctx.stats.cohorts, enabled, rollout_percentage)
-    return HourCounts(
+    hour = HourCounts(
         on_units=units[0],
         off_units=units[1],
         on_failing=failing[0],
@@ -89,6 +100,7 @@ def window_hour(ctx: CheckContext, enabled: bool, rollout_percentage: int) -> Ho
         off_requests=off_req,
         off_5xx=off_err,
     )
+    return hour, None if builder is None else builder.build()
 
 
 def design_of(thresholds: Thresholds) -> Design:
@@ -103,6 +115,7 @@ class StoredHour:
     label: str
     window: Window
     hour: HourCounts
+    bets: Bets | None = None
 
 
 def phase_hours(history: Sequence[Checkpoint]) -> list[StoredHour]:
@@ -111,9 +124,10 @@ def phase_hours(history: Sequence[Checkpoint]) -> list[StoredHour]:
     for cp in history:
         evidence = cp.evidence(CohortEvidence)
         if evidence is not None and evidence.hour is not None:
-            found.append((cp, HourCounts.from_dict(evidence.hour)))
+            bets = None if evidence.bets is None else Bets.from_dict(evidence.bets)
+            found.append((cp, HourCounts.from_dict(evidence.hour), bets))
     found.sort(key=lambda item: (item[0].id is None, item[0].id or 0, item[0].created_at))
-    return [StoredHour(cp.label, cp.window, hour) for cp, hour in found]
+    return [StoredHour(cp.label, cp.window, hour, bets) for cp, hour, bets in found]
 
 
 def hours_covered(windows: Sequence[Window]) -> float:
@@ -199,7 +213,7 @@ def _record_phase(evidence: CohortEvidence, hour: HourCounts, j: Judgement, hour
 
 def check_cohort_regression(ctx: CheckContext) -> CheckResult:
     enabled, rollout = ctx.in_force()
-    hour = window_hour(ctx, enabled, rollout)
+    hour, bets = window_hour(ctx, enabled, rollout)
     evidence = _window_evidence(ctx, hour)
     if not enabled or (rollout == 0 and not ctx.allowlist_hashes):
         why = "flag disabled" if not enabled else "rollout 0% and empty allowlist"
@@ -208,10 +222,13 @@ def check_cohort_regression(ctx: CheckContext) -> CheckResult:
         return _result(Status.SKIP, "no OFF cohort at this rollout (100%)", evidence)
     design = design_of(ctx.thresholds)
     earlier = phase_hours(ctx.history)
-    state = replay([*(s.hour for s in earlier), hour], design)
+    state = replay([*(s.hour for s in earlier), hour], design, [*(s.bets for s in earlier), bets])
     j = judge(state, design)
     hours = hours_covered([*(s.window for s in earlier), ctx.window])
     _record_phase(evidence, hour, j, hours, state.checkpoints)
+    evidence.bets = None if bets is None else bets.to_dict()
+    evidence.entered = None if bets is None else bets.entered
+    evidence.evidence_unit = "bets" if bets is not None and design.theta0 == 1.0 else "split"
     if ctx.other_flags is not None:
         evidence.overlap = overlap_evidence(ctx, rollout, hour, j, design)
     if j.verdict is Verdict.FAIL:
@@ -238,8 +255,16 @@ def _phase_text(ev: CohortEvidence, j: Judgement) -> str:
         f"evidence M={e_value(ev.e_value, ev.log_e_value)} (FAIL at {1 / j.alpha:g}{margin}, p={j.p_value:.2g}) "
         f"over {_hours(ev.hours)} in {ev.checkpoints} checkpoint{'s' if ev.checkpoints != 1 else ''}; "
         f"first failures this hour: ON {ev.on.first_failures:,} of {ev.on.units:,} passengers, "
-        f"OFF {ev.off.first_failures:,} of {ev.off.units:,}"
+        f"OFF {ev.off.first_failures:,} of {ev.off.units:,}{_entered_text(ev)}"
     )
+
+
+def _entered_text(ev: CohortEvidence) -> str:
+    """"; bets on N ON + M OFF passengers entering this hour" when the verdict's evidence is the bets."""
+    if ev.evidence_unit != "bets" or ev.bets is None:
+        return ""
+    on, off = (sum(n for _, _, n in ev.bets.get(side, ())) for side in ("on", "off"))
+    return f"; bets on {on:,} ON + {off:,} OFF passengers entering this hour"
 
 
 def _fail_summary(ev: CohortEvidence, j: Judgement) -> str:

@@ -53,7 +53,7 @@ from collections.abc import Sequence
 
 from monitor.checks.base import CheckContext
 from monitor.checks.sequential import ZERO, Design, HourCounts, Judgement, Verdict, judge, replay
-from monitor.domain.aggregate import PassengerStates, passenger_key
+from monitor.domain.aggregate import PassengerStates, bucket_of, errors_of, passenger_key
 from monitor.domain.checkpoint import Checkpoint
 from monitor.domain.evidence import CohortEvidence, Overlap, OverlapFlag, PartTest
 from monitor.domain.flag import OtherFlag
@@ -92,7 +92,7 @@ def window_overlap(
     # parts: 0 exclusive ON, 1 OFF but ON for another flag, 2 ON for no flag; each seen, seen failing, at risk, failing
     seen, seen_failing, units, failing = [0, 0, 0], [0, 0, 0], [0, 0, 0], [0, 0, 0]
     for key, state in passengers.states.items():
-        bucket = state >> 1
+        bucket = bucket_of(state)
         mask = by_bucket[bucket] | by_key.get(key, 0)
         if bucket < cut or key in allow:
             on_seen += 1
@@ -104,7 +104,7 @@ def window_overlap(
             part = 0
         else:
             part = 1 if mask else 2
-        failed = state & 1
+        failed = errors_of(state) > 0
         seen[part] += 1
         seen_failing[part] += failed
         if key not in before:
@@ -165,7 +165,7 @@ def overlap_evidence(ctx: CheckContext, rollout: int, hour: HourCounts, main: Ju
     others = ctx.other_flags or ()
     on_of = (rollout, frozenset(passenger_key(h) for h in ctx.allowlist_hashes))
     passengers = ctx.stats.passengers
-    exclusive, others_only, on_seen, shared, also = window_overlap(passengers, on_of, ctx.failed_before, hour, others)
+    exclusive, others_only, on_seen, shared, also = window_overlap(passengers, on_of, ctx.entered_before, hour, others)
     earlier = phase_overlaps(ctx.history)
     total_on = on_seen + sum(o.on_passengers or 0 for o in earlier)
     total_shared = shared + sum(o.shared or 0 for o in earlier)

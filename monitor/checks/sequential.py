@@ -73,7 +73,7 @@ from dataclasses import dataclass, field
 from operator import add
 from typing import Any, NamedTuple
 
-from monitor.checks.bets import Bets, pooled_rate
+from monitor.checks.bets import Bets
 from monitor.checks.bets import increments as bet_increments
 
 DEFAULT_THETAS: tuple[float, ...] = (1.25, 1.5, 2.0, 3.0, 5.0)
@@ -262,11 +262,8 @@ def _split_increments(hour: Sequence[int], design: Design) -> list[float] | None
     return [x * lt - t * (_log1p(c * rho) - base) for lt, c in design.terms]
 
 
-def _bet_increments(hour: Sequence[int], bets: Bets, design: Design) -> list[float] | None:
-    if not bets.entered:
-        return None
-    q = pooled_rate(hour[9] + hour[11], hour[8] + hour[10])
-    return bet_increments(bets, q, design.thetas)
+def _bet_increments(bets: Bets, design: Design) -> list[float] | None:
+    return bet_increments(bets, design.thetas) if bets.entered else None
 
 
 def fold_all(  # noqa: C901
@@ -277,7 +274,7 @@ def fold_all(  # noqa: C901
 ) -> EvidenceState:
     """`fold` over several hours at once, oldest first: one loop and no per-hour state object (the benchmark folds
     millions of hours). `hours` are `HourCounts`, or sequences of all its fields in order (the first four are the
-    split's, the last four give the bets' pooled 5xx rate); `bets`, when given, one per hour (None: that hour has
+    split's); `bets`, when given, one per hour (None: that hour has
     none)."""
     rows = hours if isinstance(hours, list) else list(hours)
     if not rows:
@@ -304,7 +301,7 @@ def fold_all(  # noqa: C901
             if grid:
                 interval = _interval_fold(interval, x, t, n_on / n, design)
         hour_bets = bets[i] if use_bets and bets is not None else None
-        got = _bet_increments(hour, hour_bets, design) if hour_bets is not None else _split_increments(hour, design)
+        got = _bet_increments(hour_bets, design) if hour_bets is not None else _split_increments(hour, design)
         if got is None:
             inc = []
             continue

@@ -10,8 +10,8 @@ cores that way). A new figure is a new part here: a class with `merge()` and `to
 `scan` and `file:` feed events one by one through `monitor.domain.contract`; `insights` folds server-side aggregates
 with the `add_*` methods and the parts' own `add`. How the window was read (engine, AWS calls, queries, problems) is
 not here: it belongs to the read's `SourceResult`. Memory is bounded: counters, a log-scale latency sketch, one
-small int per distinct passenger hash that made a flag decision (the determinism check needs it), and one small int
-per distinct passenger key that made a request (`PassengerStates`, the cohort check's units).
+small int per distinct passenger hash that made a flag decision (the determinism check needs it), and one int per
+distinct passenger key that made a request (`PassengerStates`: bucket, requests and 5xx, the cohort check's units).
 """
 
 from __future__ import annotations
@@ -333,13 +333,43 @@ class CohortCounts:
         }
 
 
+BUCKET_BITS, FAILURE_BITS = 7, 10
+_BUCKET_MASK, _FAILURE_MAX = (1 << BUCKET_BITS) - 1, (1 << FAILURE_BITS) - 1
+_REQUEST_SHIFT = BUCKET_BITS + FAILURE_BITS
+ENTRY_REQUESTS = 20  # a passenger enters the cohort evidence (`monitor.checks.bets`) with a 5xx or this many requests
+
+
+def pack_state(bucket: int, requests: int, errors: int) -> int:
+    """A passenger's window state as one int: bucket (7 bits), 5xx (10 bits, capped at 1023), requests above."""
+    return requests << _REQUEST_SHIFT | min(errors, _FAILURE_MAX) << BUCKET_BITS | bucket
+
+
+def bucket_of(state: int) -> int:
+    return state & _BUCKET_MASK
+
+
+def errors_of(state: int) -> int:
+    """The passenger's 5xx in the window (capped at 1023)."""
+    return state >> BUCKET_BITS & _FAILURE_MAX
+
+
+def requests_of(state: int) -> int:
+    return state >> _REQUEST_SHIFT
+
+
+def enters(state: int) -> bool:
+    """Does this window make the passenger enter the cohort evidence (`monitor.checks.bets.enters`)?"""
+    return errors_of(state) > 0 or requests_of(state) >= ENTRY_REQUESTS
+
+
 class PassengerStates:
     """Every passenger who made a request in the window, by key (`passenger_key`): the bucket of its hash (0..99,
-    computed once) and whether it had at least one 5xx, packed as `bucket << 1 | had_5xx`.
+    computed once), its requests and its 5xx, packed in one int (`pack_state`; read with `bucket_of`, `requests_of`,
+    `errors_of`).
 
     Config-independent, so cohorts are assigned at check time under the config in force (allowlist membership from
-    the allowlist hashes' keys) and several flags could share one read. The values are below 200, Python's cached
-    small ints: a passenger costs its key and one dict slot (`benchmarks/passenger_memory.py` measures it).
+    the allowlist hashes' keys) and several flags could share one read. A passenger costs its key, its state (an int
+    object once it has made a request: ≈ 32 bytes) and one dict slot (`benchmarks/passenger_memory.py` measures it).
     """
 
     __slots__ = ("states",)
@@ -347,25 +377,37 @@ class PassengerStates:
     def __init__(self) -> None:
         self.states: dict[int, int] = {}
 
-    def add(self, key: int, bucket: int, had_5xx: bool) -> None:
-        """A request (or several) of the passenger `key`, whose hash falls in `bucket`."""
+    def add(self, key: int, bucket: int, requests: int = 1, errors: int = 0) -> None:
+        """`requests` requests (`errors` of them 5xx) of the passenger `key`, whose hash falls in `bucket`."""
         states = self.states
         state = states.get(key)
-        states[key] = (bucket << 1 if state is None else state) | had_5xx
+        if state is None:
+            states[key] = pack_state(bucket, requests, errors)
+        else:
+            states[key] = pack_state(bucket, requests_of(state) + requests, errors_of(state) + errors)
 
     def failing(self) -> set[int]:
         """Keys of the passengers with at least one 5xx in the window."""
-        return {key for key, state in self.states.items() if state & 1}
+        return {key for key, state in self.states.items() if errors_of(state)}
+
+    def entering(self) -> set[int]:
+        """Keys of the passengers this window would enter into the cohort evidence (`enters`)."""
+        return {key for key, state in self.states.items() if enters(state)}
 
     def merge(self, other: PassengerStates) -> None:
         states = self.states
         for key, state in other.states.items():
             mine = states.get(key)
-            states[key] = state if mine is None else mine | (state & 1)
+            if mine is None:
+                states[key] = state
+            else:
+                states[key] = pack_state(
+                    bucket_of(state), requests_of(mine) + requests_of(state), errors_of(mine) + errors_of(state)
+                )
 
     def to_dict(self) -> dict[str, int]:
         """A summary (never the passengers themselves): how many were seen, and how many had a 5xx."""
-        return {"seen": len(self.states), "with_5xx": sum(state & 1 for state in self.states.values())}
+        return {"seen": len(self.states), "with_5xx": sum(1 for state in self.states.values() if errors_of(state))}
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, PassengerStates) and self.states == other.states
@@ -470,8 +512,11 @@ class WindowAggregate:
         states = self.passengers.states
         state = states.get(key)
         if state is None:
-            state = self.window.bucketer.bucket_of_hash(passenger_hash) << 1
-        states[key] = state | is_5xx
+            bucket = self.window.bucketer.bucket_of_hash(passenger_hash)
+            states[key] = pack_state(bucket, n, err)
+        else:
+            bucket = state & _BUCKET_MASK
+            states[key] = pack_state(bucket, (state >> _REQUEST_SHIFT) + n, errors_of(state) + err)
         if passenger_hash in self.window.allowlist_hashes:
             c.allowlisted_requests += n
             c.allowlisted_5xx += err
@@ -480,9 +525,8 @@ class WindowAggregate:
                 tally[0] += n
                 tally[1] += err
         else:
-            b = state >> 1
-            c.bucket_requests[b] += n
-            c.bucket_5xx[b] += err
+            c.bucket_requests[bucket] += n
+            c.bucket_5xx[bucket] += err
 
     def add_decision(self, ts_ms: int | None, feature_key: str, decision: str, passenger_hash: str, n: int = 1) -> None:
         if feature_key != self.window.feature:

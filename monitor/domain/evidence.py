@@ -155,7 +155,10 @@ class CohortEvidence(Evidence):
     `hour` is this window's `HourCounts` (as a dict): what the phase's later checkpoints fold, read back from the
     database. `phase` is the sum over the folded checkpoints. `interval` is the anytime-valid (lo, hi) of the ON/OFF
     ratio, `hi` None when unbounded; `e_value` None when too large for a float (`log_e_value` always holds it).
-    `overlap`: the other flags in rollout sharing ON passengers, the exclusive part's test and the attribution
+    `bets`: this window's entering passengers as `monitor.checks.bets.Bets` (rollout %, per cohort a histogram of
+    [capped 5xx, request bin, passengers]): the evidence the verdict folds, when present. `evidence_unit`: "bets"
+    (per-passenger bets) or "split" (the binary split of first failures). `overlap`: the other flags in rollout
+    sharing ON passengers, the exclusive part's test and the attribution
     (None when not computed: the other flags unknown, or the check SKIPped)."""
 
     check: ClassVar[str] = "cohort_regression"
@@ -164,6 +167,9 @@ class CohortEvidence(Evidence):
     off: CohortWindow = Field(default_factory=CohortWindow)
     anonymous: Counts = Field(default_factory=Counts)
     hour: dict[str, int] | None = None
+    bets: dict[str, Any] | None = None
+    evidence_unit: str | None = None
+    entered: int | None = None  # passengers who entered the evidence this window (allowlist apart)
     phase: dict[str, int] | None = None
     ratio: float | None = None
     interval: list[float | None] | None = None

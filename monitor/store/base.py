@@ -54,12 +54,12 @@ class Checkpoints(CheckpointHistory, Protocol):
     def find(self, run_key: str) -> Checkpoint | None: ...
 
     def save(self, checkpoint: Checkpoint, failures: Collection[int] = ()) -> tuple[Checkpoint, bool]:
-        """Insert, with the window's first failures (passenger keys) in the same transaction; on a run-key conflict
+        """Insert, with the window's entering passengers (keys) in the same transaction; on a run-key conflict
         return the stored one and write nothing. Returns (checkpoint with id, created)."""
         ...
 
-    def failed_before(self, feature: str, phase: str, keys: Collection[int]) -> set[int]:
-        """Which of `keys` had their first failure stored at an earlier checkpoint of the phase."""
+    def entered_before(self, feature: str, phase: str, keys: Collection[int]) -> set[int]:
+        """Which of `keys` entered the cohort evidence at an earlier checkpoint of the phase."""
         ...
 
 

@@ -244,13 +244,14 @@ class PostgresCheckpointStore:
         with self._connection("recording the gate's action") as conn:
             record_gate(conn, checkpoint)
 
-    def failed_before(self, feature: str, phase: str, keys: Collection[int]) -> set[int]:
-        """Which of `keys` (passenger keys) had a first failure stored at an earlier checkpoint of the phase: a hash
+    def entered_before(self, feature: str, phase: str, keys: Collection[int]) -> set[int]:
+        """Which of `keys` (passenger keys) entered the cohort evidence at an earlier checkpoint of the phase (table
+        `cohort_failures`, named before heavy passengers entered without a 5xx, `monitor.checks.bets`): a hash
         join of `keys` against the phase's stored keys, so memory follows the window's passengers, not the phase's."""
         if not keys:
             return set()
         rows = self._rows(
-            "reading the phase's failing passengers",
+            "reading the phase's judged passengers",
             "SELECT DISTINCT stored.k FROM (SELECT unnest(keys) AS k FROM cohort_failures"
             " WHERE feature = %(f)s AND phase = %(p)s) AS stored JOIN (SELECT unnest(%(keys)s::bigint[]) AS k) AS seen"
             " ON seen.k = stored.k",

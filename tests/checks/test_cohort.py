@@ -224,8 +224,8 @@ def test_warn_says_how_many_more_hours_at_this_rate() -> None:
     assert ev.hour_e_value is not None and 10 <= ev.hour_e_value < 100
     assert ev.hours_to_decide is not None and ev.hours_to_decide > 0
     assert got.summary.startswith("ON worse this hour (e=")
-    assert ev.hours_to_decide == pytest.approx(0.43, abs=0.01)
-    assert "; ≈26 min more at this rate to decide — ON/OFF 5.56× (anytime-valid " in got.summary
+    assert ev.hours_to_decide == pytest.approx(0.48, abs=0.01)
+    assert "; ≈29 min more at this rate to decide — ON/OFF 5.56× (anytime-valid " in got.summary
 
 
 def test_nodata_says_how_much_more_traffic_over_the_phase() -> None:
@@ -268,7 +268,7 @@ def test_alpha_sets_the_threshold() -> None:
 def test_a_passenger_fails_at_most_once_per_phase() -> None:
     c = RETRY_STORM.context()
     storming = passenger_key(hashes(1, 0, 5)[0])
-    again = RETRY_STORM.context(failed_before=frozenset({storming}))
+    again = RETRY_STORM.context(entered_before=frozenset({storming}))
     first, second = evidence_of(check_cohort_regression(c)), evidence_of(check_cohort_regression(again))
     assert (first.on.units, first.on.first_failures) == (100, 1)
     assert (second.on.units, second.on.first_failures) == (99, 0)  # no longer at risk

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from monitor.domain import Bucketer, LogWindow, PassengerStates, WindowAggregate, passenger_key
+from monitor.domain.aggregate import ENTRY_REQUESTS, bucket_of, errors_of, pack_state, requests_of
 from monitor.domain.contract import ingest
 
 BUCKETER = Bucketer()
@@ -39,27 +40,37 @@ def test_passenger_key_is_a_signed_64_bit_prefix(digest: str, key: int) -> None:
     assert -(2**63) <= passenger_key(digest) < 2**63  # fits PostgreSQL's bigint
 
 
-def test_states_pack_bucket_and_failure_and_summarise() -> None:
+def test_states_pack_bucket_requests_and_5xx_and_summarise() -> None:
     part = PassengerStates()
-    part.add(1, 42, False)
-    part.add(1, 42, True)
-    part.add(1, 42, False)  # a later success does not clear the failure
-    part.add(2, 7, False)
-    assert part.states == {1: 42 << 1 | 1, 2: 7 << 1}
+    part.add(1, 42)
+    part.add(1, 42, 3, 1)
+    part.add(1, 42)  # a later success does not clear the failure
+    part.add(2, 7)
+    assert part.states == {1: pack_state(42, 5, 1), 2: pack_state(7, 1, 0)}
+    assert (bucket_of(part.states[1]), requests_of(part.states[1]), errors_of(part.states[1])) == (42, 5, 1)
     assert part.failing() == {1}
     assert part.to_dict() == {"seen": 2, "with_5xx": 1}  # a summary, never the keys
+    assert errors_of(pack_state(99, 10**9, 5_000)) == 1023 and requests_of(pack_state(99, 10**9, 5_000)) == 10**9
 
 
-def test_merge_is_the_union_with_failures_kept() -> None:
+def test_a_passenger_enters_with_a_5xx_or_enough_requests() -> None:
+    part = PassengerStates()
+    part.add(1, 3, ENTRY_REQUESTS - 1)
+    part.add(2, 3, ENTRY_REQUESTS)
+    part.add(3, 3, 1, 1)
+    assert part.entering() == {2, 3} and part.failing() == {3}
+
+
+def test_merge_adds_the_counts() -> None:
     first, later = PassengerStates(), PassengerStates()
-    first.add(1, 3, True)
-    first.add(2, 4, False)
-    later.add(2, 4, True)
-    later.add(3, 99, False)
-    later.add(1, 3, False)
+    first.add(1, 3, 1, 1)
+    first.add(2, 4)
+    later.add(2, 4, 1, 1)
+    later.add(3, 99)
+    later.add(1, 3, 2)
     first.merge(later)
-    assert first.states == {1: 3 << 1 | 1, 2: 4 << 1 | 1, 3: 99 << 1}
-    assert first != later and later.states[1] == 3 << 1
+    assert first.states == {1: pack_state(3, 3, 1), 2: pack_state(4, 2, 1), 3: pack_state(99, 1, 0)}
+    assert first != later and later.states[1] == pack_state(3, 2, 0)
 
 
 def test_requests_fill_it_anonymous_and_malformed_do_not() -> None:
@@ -78,9 +89,9 @@ def test_requests_fill_it_anonymous_and_malformed_do_not() -> None:
         ingest(stats, 1, message)
     states = stats.passengers.states
     assert states == {
-        passenger_key(A): BUCKETER.bucket_of_hash(A) << 1 | 1,
-        passenger_key(B): BUCKETER.bucket_of_hash(B) << 1,
-        passenger_key(C): BUCKETER.bucket_of_hash(C) << 1 | 1,
+        passenger_key(A): pack_state(BUCKETER.bucket_of_hash(A), 2, 1),
+        passenger_key(B): pack_state(BUCKETER.bucket_of_hash(B), 2, 0),
+        passenger_key(C): pack_state(BUCKETER.bucket_of_hash(C), 1, 1),
     }
     assert stats.cohorts.allowlisted_requests == 1 and stats.cohorts.anonymous_5xx == 1
     assert stats.counts.malformed == 2

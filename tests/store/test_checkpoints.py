@@ -288,7 +288,7 @@ def test_adapters_satisfy_the_store_interfaces(pg_url: str) -> None:
         "0004_cohort_failures",
         "0005_entry_form",
     ]
-    assert checkpoints.failed_before("f", "p", [1]) == set()
+    assert checkpoints.entered_before("f", "p", [1]) == set()
     assert checkpoints.history("f") == list(ledger.iter_unappended("f", "p")) == []
     assert expectations.expectation("f") is None and audit.rollout_audit("f") == []
     assert callable(flags.get)

@@ -54,11 +54,11 @@ def test_failure_keys_round_trip_per_feature_and_phase(pg_url: str) -> None:
     store.save(cohort_checkpoint("h1"), EXTREMES)
     store.save(cohort_checkpoint("h2", at=T0 + timedelta(hours=1)), {42})
     asked = [*EXTREMES, 42, 7, 7]
-    assert store.failed_before("fav", "5%", asked) == {*EXTREMES, 42}
-    assert store.failed_before("fav", "10%", asked) == set()  # a new phase starts empty
-    assert store.failed_before("other", "5%", asked) == set()
-    assert store.failed_before("fav", "5%", []) == set()
-    assert store.failed_before("fav", "5%", [3]) == set()
+    assert store.entered_before("fav", "5%", asked) == {*EXTREMES, 42}
+    assert store.entered_before("fav", "10%", asked) == set()  # a new phase starts empty
+    assert store.entered_before("other", "5%", asked) == set()
+    assert store.entered_before("fav", "5%", []) == set()
+    assert store.entered_before("fav", "5%", [3]) == set()
 
 
 def test_a_duplicate_stores_no_failures(pg_url: str) -> None:
@@ -67,7 +67,7 @@ def test_a_duplicate_stores_no_failures(pg_url: str) -> None:
     again, created_again = store.save(cohort_checkpoint("h1"), {2})
     assert created and not created_again and again.id == first.id
     assert _stored_rows(pg_url) == [("fav", "5%", [1])]
-    assert store.failed_before("fav", "5%", [1, 2]) == {1}
+    assert store.entered_before("fav", "5%", [1, 2]) == {1}
 
 
 def test_no_failures_no_row(pg_url: str) -> None:
