@@ -224,8 +224,8 @@ def test_warn_says_how_many_more_hours_at_this_rate() -> None:
     assert ev.hour_e_value is not None and 10 <= ev.hour_e_value < 100
     assert ev.hours_to_decide is not None and ev.hours_to_decide > 0
     assert got.summary.startswith("ON worse this hour (e=")
-    assert ev.hours_to_decide == pytest.approx(0.48, abs=0.01)
-    assert "; ≈29 min more at this rate to decide — ON/OFF 5.56× (anytime-valid " in got.summary
+    assert ev.hours_to_decide == pytest.approx(0.47, abs=0.01)
+    assert "; ≈28 min more at this rate to decide — ON/OFF 5.56× (anytime-valid " in got.summary
 
 
 def test_nodata_says_how_much_more_traffic_over_the_phase() -> None:
