@@ -9,8 +9,8 @@ import pytest
 
 from monitor.checks.bets import (
     CAP,
-    FLOOR,
     ENTRY_REQUESTS,
+    FLOOR,
     MAX_BIN,
     MAX_FAILURES,
     Bets,
