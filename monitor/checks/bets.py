@@ -20,7 +20,7 @@ p-coin given them. A passenger enters the evidence once per phase, at the end of
 5xx or made at least `ENTRY_REQUESTS` requests (a rule on its outcomes alone), with that hour's requests r and 5xx
 f. At entry we bet on Z with the factor
 
-    g(Z) = g1 if ON, g0 = (1 − p·g1) / (1 − p) if OFF,    g1 = min(L / (1 − p + p·L), CAP),
+    g(Z) = g1 if ON, g0 = (1 − p·g1) / (1 − p) if OFF,    g1 = min(L / (1 − p + p·L), cap(θ, p)),
     log L(θ) = f'·log θ + (r − f')·(log(1 − θq) − log(1 − q)),   f' = min(f, MAX_FAILURES),
 
 where L(θ) is the likelihood ratio of (r, f) for a passenger whose per-request 5xx rate is θq against one at q (q
@@ -36,17 +36,20 @@ anytime-valid inference", Stat. Sci. 2023; Waudby-Smith & Ramdas, "Estimating me
 betting", JRSS B 2024.
 
 Allowlisted passengers are always ON, not by the coin, so they cannot be bet on this way. They enter like everyone
-else (once per phase, same rule) with a model-based factor instead: min(L(θ), CAP), L computed from their own r and
+else (once per phase, same rule) with a model-based factor instead: min(L(θ), θ), L computed from their own r and
 f against the hour's q. If an allowlisted passenger's requests fail independently at a rate ≤ q (the null, here an
 assumption about requests, which the coin did not need), E[L] = 1 for the binomial likelihood ratio, and capping f
 and the factor only lowers it: a supermartingale step again. Conditioning on each tester's own traffic is what keeps
 busy testers (15 requests an hour where a passenger makes 1) from looking worse by being busy.
 
-Guards: `CAP` bounds one passenger's factor (×10 at most, whatever its 5xx: one client's retry storm, or one
-persistent storming ON client, moves the evidence by at most ×10 once per phase, never to FAIL alone), and `FLOOR`
-keeps the bet from going all-in the other way (an OFF passenger's factor is ≥ ½: without it one OFF storm, whose
-likelihood ratio is huge, would wipe out the evidence of every alternative; the cap on g1 is then
-min(CAP, 1 + (1 − FLOOR)(1 − p)/p), the bet λ(Z − p) of Waudby-Smith & Ramdas held to a fraction of its range);
+Guards: cap(θ, p) = min(θ, 1 + (1 − FLOOR)(1 − p)/p) bounds one passenger's factor. The first term: no passenger
+counts for more than one failing passenger would in the binary split at ratio θ (whose factor is θ/(1 + ρ(θ − 1))
+≤ θ), whatever its 5xx — a retry storm's likelihood ratio is huge for every θ, and with a flat cap of 10 one
+persistent storming ON client raised every alternative tenfold and false-FAILed 5.8% of A/A phases at 1% and
+5 req/s (`benchmarks/detection.py`); capped at θ it moves the low-ratio alternatives, the ones that decay slowest
+under the null, hardly at all. The second keeps the bet from going all-in the other way: g0 ≥ `FLOOR` (without it
+one OFF storm would wipe out the evidence of every alternative) — the bet λ(Z − p) of Waudby-Smith & Ramdas held to
+a fraction of its range;
 `MAX_FAILURES` caps f. r is binned (exact below 16, quarter-octaves above; the factor uses the bin's representative
 r, still a function of the outcomes only), so an hour is a small histogram per cohort, stored with the checkpoint
 and folded again by `report --rebuild`.
@@ -65,13 +68,11 @@ from monitor.domain.aggregate import ENTRY_REQUESTS
 
 MAX_FAILURES = 10  # f is capped here (a storm's 50 retries count as 10)
 RATE_FAILURES = 3  # in q, each passenger's 5xx count at most this much
-CAP = 10.0  # one passenger's factor is at most ×CAP
 FLOOR = 0.5  # ... and at least ×FLOOR (the bet is never all-in: an OFF storm halves the evidence at most)
 EXACT_BELOW = 16  # requests below this are their own bin; above, quarter-octave bins
 BINS_PER_OCTAVE = 4
 MAX_BIN = EXACT_BELOW + BINS_PER_OCTAVE * 16  # ≈ 1M requests in an hour and above share the last bin
 _log, _log1p, _exp, _expm1 = math.log, math.log1p, math.exp, math.expm1
-_LOG_CAP = math.log(CAP)
 
 Cell = tuple[int, int, int]  # (f', bin, passengers)
 
@@ -183,21 +184,27 @@ def _log_likelihood_ratio(f: int, bin_: int, theta: float, q: float) -> float:
     return f * _log(theta) + (r - f) * (_log1p(-min(theta * q, 0.999)) - _log1p(-q))
 
 
+def bet_cap(theta: float, p: float) -> float:
+    """The most an ON passenger's factor may be: θ (one failing passenger's worth), and below 1/p enough that an OFF
+    passenger's factor stays ≥ `FLOOR`."""
+    return min(theta, 1.0 + (1.0 - FLOOR) * (1.0 - p) / p)
+
+
 def log_factors(f: int, bin_: int, theta: float, p: float, q: float) -> tuple[float, float]:
     """(log g1, log g0): the log factors of an entering passenger at (f', bin) if ON, if OFF, for the alternative θ."""
     log_l = _log_likelihood_ratio(f, bin_, theta, q)
     # uncapped: g1 = L / (1 − p + p·L), g0 = 1 / (1 − p + p·L); in logs, without overflow either way
     log_den = log_l + _log(p + (1.0 - p) * _exp(-log_l)) if log_l > 0 else _log1p(p * _expm1(log_l))
     log_g1 = log_l - log_den
-    cap = min(CAP, 1.0 + (1.0 - FLOOR) * (1.0 - p) / p)  # g1 ≤ cap ⇔ g0 ≥ FLOOR as well as g1 ≤ CAP
+    cap = bet_cap(theta, p)
     if log_g1 <= _log(cap):
         return log_g1, -log_den
     return _log(cap), _log((1.0 - p * cap) / (1.0 - p))
 
 
 def log_allowlisted_factor(f: int, bin_: int, theta: float, q: float) -> float:
-    """log min(L(θ), CAP): an allowlisted passenger's factor (a likelihood ratio, no coin)."""
-    return min(_log_likelihood_ratio(f, bin_, theta, q), _LOG_CAP)
+    """log min(L(θ), θ): an allowlisted passenger's factor (a likelihood ratio, no coin), capped as the bets are."""
+    return min(_log_likelihood_ratio(f, bin_, theta, q), _log(theta))
 
 
 def increments(bets: Bets, thetas: Sequence[float]) -> list[float]:

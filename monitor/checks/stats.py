@@ -33,8 +33,8 @@ The cost of a binary unit: a first failure only says "at least one 5xx", so a re
 fails in the hour either way), and the binary split needed ≈2× the traffic of a request-level test. So the verdict
 now bets on each passenger's cohort with what its whole hour says (`monitor.checks.bets`): the unit is still the
 passenger, entering once per phase (at its first 5xx, or its first hour of ≥ 20 requests, so the at-risk set is
-"seen and not yet entered"), its factor is bounded (one storm moves the evidence by ×10 at most), and validity rests
-on the hash coin alone (a randomisation test), not on any independence of requests. The binary split remains for
+"seen and not yet entered"), its factor is bounded (no passenger counts for more than one failing passenger), and
+validity rests on the hash coin alone (a randomisation test), not on any independence of requests. The split remains for
 a relative margin (`BETA_MONITOR_MIN_RELATIVE_EFFECT`, whose composite null the coin cannot test), for phases with
 an allowlist only (no coin), for the ratio and its interval in the report, and for the overlap's parts.
 
