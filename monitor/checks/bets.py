@@ -1,6 +1,6 @@
 """Per-passenger bets: the cohort test's evidence from each passenger's own requests and 5xx (issue 9).
 
-Pure: the standard library's `math` only. `monitor.checks.sequential` folds one hour's `Bets` into the phase's
+Pure: `math` and `monitor.domain`. `monitor.checks.sequential` folds one hour's `Bets` into the phase's
 evidence in place of the hour's binary first-failure split, whenever the hour carries them (a rollout strictly
 between 0 and 100%, no relative margin): the cohort check records them per checkpoint.
 
@@ -35,11 +35,21 @@ Shafer, "Testing by betting", JRSS A 2021; Ramdas, Grünwald, Vovk & Shafer, "Ga
 anytime-valid inference", Stat. Sci. 2023; Waudby-Smith & Ramdas, "Estimating means of bounded random variables by
 betting", JRSS B 2024.
 
-Guards: `CAP` bounds one passenger's factor (×4 at most, whatever its 5xx: one client's retry storm, or one
-persistent storming ON client, moves the evidence by at most ×4 once per phase); `MAX_FAILURES` caps f. Allowlisted
-passengers are always ON, not by the coin, so they never enter (they are in the report's counts only). r is binned
-(exact below 16, quarter-octaves above; the factor uses the bin's representative r, still a function of the outcomes
-only), so an hour is a small histogram per cohort, stored with the checkpoint and folded again by `report --rebuild`.
+Allowlisted passengers are always ON, not by the coin, so they cannot be bet on this way. They enter like everyone
+else (once per phase, same rule) with a model-based factor instead: min(L(θ), CAP), L computed from their own r and
+f against the hour's q. If an allowlisted passenger's requests fail independently at a rate ≤ q (the null, here an
+assumption about requests, which the coin did not need), E[L] = 1 for the binomial likelihood ratio, and capping f
+and the factor only lowers it: a supermartingale step again. Conditioning on each tester's own traffic is what keeps
+busy testers (15 requests an hour where a passenger makes 1) from looking worse by being busy.
+
+Guards: `CAP` bounds one passenger's factor (×10 at most, whatever its 5xx: one client's retry storm, or one
+persistent storming ON client, moves the evidence by at most ×10 once per phase, never to FAIL alone), and `FLOOR`
+keeps the bet from going all-in the other way (an OFF passenger's factor is ≥ ½: without it one OFF storm, whose
+likelihood ratio is huge, would wipe out the evidence of every alternative; the cap on g1 is then
+min(CAP, 1 + (1 − FLOOR)(1 − p)/p), the bet λ(Z − p) of Waudby-Smith & Ramdas held to a fraction of its range);
+`MAX_FAILURES` caps f. r is binned (exact below 16, quarter-octaves above; the factor uses the bin's representative
+r, still a function of the outcomes only), so an hour is a small histogram per cohort, stored with the checkpoint
+and folded again by `report --rebuild`.
 
 Measured (`benchmarks/detection.py`): the same false-FAIL budget per phase, and at 5% rollout, 50 req/s, 2× the
 hour-1 FAIL rate goes from ≈0.55 (binary first failures) to ≈0.9 at the day's mean load.
@@ -55,7 +65,8 @@ from monitor.domain.aggregate import ENTRY_REQUESTS
 
 MAX_FAILURES = 10  # f is capped here (a storm's 50 retries count as 10)
 RATE_FAILURES = 3  # in q, each passenger's 5xx count at most this much
-CAP = 4.0  # one passenger's factor is at most ×CAP
+CAP = 10.0  # one passenger's factor is at most ×CAP
+FLOOR = 0.5  # ... and at least ×FLOOR (the bet is never all-in: an OFF storm halves the evidence at most)
 EXACT_BELOW = 16  # requests below this are their own bin; above, quarter-octave bins
 BINS_PER_OCTAVE = 4
 MAX_BIN = EXACT_BELOW + BINS_PER_OCTAVE * 16  # ≈ 1M requests in an hour and above share the last bin
@@ -90,8 +101,9 @@ def cell_of(requests: int, failures: int) -> tuple[int, int]:
 
 
 class Bets(NamedTuple):
-    """One hour's entering passengers (allowlist apart): the rollout % that flipped their coins and, per cohort, a
-    histogram of (capped 5xx, request bin) → passengers; and q's parts over every passenger seen in the hour, both
+    """One hour's entering passengers: the rollout % that flipped their coins and, for the ON and OFF passengers by
+    the coin and for the allowlisted ones (`allow`), a histogram of (capped 5xx, request bin) → passengers; and q's
+    parts over every passenger seen in the hour, both
     cohorts: Σ min(5xx, `RATE_FAILURES`) and Σ requests. Store one per checkpoint with its `HourCounts`."""
 
     rollout: int
@@ -99,6 +111,7 @@ class Bets(NamedTuple):
     off: tuple[Cell, ...] = ()
     rate_errors: int = 0
     rate_requests: int = 0
+    allow: tuple[Cell, ...] = ()
 
     @property
     def rate(self) -> float:
@@ -108,7 +121,7 @@ class Bets(NamedTuple):
 
     @property
     def entered(self) -> int:
-        return sum(n for _, _, n in self.on) + sum(n for _, _, n in self.off)
+        return sum(n for cells in (self.on, self.off, self.allow) for _, _, n in cells)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -117,6 +130,7 @@ class Bets(NamedTuple):
             "off": [list(c) for c in self.off],
             "rate_errors": self.rate_errors,
             "rate_requests": self.rate_requests,
+            "allow": [list(c) for c in self.allow],
         }
 
     @classmethod
@@ -125,7 +139,7 @@ class Bets(NamedTuple):
         if not 0 < rollout < 100:
             raise ValueError(f"bets need a rollout strictly between 0 and 100%, not {rollout}")
         sides = []
-        for side in ("on", "off"):
+        for side in ("on", "off", "allow"):
             cells = tuple(sorted((int(f), int(b), int(n)) for f, b, n in data.get(side, ())))
             if any(not (0 <= f <= MAX_FAILURES and 0 <= b <= MAX_BIN and n > 0) for f, b, n in cells):
                 raise ValueError(f"a {side} cell out of range in {data}")
@@ -133,7 +147,7 @@ class Bets(NamedTuple):
         errors, requests = int(data.get("rate_errors", 0)), int(data.get("rate_requests", 0))
         if not 0 <= errors <= requests * RATE_FAILURES:
             raise ValueError(f"the pooled rate's counts are out of range in {data}")
-        return cls(rollout, sides[0], sides[1], errors, requests)
+        return cls(rollout, sides[0], sides[1], errors, requests, sides[2])
 
 
 class BetsBuilder:
@@ -143,7 +157,7 @@ class BetsBuilder:
 
     def __init__(self, rollout: int) -> None:
         self.rollout = rollout
-        self.counts: tuple[dict[tuple[int, int], int], dict[tuple[int, int], int]] = ({}, {})
+        self.counts: tuple[dict[tuple[int, int], int], ...] = ({}, {}, {})  # ON, OFF, allowlisted
         self.rate_errors = self.rate_requests = 0
 
     def seen(self, requests: int, failures: int) -> None:
@@ -151,28 +165,39 @@ class BetsBuilder:
         self.rate_requests += requests
         self.rate_errors += min(failures, RATE_FAILURES)
 
-    def add(self, on: bool, requests: int, failures: int) -> None:
+    def add(self, on: bool, requests: int, failures: int, allowlisted: bool = False) -> None:
         """An entering passenger (call `seen` for it too)."""
-        table = self.counts[0 if on else 1]
+        table = self.counts[2 if allowlisted else 0 if on else 1]
         cell = cell_of(requests, failures)
         table[cell] = table.get(cell, 0) + 1
 
     def build(self) -> Bets:
-        on, off = ((tuple(sorted((f, b, n) for (f, b), n in t.items()))) for t in self.counts)
-        return Bets(self.rollout, on, off, self.rate_errors, self.rate_requests)
+        on, off, allow = ((tuple(sorted((f, b, n) for (f, b), n in t.items()))) for t in self.counts)
+        return Bets(self.rollout, on, off, self.rate_errors, self.rate_requests, allow)
+
+
+def _log_likelihood_ratio(f: int, bin_: int, theta: float, q: float) -> float:
+    """log L(θ): (r, f') at a per-request rate θq against q, r the bin's representative."""
+    q = min(max(q, 0.0), 0.5)
+    r = max(representative(bin_), float(f))
+    return f * _log(theta) + (r - f) * (_log1p(-min(theta * q, 0.999)) - _log1p(-q))
 
 
 def log_factors(f: int, bin_: int, theta: float, p: float, q: float) -> tuple[float, float]:
     """(log g1, log g0): the log factors of an entering passenger at (f', bin) if ON, if OFF, for the alternative θ."""
-    q = min(max(q, 0.0), 0.5)
-    r = max(representative(bin_), float(f))
-    log_l = f * _log(theta) + (r - f) * (_log1p(-min(theta * q, 0.999)) - _log1p(-q))
+    log_l = _log_likelihood_ratio(f, bin_, theta, q)
     # uncapped: g1 = L / (1 − p + p·L), g0 = 1 / (1 − p + p·L); in logs, without overflow either way
     log_den = log_l + _log(p + (1.0 - p) * _exp(-log_l)) if log_l > 0 else _log1p(p * _expm1(log_l))
     log_g1 = log_l - log_den
-    if log_g1 <= _LOG_CAP:
+    cap = min(CAP, 1.0 + (1.0 - FLOOR) * (1.0 - p) / p)  # g1 ≤ cap ⇔ g0 ≥ FLOOR as well as g1 ≤ CAP
+    if log_g1 <= _log(cap):
         return log_g1, -log_den
-    return _LOG_CAP, _log((1.0 - p * CAP) / (1.0 - p))  # capped below 1/p: g0 > 0
+    return _log(cap), _log((1.0 - p * cap) / (1.0 - p))
+
+
+def log_allowlisted_factor(f: int, bin_: int, theta: float, q: float) -> float:
+    """log min(L(θ), CAP): an allowlisted passenger's factor (a likelihood ratio, no coin)."""
+    return min(_log_likelihood_ratio(f, bin_, theta, q), _LOG_CAP)
 
 
 def increments(bets: Bets, thetas: Sequence[float]) -> list[float]:
@@ -184,15 +209,18 @@ def increments(bets: Bets, thetas: Sequence[float]) -> list[float]:
         for side, cells in ((0, bets.on), (1, bets.off)):
             for f, b, n in cells:
                 total += n * log_factors(f, b, theta, p, q)[side]
+        for f, b, n in bets.allow:
+            total += n * log_allowlisted_factor(f, b, theta, q)
         out.append(total)
     return out
 
 
-def entering(passengers: Iterable[tuple[bool, int, int]], rollout: int) -> Bets:
-    """The `Bets` of an hour's passengers given as (on, requests, failures): q from all, cells of those who enter."""
+def entering(passengers: Iterable[tuple[bool, int, int]], rollout: int, allowlisted: int = 0) -> Bets:
+    """The `Bets` of an hour's passengers given as (on, requests, failures), the first `allowlisted` of them on the
+    allowlist: q from all, cells of those who enter."""
     builder = BetsBuilder(rollout)
-    for on, requests, failures in passengers:
+    for i, (on, requests, failures) in enumerate(passengers):
         builder.seen(requests, failures)
         if enters(requests, failures):
-            builder.add(on, requests, failures)
+            builder.add(on, requests, failures, allowlisted=i < allowlisted)
     return builder.build()

@@ -2,22 +2,25 @@
 
 Cohorts are assigned by hashing under the config in force, as the resolver would: ON = allowlisted passengers plus
 the buckets below the rollout % (only when the flag is enabled), OFF = every other bucket; anonymous requests belong
-to neither. The unit is the passenger (`monitor.checks.stats`, "Units"): this window's at-risk passengers (seen, no
-5xx earlier in the phase) and their first failures, stored per checkpoint as `HourCounts` (evidence `hour`). The
+to neither. The unit is the passenger (`monitor.checks.stats`, "Units"), entering the phase's evidence once: in its
+first window with a 5xx or with `ENTRY_REQUESTS` requests. Per checkpoint the window's figures are stored: the
+`HourCounts` (at-risk passengers — seen, not entered earlier in the phase — and their failures) and the `Bets` (the
+entering passengers outside the allowlist: a histogram of their capped 5xx and requests, `monitor.checks.bets`). The
 verdict folds the phase's stored hours, oldest first, and this one through the anytime-valid mixture SPRT of
-`monitor.checks.sequential`: FAIL once the evidence reaches 1/alpha at any checkpoint of the phase (it stands for the
-rest of the phase: "FAIL since <label>"); NODATA while the phase has fewer than `min_cohort_requests` requests in a
-cohort; WARN when this hour alone is strong but the phase is not yet conclusive; else PASS.
+`monitor.checks.sequential` — each hour's bets when it has them, else the binary split of its first failures: FAIL
+once the evidence reaches 1/alpha at any checkpoint of the phase (it stands for the rest of the phase: "FAIL since
+<label>"); NODATA while the phase has fewer than `min_cohort_requests` requests in a cohort; WARN when this hour alone
+is strong but the phase is not yet conclusive; else PASS.
 
 Overlapping windows (a labelled checkpoint beside the hourly one, a replay of an older hour) need no clipping: a
-passenger enters the evidence as a failing unit at most once per phase, because the runner passes the keys of the
-passengers who failed at earlier checkpoints (`CheckContext.entered_before`) and stores this window's new ones. If
-alpha or the minimum relative effect change mid-phase, replaying the stored hours under the new design is exactly
-the test the new settings define, from the phase's start. A checkpoint whose read was incomplete (its log-based
-checks ERROR) still records its counts: the test conditions on the passengers it saw, so they remain evidence that
-later checkpoints fold. SKIP records none (no ON or no OFF cohort: no evidence either way). When other flags in
-rollout share ON passengers (unsalted buckets), `monitor.checks.overlap` adds the overlap, the exclusive part's
-test and the attribution.
+passenger enters the evidence at most once per phase, because the runner passes the keys of the passengers who
+entered at earlier checkpoints (`CheckContext.entered_before`) and stores this window's new ones. If alpha or the
+minimum relative effect change mid-phase, replaying the stored hours under the new design is exactly the test the
+new settings define, from the phase's start. A checkpoint whose read was incomplete (its log-based checks ERROR)
+still records its counts: the test conditions on the passengers it saw, so they remain evidence that later
+checkpoints fold. SKIP records none (no ON or no OFF cohort: no evidence either way). When other flags in rollout
+share ON passengers (unsalted buckets), `monitor.checks.overlap` adds the overlap, the exclusive part's test (the
+binary split) and the attribution.
 """
 
 from __future__ import annotations
@@ -62,8 +65,8 @@ def split_cohorts(cohorts: CohortCounts, enabled: bool, rollout_percentage: int)
 def window_hour(ctx: CheckContext, enabled: bool, rollout_percentage: int) -> tuple[HourCounts, Bets | None]:
     """This window's `HourCounts` under the config in force — per cohort the passengers seen (and with ≥ 1 5xx), the
     units at risk (not in `ctx.entered_before`) with their failures, requests and 5xx — and its `Bets`: the at-risk
-    passengers outside the allowlist who enter the evidence now (None when the rollout is not strictly between 0 and
-    100%: no coin was flipped)."""
+    passengers who enter the evidence now, the allowlisted ones apart (None when the rollout is not strictly between
+    0 and 100%: no coin was flipped)."""
     cut = rollout_percentage if enabled else 0
     allow = {passenger_key(h) for h in ctx.allowlist_hashes} if enabled else set()
     before = ctx.entered_before
@@ -83,8 +86,8 @@ def window_hour(ctx: CheckContext, enabled: bool, rollout_percentage: int) -> tu
         if key not in before:
             units[side] += 1
             failing[side] += failed
-            if builder is not None and not allowed and enters(state):
-                builder.add(on, requests_of(state), errors)
+            if builder is not None and enters(state):
+                builder.add(on, requests_of(state), errors, allowlisted=allowed)
     (on_req, on_err), (off_req, off_err) = split_cohorts(ctx.stats.cohorts, enabled, rollout_percentage)
     hour = HourCounts(
         on_units=units[0],
@@ -260,11 +263,12 @@ def _phase_text(ev: CohortEvidence, j: Judgement) -> str:
 
 
 def _entered_text(ev: CohortEvidence) -> str:
-    """"; bets on N ON + M OFF passengers entering this hour" when the verdict's evidence is the bets."""
+    """ "; bets on N ON + M OFF passengers entering this hour" when the verdict's evidence is the bets."""
     if ev.evidence_unit != "bets" or ev.bets is None:
         return ""
-    on, off = (sum(n for _, _, n in ev.bets.get(side, ())) for side in ("on", "off"))
-    return f"; bets on {on:,} ON + {off:,} OFF passengers entering this hour"
+    on, off, allow = (sum(n for _, _, n in ev.bets.get(side, ())) for side in ("on", "off", "allow"))
+    testers = f" + {allow:,} allowlisted" if allow else ""
+    return f"; bets on {on:,} ON + {off:,} OFF{testers} passengers entering this hour"
 
 
 def _fail_summary(ev: CohortEvidence, j: Judgement) -> str:

@@ -1,7 +1,8 @@
 """Anytime-valid evidence that ON is worse than OFF, accumulated over a rollout phase (issue 9).
 
-Pure: the standard library's `math` only. The cohort check folds one `HourCounts` per checkpoint into an
-`EvidenceState` (`fold`, O(#θ) per hour, plus O(grid) for the interval) and reads the verdict with `judge`.
+Pure: the standard library's `math` only. The cohort check folds one `HourCounts` (and its `Bets`) per checkpoint
+into an `EvidenceState` (`fold`, O(#θ) per hour, plus O(grid) for the interval, plus O(cells·#θ) for the bets) and
+reads the verdict with `judge`.
 
 The test: a one-sided mixture SPRT on how each hour's failing units split between ON and OFF
 -------------------------------------------------------------------------------------------------
@@ -31,11 +32,15 @@ conditioning on T: the exact null law of x is hypergeometric, which is smaller i
 
 Units: passengers, counted once per phase
 -----------------------------------------
-The unit is a passenger's first failure in the phase, among the passengers seen and not yet failed (the at-risk
-set); why it is the passenger and why the first failure: `monitor.checks.stats`, "Units". The engines keep, per
-window, each passenger's bucket and whether it had a 5xx (`monitor.domain.aggregate.PassengerStates`); the store
-keeps the phase's failing passenger keys, reset with the phase. The fold accepts any unit the engine chooses —
-validity then rests on that unit's independence.
+Each hour's evidence is, by default, its per-passenger bets (`monitor.checks.bets`: a randomisation test on the hash
+coin, stronger and assumption-free; each passenger enters once per phase, in its first hour with a 5xx or with
+`ENTRY_REQUESTS` requests): `fold` takes them in place of the split below whenever the hour has them and θ₀ = 1.
+The per-θ factors are then the bets' instead of Λ's; everything else here (M_t, FAIL, WARN, the projection) is the
+same. The split below remains for θ₀ > 1, for phases with an allowlist only, for the report's ratio and interval
+and for the overlap's parts: its unit is a passenger's first failure among the passengers seen and not yet entered
+(the at-risk set); why the passenger: `monitor.checks.stats`, "Units". The engines keep, per window, each
+passenger's bucket, requests and 5xx (`monitor.domain.aggregate.PassengerStates`); the store keeps the phase's
+entered passenger keys, reset with the phase.
 
 Interval, estimate, WARN, projection
 ------------------------------------

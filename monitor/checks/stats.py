@@ -28,9 +28,15 @@ ON client and chronic failers included; counting passengers failing in *this hou
 0.65 under random retry storms. First failures with ρ from all passengers seen (no at-risk count needed) measured
 D ≈ 0.7 (conservative) and the same power.
 
-The cost: a passenger's first failure only says "at least one 5xx", so a regression that doubles the per-request 5xx
-rate shows as less than a doubling per passenger (≈1.7× in the benchmark's heavy-tailed traffic: a busy passenger
-fails in the hour either way), and the test needs more traffic than a request-level one would (README, "Detection").
+The cost of a binary unit: a first failure only says "at least one 5xx", so a regression that doubles the per-request
+5xx rate shows as less than a doubling per passenger (≈1.7× in the benchmark's heavy-tailed traffic: a busy passenger
+fails in the hour either way), and the binary split needed ≈2× the traffic of a request-level test. So the verdict
+now bets on each passenger's cohort with what its whole hour says (`monitor.checks.bets`): the unit is still the
+passenger, entering once per phase (at its first 5xx, or its first hour of ≥ 20 requests, so the at-risk set is
+"seen and not yet entered"), its factor is bounded (one storm moves the evidence by ×10 at most), and validity rests
+on the hash coin alone (a randomisation test), not on any independence of requests. The binary split remains for
+a relative margin (`BETA_MONITOR_MIN_RELATIVE_EFFECT`, whose composite null the coin cannot test), for phases with
+an allowlist only (no coin), for the ratio and its interval in the report, and for the overlap's parts.
 
 Fisher's exact test (`one_sided_greater_p`) was the old per-hour cohort test; only the detection benchmark's "old
 rule" still uses it, to compare against.

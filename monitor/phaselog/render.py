@@ -16,6 +16,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from monitor.domain.aggregate import ENTRY_REQUESTS
 from monitor.domain.checkpoint import Checkpoint, CheckResult, GateDecision
 from monitor.domain.evidence import (
     EVIDENCE_MODELS,
@@ -158,6 +159,7 @@ def _entry_context(checkpoint: Checkpoint) -> dict[str, Any]:
         "alerts": checkpoint.alerts,
         "manual": _manual_review(checks),
         "engine": checkpoint.metrics.get("engine") or None,
+        "entry_requests": ENTRY_REQUESTS,
     }
 
 

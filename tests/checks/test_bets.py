@@ -9,6 +9,7 @@ import pytest
 
 from monitor.checks.bets import (
     CAP,
+    FLOOR,
     ENTRY_REQUESTS,
     MAX_BIN,
     MAX_FAILURES,
@@ -35,7 +36,8 @@ def test_every_bet_is_fair_under_the_null(p: float, q: float) -> None:
             for theta in THETAS:
                 log_g1, log_g0 = log_factors(f, b, theta, p, q)
                 assert p * math.exp(log_g1) + (1 - p) * math.exp(log_g0) == pytest.approx(1.0, rel=1e-12)
-                assert log_g1 <= math.log(CAP) + 1e-12  # one passenger moves the evidence by ×4 at most
+                assert log_g1 <= math.log(CAP) + 1e-12  # one passenger moves the evidence by ×10 at most
+                assert log_g0 >= math.log(FLOOR) - 1e-12  # ... and halves it at most
 
 
 def test_a_bet_leans_on_what_the_passenger_did() -> None:
@@ -58,7 +60,8 @@ def test_who_enters_and_where() -> None:
     assert not enters(ENTRY_REQUESTS - 1, 0) and enters(ENTRY_REQUESTS, 0) and enters(1, 1)
     assert cell_of(60, 60) == (MAX_FAILURES, request_bin(60))  # a storm counts 10 5xx
     bets = entering([(True, 5, 1), (True, 5, 0), (False, 25, 0), (False, 25, 0), (False, 3, 2)], rollout=5)
-    assert bets == Bets(5, on=((1, 5, 1),), off=((0, request_bin(25), 2), (2, 3, 1)))
+    assert bets == Bets(5, on=((1, 5, 1),), off=((0, request_bin(25), 2), (2, 3, 1)), rate_errors=3, rate_requests=63)
+    assert bets.rate == pytest.approx(3 / 63)
     assert bets.entered == 4
     assert Bets.from_dict(bets.to_dict()) == bets
 
@@ -71,6 +74,7 @@ def test_who_enters_and_where() -> None:
         {"rollout": 5, "on": [[11, 3, 1]], "off": []},
         {"rollout": 5, "on": [[1, 3, 0]], "off": []},
         {"rollout": 5, "on": [], "off": [[1, MAX_BIN + 1, 2]]},
+        {"rollout": 5, "on": [], "off": [], "rate_errors": 7, "rate_requests": 2},
     ],
 )
 def test_stored_bets_out_of_range_are_refused(data: dict[str, object]) -> None:
@@ -80,8 +84,9 @@ def test_stored_bets_out_of_range_are_refused(data: dict[str, object]) -> None:
 
 def test_one_storming_passenger_moves_the_evidence_by_at_most_the_cap() -> None:
     hour = HourCounts(100, 1_900, 1, 47, on_requests=560, on_5xx=60, off_requests=9_500, off_5xx=48)
-    storm = Bets(5, on=(cell_of(60, 60) + (1,),))
-    assert max(increments(storm, 108 / 10_060, THETAS)) == pytest.approx(math.log(CAP))
+    storm = Bets(5, on=((*cell_of(60, 60), 1),), rate_errors=51, rate_requests=10_060)
+    assert max(increments(storm, THETAS)) == pytest.approx(math.log(CAP))
+    assert entering([(True, 60, 60), *[(False, 5, 0)] * 10], 5).rate == pytest.approx(3 / 110)  # q: 3 of its 60
     state = replay([hour] * 30, Design(), [storm] * 30)  # even if it entered every hour (it cannot: once a phase)
     assert state.log_e_max < math.log(100) + math.log(CAP) * 30  # bounded by the cap, not by its 60 retries
 
@@ -90,23 +95,17 @@ def _phase(rng: random.Random, p: float, theta: float, hours: int, storms: bool)
     """One phase of heavy-tailed passengers (each in the evidence once), folded hour by hour through `fold`."""
     design, state, q = Design(interval=False), EvidenceState(), 0.005
     for _ in range(hours):
-        cells: tuple[dict[tuple[int, int], int], dict[tuple[int, int], int]] = ({}, {})
-        errors = requests = 0
+        seen = []
         for _ in range(400):
             on = rng.random() < p
             r = 1 + int(rng.lognormvariate(1.5, 1.5))
             rate = q * theta if on else q
-            if storms and rng.random() < 0.01:
+            if storms and rng.random() < 0.0025:  # ≈ one retry storm an hour
                 r, f = 60, 60
             else:
                 f = sum(rng.random() < rate for _ in range(min(r, 400)))
-            requests, errors = requests + r, errors + f
-            if enters(r, f):
-                table = cells[0 if on else 1]
-                table[cell_of(r, f)] = table.get(cell_of(r, f), 0) + 1
-        bets = Bets(round(p * 100), *(tuple(sorted((f, b, n) for (f, b), n in t.items())) for t in cells))
-        hour = HourCounts(1, 1, 0, 0, on_requests=requests, on_5xx=errors)
-        state = fold(state, hour, design, bets)
+            seen.append((on, r, f))
+        state = fold(state, HourCounts(1, 1, 0, 0), design, entering(seen, round(p * 100)))
     return state
 
 

@@ -25,8 +25,9 @@ from helpers_checks import (
 )
 
 from monitor.checks.base import CheckContext, Thresholds
-from monitor.checks.cohort import check_cohort_regression, hours_covered, phase_hours, split_cohorts
-from monitor.checks.sequential import HourCounts
+from monitor.checks.bets import Bets, request_bin
+from monitor.checks.cohort import check_cohort_regression, design_of, hours_covered, phase_hours, split_cohorts
+from monitor.checks.sequential import HourCounts, log_mixture, replay
 from monitor.checks.stats import one_sided_greater_p
 from monitor.domain import Checkpoint, CheckResult, Status, Window, WindowAggregate, passenger_key
 from monitor.domain.evidence import CohortEvidence
@@ -73,14 +74,18 @@ class Hour:
         return ctx(s, cfg, **kw)  # type: ignore[arg-type]
 
 
-def stored(*hours: HourCounts, labels: tuple[str, ...] = ()) -> list[Checkpoint]:
-    """Earlier checkpoints of the phase carrying these hours, oldest first given, returned newest first (as the
-    store's history is); the latest ends one hour before the checked window."""
+def stored(*hours: HourCounts | CohortEvidence, labels: tuple[str, ...] = ()) -> list[Checkpoint]:
+    """Earlier checkpoints of the phase carrying these hours (bare counts, or a check's whole evidence: counts and
+    bets), oldest first given, returned newest first (as the store's history is); the latest ends one hour before
+    the checked window."""
     n = len(hours)
     out = []
     for i, hour in enumerate(hours):
         label = labels[i] if labels else f"h{i + 1}"
-        cp = checkpoint(label, Status.PASS, [result("cohort_regression", Status.PASS, hour=hour.to_dict())])
+        fields = (
+            {"hour": hour.hour, "bets": hour.bets} if isinstance(hour, CohortEvidence) else {"hour": hour.to_dict()}
+        )
+        cp = checkpoint(label, Status.PASS, [result("cohort_regression", Status.PASS, **fields)])
         cp = cp.model_copy(update={"id": i + 1})
         shift = timedelta(hours=n - i)
         cp.window = Window(start=cp.window.start - shift, end=cp.window.end - shift)
@@ -224,8 +229,8 @@ def test_warn_says_how_many_more_hours_at_this_rate() -> None:
     assert ev.hour_e_value is not None and 10 <= ev.hour_e_value < 100
     assert ev.hours_to_decide is not None and ev.hours_to_decide > 0
     assert got.summary.startswith("ON worse this hour (e=")
-    assert ev.hours_to_decide == pytest.approx(0.48, abs=0.01)
-    assert "; ≈29 min more at this rate to decide — ON/OFF 5.56× (anytime-valid " in got.summary
+    assert ev.hours_to_decide == pytest.approx(0.47, abs=0.01)
+    assert "; ≈28 min more at this rate to decide — ON/OFF 5.56× (anytime-valid " in got.summary
 
 
 def test_nodata_says_how_much_more_traffic_over_the_phase() -> None:
@@ -312,3 +317,46 @@ def test_phase_hours_fold_oldest_first_and_skip_checkpoints_without_counts() -> 
 def test_skip_records_no_hour() -> None:
     ev = evidence_of(check_cohort_regression(Hour(100, on=Cohort(3_000), off=Cohort(0)).context()))
     assert ev.hour is None and ev.e_value is None and ev.on.passengers == 3_000
+
+
+# Per-passenger bets (`monitor.checks.bets`) -------------------------------------------------------------------
+def test_the_verdict_bets_and_stored_bets_fold_again() -> None:
+    """Three hours of 1.5× whose stored evidence is the check's own (counts and bets): FAIL by the third, not at
+    the second; a restart reads the same bets back, so the figures equal a one-shot fold."""
+    first = evidence_of(check_cohort_regression(ONE_AND_A_HALF_HOUR.context()))
+    assert first.evidence_unit == "bets" and first.bets is not None and first.entered == 36 + 456
+    second = check_cohort_regression(ONE_AND_A_HALF_HOUR.context(history=stored(first)))
+    assert second.status is Status.PASS
+    third = check_cohort_regression(ONE_AND_A_HALF_HOUR.context(history=stored(first, evidence_of(second))))
+    assert third.status is Status.FAIL
+    assert "; bets on 36 ON + 456 OFF passengers entering this hour" in third.summary
+    state = replay([HourCounts.from_dict(first.hour)] * 3, design_of(Thresholds()), [Bets.from_dict(first.bets)] * 3)
+    assert evidence_of(third).log_e_value == pytest.approx(log_mixture(state.log_lr, design_of(Thresholds())))
+
+
+def test_busy_passengers_enter_without_a_5xx_and_allowlisted_ones_bet_on_their_own_traffic() -> None:
+    h = Hour(
+        5,
+        on=Cohort(40, each=30, failing=2),
+        off=Cohort(760, each=5, failing=10),
+        allow=3,
+        allowlisted=Cohort(3, each=25, failing=1, errors=2),
+    )
+    ev = evidence_of(check_cohort_regression(h.context()))
+    assert ev.bets is not None
+    bets = Bets.from_dict(ev.bets)
+    assert bets.on == ((0, request_bin(30), 38), (1, request_bin(30), 2))  # every busy ON passenger enters
+    assert bets.off == ((1, 5, 10),)  # quiet OFF passengers wait for a 5xx
+    assert bets.allow == ((0, request_bin(25), 2), (2, request_bin(25), 1))
+    assert ev.entered == 53 and bets.rollout == 5
+    keys = {passenger_key(p) for p in hashes(40, 0, 5)}
+    again = check_cohort_regression(h.context(entered_before=frozenset(keys)))
+    assert evidence_of(again).on.units == 3  # the allowlisted testers; the 40 entered earlier are not at risk
+
+
+def test_a_relative_margin_or_an_allowlist_only_phase_uses_the_split() -> None:
+    margin = evidence_of(check_cohort_regression(A_A.context(thresholds=Thresholds(min_relative_effect=0.2))))
+    assert margin.evidence_unit == "split" and margin.bets is not None  # recorded, not what the verdict folds
+    testers = Hour(0, on=Cohort(0), off=Cohort(3_000, failing=30), allow=8, allowlisted=Cohort(8, 20, 6))
+    only = evidence_of(check_cohort_regression(testers.context()))
+    assert only.evidence_unit == "split" and only.bets is None
