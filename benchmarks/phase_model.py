@@ -14,19 +14,38 @@ The population size follows from the daily mean req/s: N = 0.9·3600·req/s·720
 E[active hours]) (≈ 73,000 passengers at 5 req/s, 7.3 M at 500 req/s).
 
 Simulation by exchangeable classes, never one draw per passenger or request: passengers are grouped by (activity
-bin × intensity bin × kind); within a class and cohort they are exchangeable. The 16 bins (quantiles 0–60–90–99–100%
-of each distribution) keep the heavy tails; within a bin a passenger's hourly probabilities are the bin's averages.
-Per hour, class and cohort, the passengers failing for the first time in the phase are an exact binomial draw (they
-leave the class's at-risk count, so depletion is tracked per class); per cohort, the at-risk passengers seen without
-failing, the already-failed passengers seen again and how many of those fail are drawn as sums of independent
-binomials (a binomial with the sum's mean and variance). 5xx = one per failing passenger plus a Poisson excess;
-requests = 5xx plus a Poisson number of successful ones, with the classes' conditional means. Checked against a
-per-passenger simulation with continuous activity and intensity (150 phases of 720 h at 1% and 5% rollout, 5 req/s,
-A/A and harsh chronic failers): the same mean counts within 5%, the same over-dispersion of the phase's ON excess
-within ≈ 20%.
-Retry storms: a passenger failing 50 retries in an hour, either at random in the traffic (Poisson, rate per hour)
-or one persistent client, ON, active in an hour with probability min(1, 0.25·d(t)) (≈ 180 hours of the phase),
-failing 50 retries each time.
+bin × intensity bin × kind); within a class and cohort they are exchangeable. The 25 classes (quantiles
+0–50–80–95–99–100% of each distribution) keep the heavy tails; within a bin a passenger's hourly probabilities are
+the bin's averages (over the bin's intensities and the hourly factor, a quadrature of λ).
+
+What the cohort test needs (`monitor.checks.bets`): a passenger ENTERS the phase's evidence once, at the end of the
+first hour with a 5xx or ≥ ENTRY_REQUESTS (20) requests, in the cell (f' = min(5xx, 10), request_bin(requests)).
+Per class and per-request 5xx rate, `CellTable` holds the exact probability of each cell for an active passenger
+(r ~ Poisson(λ), f | r ~ Binomial(r, rate), i.e. f ~ Poisson(λ·rate) and r − f ~ Poisson(λ·(1 − rate))
+independent: Poisson cdfs at the bins' edges, f' = 10 taking the bin's rest; averaged over the λ quadrature), and
+P(enter | active) = Σ cells (a test checks the sum). The at-risk set of a class is its passengers not yet entered.
+Per hour, class and cohort, the passengers entering are an exact binomial draw (they leave the at-risk count: the
+depletion is tracked per class, by ENTERING). Their cells: ONE multinomial per (hour, cohort), vectorised over
+phases, with pvals = the classes' cell pmfs (given entering) mixed by the hour's entering counts per class — an
+approximation like the matched binomial below: the mean count of every cell is exact, but each entering passenger
+is drawn from the mixture rather than from its own class (cells of probability below 1e-12 for every class are left
+out, the rest renormalised). The other counts follow the product's at-risk semantics: units = at-risk passengers
+seen (entering + seen without entering), new_failing = entering with f > 0 (the binary rule's failing units),
+failing = every passenger seen with a 5xx. Per cohort, the at-risk passengers seen without entering, the entered
+passengers seen again and how many of those fail are sums of independent binomials (a binomial with the sum's mean
+and variance). 5xx: the entering passengers' f' from their cells (plus a Poisson excess above the cap) and, for the
+returning ones, one per failing passenger plus a Poisson excess; requests = 5xx plus a Poisson number of successful
+ones, with the classes' conditional means. q's parts (`Bets.rate`): rate_requests = the identified requests;
+rate_errors = Σ min(5xx, 3): exact from the entering passengers' cells, and for the returning failing passengers one
+each plus a Poisson excess with the classes' mean of min(f, 3) − 1 (an approximation; storms add 3 each).
+
+Checked against a per-passenger simulation with continuous activity and intensity (`check_phase_model.py`, 60
+per-passenger phases of 168 h against 1,200 model phases, 5% rollout, 5 req/s, A/A and 2×, and harsh chronic failers
+at 1%): CHECK_FIGURES
+Retry storms: a passenger failing 50 retries in an hour (r = f = 50: the cell (10, request_bin(50)), entering if
+it had not entered yet), either at random in the traffic (Poisson, rate per hour; not yet entered with the cohort's
+share of at-risk passengers among those seen) or one persistent client, ON, active in an hour with probability
+min(1, 0.25·d(t)) (≈ 180 hours of the phase), failing 50 retries each time (entering once).
 """
 
 from __future__ import annotations
@@ -59,7 +78,7 @@ SIGMA_HOURLY = 1.1
 MEAN_ACTIVE_HOURS = 8.0  # per 720-hour phase
 SIGMA_ACTIVE = 1.0
 MAX_ACTIVE_HOURS = 400.0
-EDGES = (0.0, 0.6, 0.9, 0.99, 1.0)  # quantile bins of activity and of intensity
+EDGES = (0.0, 0.5, 0.8, 0.95, 0.99, 1.0)  # quantile bins of activity and of intensity
 TROUGH = 0.2  # night load / peak load
 PEAK_HOUR = 14
 STORM_RETRIES = 50

@@ -18,11 +18,10 @@ from dataclasses import dataclass
 import numpy as np
 from phase_model import Counts
 
-from monitor.checks.bets import CAP, Bets, representative
+from monitor.checks.bets import CAP, FLOOR, Bets, representative
 from monitor.checks.sequential import Design, EvidenceState, HourCounts, fold_all
 
 NEAR = 0.05  # phases whose log M came this close to log(1/α) (either side) are re-folded by the real code
-LOG_CAP = math.log(CAP)
 
 
 def hour_rows(c: Counts, units: str = "b") -> np.ndarray:
@@ -61,7 +60,10 @@ def bets_increments(c: Counts, thetas: tuple[float, ...], rollout: int) -> np.nd
         0.0,
         0.5,
     )
-    cap_g0 = math.log((1.0 - p * CAP) / (1.0 - p))
+    # the module's cap on g1: min(CAP, 1 + (1 − FLOOR)(1 − p)/p), so that g0 ≥ FLOOR as well as g1 ≤ CAP
+    cap = min(CAP, 1.0 + (1.0 - FLOOR) * (1.0 - p) / p)
+    log_cap = math.log(cap)
+    cap_g0 = math.log((1.0 - p * cap) / (1.0 - p))
     index = np.arange(phases)[:, None] * len(thetas) + np.arange(len(thetas))[None, :]
     for t in range(1, slots):
         q = q_all[:, t, None]
@@ -75,9 +77,9 @@ def bets_increments(c: Counts, thetas: tuple[float, ...], rollout: int) -> np.nd
             log_l = f * log_theta + (r - f) * cq_phase[rows]
             log_den = np.logaddexp(math.log1p(-p), math.log(p) + log_l)
             if side == 0:
-                g = np.minimum(log_l - log_den, LOG_CAP)
+                g = np.minimum(log_l - log_den, log_cap)
             else:
-                g = np.where(log_l - log_den > LOG_CAP, cap_g0, -log_den)
+                g = np.where(log_l - log_den > log_cap, cap_g0, -log_den)
             out[:, t] += np.bincount(index[rows].ravel(), weights=(n * g).ravel(), minlength=index.size).reshape(
                 phases, len(thetas)
             )
