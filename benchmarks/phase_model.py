@@ -14,19 +14,49 @@ The population size follows from the daily mean req/s: N = 0.9·3600·req/s·720
 E[active hours]) (≈ 73,000 passengers at 5 req/s, 7.3 M at 500 req/s).
 
 Simulation by exchangeable classes, never one draw per passenger or request: passengers are grouped by (activity
-bin × intensity bin × kind); within a class and cohort they are exchangeable. The 16 bins (quantiles 0–60–90–99–100%
-of each distribution) keep the heavy tails; within a bin a passenger's hourly probabilities are the bin's averages.
-Per hour, class and cohort, the passengers failing for the first time in the phase are an exact binomial draw (they
-leave the class's at-risk count, so depletion is tracked per class); per cohort, the at-risk passengers seen without
-failing, the already-failed passengers seen again and how many of those fail are drawn as sums of independent
-binomials (a binomial with the sum's mean and variance). 5xx = one per failing passenger plus a Poisson excess;
-requests = 5xx plus a Poisson number of successful ones, with the classes' conditional means. Checked against a
-per-passenger simulation with continuous activity and intensity (150 phases of 720 h at 1% and 5% rollout, 5 req/s,
-A/A and harsh chronic failers): the same mean counts within 5%, the same over-dispersion of the phase's ON excess
-within ≈ 20%.
-Retry storms: a passenger failing 50 retries in an hour, either at random in the traffic (Poisson, rate per hour)
-or one persistent client, ON, active in an hour with probability min(1, 0.25·d(t)) (≈ 180 hours of the phase),
-failing 50 retries each time.
+bin × intensity bin × kind); within a class and cohort they are exchangeable. The 25 classes (quantiles
+0–50–80–95–99–100% of each distribution) keep the heavy tails; within a bin a passenger's hourly probabilities are
+the bin's averages (over the bin's intensities and the hourly factor, a quadrature of λ).
+
+What the cohort test needs (`monitor.checks.bets`): a passenger ENTERS the phase's evidence once, at the end of the
+first hour with a 5xx or ≥ ENTRY_REQUESTS (20) requests, in the cell (f' = min(5xx, 10), request_bin(requests)).
+Per class and per-request 5xx rate, `CellTable` holds the exact probability of each cell for an active passenger
+(r ~ Poisson(λ), f | r ~ Binomial(r, rate), i.e. f ~ Poisson(λ·rate) and r − f ~ Poisson(λ·(1 − rate))
+independent: Poisson cdfs at the bins' edges, f' = 10 taking the bin's rest; averaged over the λ quadrature), and
+P(enter | active) = Σ cells (a test checks the sum). The at-risk set of a class is its passengers not yet entered.
+Per hour, class and cohort, the passengers entering are an exact binomial draw (they leave the at-risk count: the
+depletion is tracked per class, by ENTERING). Their cells: one multinomial per (hour, cohort, kind), vectorised
+over phases, with pvals = the kind's classes' cell pmfs (given entering) mixed by the hour's entering counts per
+class — an approximation like the matched binomial below: the mean count of every cell is exact, but each entering
+passenger is drawn from the mixture rather than from its own class (cells of probability below 1e-12 for every class
+are left out, the rest renormalised). Not one multinomial per (hour, cohort) across kinds: that spreads the ON
+cohort's count of chronic-like cells (a mean-preserving spread, which the bets' product — convex in it — turns into
+E[M] > 1): with it the A/A false-FAIL rate of the bets test was 1.3–2.2% in the 5 req/s chronic cells (400 phases
+each), an artefact of the model, not of the test. Mixing intensity classes within a kind has the same effect, much
+smaller (the plain A/A cells are within α).
+The other counts follow the product's at-risk semantics: units = at-risk passengers seen (entering + seen without
+entering), new_failing = entering with f > 0 (the binary rule's failing units),
+failing = every passenger seen with a 5xx. Per cohort, the at-risk passengers seen without entering, the entered
+passengers seen again and how many of those fail are sums of independent binomials (a binomial with the sum's mean
+and variance). 5xx: the entering passengers' f' from their cells (plus a Poisson excess above the cap) and, for the
+returning ones, one per failing passenger plus a Poisson excess; requests = 5xx plus a Poisson number of successful
+ones, with the classes' conditional means. q's parts (`Bets.rate`): rate_requests = the identified requests;
+rate_errors = Σ min(5xx, 3): exact from the entering passengers' cells, and for the returning failing passengers one
+each plus a Poisson excess with the classes' mean of min(f, 3) − 1 (an approximation; storms add 3 each).
+
+Checked against a per-passenger simulation with continuous activity and intensity (`check_phase_model.py`: 5 req/s;
+A/A and 2× at 5% rollout, harsh chronic failers at 1%). Over the first 24 h (150 per-passenger phases against 3,000
+model phases): entering, new_failing and units per hour within 1.5%, every OFF cell group with ≥ 2 entering
+passengers an hour (f' = 0, 1, 2, ≥ 3 × requests < 20, 20–63, 64–255, ≥ 256) within 2.7%. Over 168 h (60 phases
+against 1,200): seen, failing, requests, 5xx and q within 1.5%, units within 1.1%, entering and new_failing 3% high
+(within a class the heavy passengers enter first; the model's classes deplete evenly), the OFF cell groups within
+5% (worst 4.9%); the model's ON 5xx in the chronic cell 8% low (1.3 against 1.4 an hour: a handful of chronic ON
+passengers). With 16 classes (quantiles 0–60–90–99–100%) entering was 5% high over 168 h; with 49 (seven bins) 1.4%,
+at twice the time.
+Retry storms: a passenger failing 50 retries in an hour (r = f = 50: the cell (10, request_bin(50)), entering if
+it had not entered yet), either at random in the traffic (Poisson, rate per hour; not yet entered with the cohort's
+share of at-risk passengers among those seen) or one persistent client, ON, active in an hour with probability
+min(1, 0.25·d(t)) (≈ 180 hours of the phase), failing 50 retries each time (entering once).
 """
 
 from __future__ import annotations
@@ -37,7 +67,19 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.polynomial.hermite_e import hermegauss
-from scipy.stats import norm
+from scipy.stats import norm, poisson
+
+from monitor.checks.bets import (
+    BINS_PER_OCTAVE,
+    EXACT_BELOW,
+    MAX_BIN,
+    MAX_FAILURES,
+    RATE_FAILURES,
+    cell_of,
+    enters,
+    request_bin,
+)
+from monitor.domain.aggregate import ENTRY_REQUESTS
 
 HOURS_PER_PHASE = 720
 ANON_SHARE = 0.10
@@ -47,12 +89,12 @@ SIGMA_HOURLY = 1.1
 MEAN_ACTIVE_HOURS = 8.0  # per 720-hour phase
 SIGMA_ACTIVE = 1.0
 MAX_ACTIVE_HOURS = 400.0
-EDGES = (0.0, 0.6, 0.9, 0.99, 1.0)  # quantile bins of activity and of intensity
+EDGES = (0.0, 0.5, 0.8, 0.95, 0.99, 1.0)  # quantile bins of activity and of intensity
 TROUGH = 0.2  # night load / peak load
 PEAK_HOUR = 14
 STORM_RETRIES = 50
 PERSISTENT_STORM_ACTIVITY = 0.25
-FIELDS = ("seen", "units", "failing", "new_failing", "requests", "errors")
+FIELDS = ("seen", "units", "failing", "new_failing", "entering", "requests", "errors")
 
 
 def diurnal(hour_of_day: np.ndarray | int) -> np.ndarray:
@@ -147,18 +189,153 @@ def passengers_per_hour(rps: float, mean_requests: float = MEAN_REQUESTS) -> flo
     return float(population(rps, mean_requests) * np.sum(table.weight * table.active_hours / HOURS_PER_PHASE * seen))
 
 
+# ------------------------------------------------------------------------------------- the bets' cells per class
+
+N_F, N_B = MAX_FAILURES + 1, MAX_BIN + 1
+RETURN_FIELDS = ("fail", "seen", "req_fail", "req_ok", "err_fail", "rate_err_fail")
+
+
+def _bin_lows() -> np.ndarray:
+    """The lowest request count of every bin of `monitor.checks.bets.request_bin`, and a last edge past the top bin."""
+    lows = []
+    for b in range(N_B):
+        r = b if b < EXACT_BELOW else math.ceil(EXACT_BELOW * 2 ** ((b - EXACT_BELOW) / BINS_PER_OCTAVE))
+        while request_bin(r) < b:
+            r += 1
+        while r > 0 and request_bin(r - 1) >= b:
+            r -= 1
+        lows.append(r)
+    return np.array([*lows, 2**62], dtype=np.int64)
+
+
+BIN_LO = _bin_lows()
+ENTRY_BIN = request_bin(ENTRY_REQUESTS)
+assert BIN_LO[ENTRY_BIN] == ENTRY_REQUESTS, "a bin straddles the entry rule's request count"
+ENTERS = np.array([[enters(int(BIN_LO[b]), f) for b in range(N_B)] for f in range(N_F)])  # (N_F, N_B)
+STORM_CELL = cell_of(STORM_RETRIES, STORM_RETRIES)
+
+
+@dataclass(frozen=True)
+class CellTable:
+    """Per class, for an active passenger at one per-request 5xx rate (r ~ Poisson(λ) over the class's λ quadrature,
+    f | r ~ Binomial(r, rate), i.e. f ~ Poisson(λ·rate) and r − f ~ Poisson(λ·(1 − rate)) independent):
+
+    pmf (classes, N_F, N_B): P(enter and cell (f', bin)), exact (Poisson cdfs at the bins' edges; f' = 10 is the
+    bin's rest); enter: P(enter) = Σ pmf; stay: P(seen without entering) = P(f = 0, 1 ≤ r < ENTRY_REQUESTS);
+    req_enter / req_stay: E[r | enter] / E[r | seen, stays]; err_enter: E[f | enter]; err_excess:
+    E[(f − MAX_FAILURES)⁺ | enter] (the 5xx the cap hides); and for a passenger who entered earlier
+    (`RETURN_FIELDS`): P(f > 0), P(seen), E[r | f > 0], E[r | seen, f = 0], E[f | f > 0],
+    E[min(f, RATE_FAILURES) | f > 0]."""
+
+    pmf: np.ndarray
+    enter: np.ndarray
+    stay: np.ndarray
+    req_enter: np.ndarray
+    req_stay: np.ndarray
+    err_enter: np.ndarray
+    err_excess: np.ndarray
+    back: np.ndarray  # (classes, len(RETURN_FIELDS))
+
+    @staticmethod
+    def build(table: ClassTable, rate: float) -> CellTable:
+        w, ks, n_act = table.lam_weight, np.arange(MAX_FAILURES), len(EDGES) - 1
+        keys = ("pmf", "enter", "stay", "req_enter", "req_stay", "err_enter", "excess", "back")
+        rows: dict[str, list] = {k: [] for k in keys}
+        tiny = 1e-300
+        for lam in table.lam:
+            m1, m0 = lam * rate, lam * (1 - rate)
+            pk = poisson.pmf(ks[:, None], m1[None, :])  # (10, nodes): P(f = k)
+            cdf = poisson.cdf(BIN_LO[None, :, None] - ks[:, None, None] - 1, m0[None, None, :])  # P(r − f < lo − k)
+            cdf[:, -1, :] = 1.0
+            joint = np.empty((N_F, N_B, lam.size))
+            joint[:MAX_FAILURES] = pk[:, None, :] * np.diff(cdf, axis=1)
+            r_cdf = poisson.cdf(BIN_LO[:, None] - 1, lam[None, :])
+            r_cdf[-1] = 1.0
+            joint[MAX_FAILURES] = np.maximum(np.diff(r_cdf, axis=0) - joint[:MAX_FAILURES].sum(axis=0), 0.0)
+            pmf = (joint * ENTERS[:, :, None]) @ w
+            j = np.arange(ENTRY_REQUESTS)
+            quiet = poisson.pmf(j[:, None], lam[None, :]) * (1 - rate) ** j[:, None]  # P(r = j, f = 0)
+            stay = (quiet[1:] @ w).sum()
+            stay_req = (j[:, None] * quiet).sum(axis=0) @ w
+            enter = pmf.sum()
+            e_min = pk[1] + 2 * pk[2] + 3 * (1 - pk[0] - pk[1] - pk[2])  # E[min(f, RATE_FAILURES)]
+            e_cap = (ks[:, None] * pk).sum(axis=0) + MAX_FAILURES * (1 - pk.sum(axis=0))  # E[min(f, 10)]
+            fail = 1 - np.sum(w * np.exp(-m1))
+            seen = 1 - np.sum(w * np.exp(-lam))
+            ok = seen - fail
+            req_fail = np.sum(w * (lam - m0 * np.exp(-m1)))
+            req_ok = np.sum(w * m0 * np.exp(-m1))
+            rows["pmf"].append(pmf)
+            rows["enter"].append(enter)
+            rows["stay"].append(stay)
+            rows["req_enter"].append((np.sum(w * lam) - stay_req) / max(enter, tiny))
+            rows["req_stay"].append(stay_req / max(stay, tiny))
+            rows["err_enter"].append(np.sum(w * m1) / max(enter, tiny))
+            rows["excess"].append(np.sum(w * (m1 - e_cap)) / max(enter, tiny))
+            rows["back"].append(
+                [
+                    fail,
+                    seen,
+                    req_fail / max(fail, tiny),
+                    req_ok / max(ok, tiny),
+                    np.sum(w * m1) / max(fail, tiny),
+                    np.sum(w * e_min) / max(fail, tiny),
+                ]
+            )
+
+        def tile(v: list) -> np.ndarray:  # classes are activity-major: the intensity rows repeat per activity bin
+            return np.concatenate([np.array(v)] * n_act)
+
+        return CellTable(*(tile(rows[k]) for k in keys))
+
+
+_CELL_TABLES: dict[tuple[float, float], CellTable] = {}
+
+
+def cell_table(rate: float, mean_requests: float = MEAN_REQUESTS) -> CellTable:
+    key = (mean_requests, rate)
+    if key not in _CELL_TABLES:
+        _CELL_TABLES[key] = CellTable.build(class_table(mean_requests), rate)
+    return _CELL_TABLES[key]
+
+
+def _stack(tables: list[CellTable]) -> CellTable:
+    return CellTable(*(np.concatenate([getattr(t, f) for t in tables]) for f in CellTable.__dataclass_fields__))
+
+
+def support(tables: list[CellTable], floor: float = 1e-12) -> np.ndarray:
+    """Flat cell indices (f'·N_B + bin) that an entering passenger of some class reaches with probability above
+    `floor`, plus the storm's cell; most likely first (the multinomial stops early once every passenger is placed)."""
+    cond = np.concatenate([t.pmf.reshape(len(t.enter), -1) / np.maximum(t.enter, 1e-300)[:, None] for t in tables])
+    mass = cond.max(axis=0)
+    mass[STORM_CELL[0] * N_B + STORM_CELL[1]] = 1.0
+    keep = np.flatnonzero(mass > floor)
+    return keep[np.argsort(-cond.mean(axis=0)[keep], kind="stable")]
+
+
 @dataclass
 class Counts:
     """Per-hour counts, arrays of shape (phases, hours + 1); hour 0 is the hour before the phase.
 
-    Per cohort ("on"/"off"): seen (passengers seen), units (seen and no 5xx earlier in the phase), failing (seen
-    with ≥ 1 5xx), new_failing (failing for the first time in the phase), requests, errors (5xx). Plus anonymous
-    requests and 5xx."""
+    Per cohort ("on"/"off"): seen (passengers seen), units (seen and not yet entered in the phase: the at-risk set),
+    failing (seen with ≥ 1 5xx), new_failing (at-risk passengers with ≥ 1 5xx in the hour: they enter), entering
+    (at-risk passengers entering the bets, with a 5xx or ≥ ENTRY_REQUESTS requests), requests, errors (5xx). Plus:
+    hist_on / hist_off (phases, hours + 1, len(cells)): the entering passengers per cell, cells[i] = (f', bin);
+    rate_errors: Σ min(5xx, RATE_FAILURES) over every identified passenger seen (both cohorts); anonymous requests
+    and 5xx."""
 
     on: dict[str, np.ndarray]
     off: dict[str, np.ndarray]
     anon_requests: np.ndarray
     anon_errors: np.ndarray
+    cells: np.ndarray  # (K, 2): f', bin
+    hist_on: np.ndarray
+    hist_off: np.ndarray
+    rate_errors: np.ndarray
+
+    @property
+    def rate_requests(self) -> np.ndarray:
+        return self.on["requests"] + self.off["requests"]
 
     def global_rate(self) -> np.ndarray:
         req = self.on["requests"] + self.off["requests"] + self.anon_requests
@@ -198,9 +375,10 @@ def simulate(
         "chronic": scenario.chronic_rate,
         "sticky": scenario.sticky_rate,
     }
-    tables_off = np.concatenate([table.hourly(p_off[k]) for k in kinds])
-    tables_on = np.concatenate([table.hourly(p_on[k]) for k in kinds])
-    tables_before = np.concatenate([table.hourly(p_off[k]) for k in kinds])  # hour 0: the flag changes nothing yet
+    tab_off = _stack([cell_table(p_off[k], mean_requests) for k in kinds])
+    tab_on = _stack([cell_table(p_on[k], mean_requests) for k in kinds])
+    cells = support([tab_off, tab_on])
+    storm_index = int(np.flatnonzero(cells == STORM_CELL[0] * N_B + STORM_CELL[1])[0])
     act = np.tile(table.active_hours, len(kinds)) / (HOURS_PER_PHASE * slots_per_hour)
     # population per phase: class sizes, cohorts, kinds
     size = rng.poisson(population(rps, mean_requests) * table.weight, (phases, n_classes))
@@ -222,83 +400,116 @@ def simulate(
     m_on, m_off = np.concatenate(members_on, axis=1), np.concatenate(members_off, axis=1)
     day_start = rng.integers(0, 24, phases) if start is None else np.full(phases, start)
     shape = (phases, hours + 1)
-    on = {f: np.zeros(shape, dtype=np.int64) for f in FIELDS}
-    off = {f: np.zeros(shape, dtype=np.int64) for f in FIELDS}
-    anon_req = np.zeros(shape, dtype=np.int64)
-    anon_err = np.zeros(shape, dtype=np.int64)
-    storm_failed = np.zeros(phases, dtype=bool)
+    counts = Counts(
+        {f: np.zeros(shape, dtype=np.int64) for f in FIELDS},
+        {f: np.zeros(shape, dtype=np.int64) for f in FIELDS},
+        np.zeros(shape, dtype=np.int64),
+        np.zeros(shape, dtype=np.int64),
+        np.stack([cells // N_B, cells % N_B], axis=1),
+        np.zeros((*shape, cells.size), dtype=np.int32),
+        np.zeros((*shape, cells.size), dtype=np.int32),
+        np.zeros(shape, dtype=np.int64),
+    )
+    storm_entered = np.zeros(phases, dtype=bool)
     state: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for t in range(hours + 1):
         d = diurnal(day_start + (t - 1) / slots_per_hour)
         a = np.minimum(1.0, d[:, None] * act[None, :])
-        for name, cohort, members, tab in (
-            ("on", on, m_on, tables_on if t else tables_before),
-            ("off", off, m_off, tables_off),
+        for name, cohort, hist, members, tab in (
+            ("on", counts.on, counts.hist_on, m_on, tab_on if t else tab_off),  # hour 0: the flag changes nothing
+            ("off", counts.off, counts.hist_off, m_off, tab_off),
         ):
-            if t <= 1:  # hour 0 ends the previous phase; the phase starts at hour 1 with nobody failing yet
+            if t <= 1:  # hour 0 ends the previous phase; the phase starts at hour 1 with nobody entered yet
                 state[name] = (members.copy(), np.zeros_like(members))
-            at_risk, failed = state[name]
-            _hour(rng, cohort, t, at_risk, failed, a, tab)
-        anon_req[:, t] = rng.poisson(ANON_SHARE * 3600 * rps * d / slots_per_hour)
-        anon_err[:, t] = rng.binomial(anon_req[:, t], base)
+            at_risk, entered = state[name]
+            counts.rate_errors[:, t] += _hour(rng, cohort, hist[:, t], t, at_risk, entered, a, tab, cells, len(kinds))
+        counts.anon_requests[:, t] = rng.poisson(ANON_SHARE * 3600 * rps * d / slots_per_hour)
+        counts.anon_errors[:, t] = rng.binomial(counts.anon_requests[:, t], base)
         if scenario.storms_per_hour > 0:
-            _random_storms(rng, on, off, t, r, scenario.storms_per_hour / slots_per_hour)
+            _random_storms(rng, counts, t, r, scenario.storms_per_hour / slots_per_hour, storm_index)
         if scenario.persistent_storm:
             if t <= 1:
-                storm_failed[:] = False
+                storm_entered[:] = False
             active = rng.random(phases) < np.minimum(1.0, PERSISTENT_STORM_ACTIVITY * d / slots_per_hour)
-            first = active & ~storm_failed
-            _add_storm(on, t, active.astype(np.int64), first.astype(np.int64))
-            storm_failed |= first
-    return Counts(on, off, anon_req, anon_err)
+            first = active & ~storm_entered
+            _add_storm(counts, "on", t, active.astype(np.int64), first.astype(np.int64), storm_index)
+            storm_entered |= first
+    return counts
 
 
 def _hour(
     rng: np.random.Generator,
     cohort: dict[str, np.ndarray],
+    hist: np.ndarray,
     t: int,
     at_risk: np.ndarray,
-    failed: np.ndarray,
+    entered: np.ndarray,
     a: np.ndarray,
-    tab: np.ndarray,
-) -> None:
-    """One hour of one cohort. Exact per class: the passengers failing for the first time (they leave the at-risk
-    set). Per cohort, from sums of independent binomials (a moment-matched binomial, Ehm 1991): the at-risk
-    passengers seen without failing, and the already-failed passengers seen again, and how many of those fail."""
-    p_fail = a * tab[None, :, 0]
-    p_seen = a * (tab[None, :, 0] + tab[None, :, 1])
-    p_ok = np.minimum(1.0, a * tab[None, :, 1] / np.maximum(1 - p_fail, 1e-12))
-    new = rng.binomial(at_risk, p_fail)
+    tab: CellTable,
+    cells: np.ndarray,
+    kinds: int = 1,
+) -> np.ndarray:
+    """One hour of one cohort; fills `hist` (phases, K) and returns the hour's Σ min(5xx, RATE_FAILURES).
+
+    Exact per class: the at-risk passengers entering (they leave the at-risk set). Their cells: one multinomial per
+    phase and kind (normal, chronic, sticky), over the kind's classes' cell pmfs mixed by the entering counts (each
+    entering passenger's cell is drawn from the mixture rather than from its own class: the cells' mean counts are
+    exact, their joint law is an approximation).
+    Per cohort, from sums of independent binomials (a moment-matched binomial, Ehm 1991): the at-risk passengers
+    seen without entering, and the entered passengers seen again, and how many of those fail."""
+    p_enter = a * tab.enter[None, :]
+    p_stay = np.minimum(1.0, a * tab.stay[None, :] / np.maximum(1 - p_enter, 1e-12))
+    back = tab.back
+    p_fail, p_seen = a * back[None, :, 0], a * back[None, :, 1]
+    new = rng.binomial(at_risk, p_enter)
     rest = at_risk - new
-    ok_new = matched_binomial(rng, (rest * p_ok).sum(axis=1), (rest * p_ok * (1 - p_ok)).sum(axis=1))
-    seen_again = matched_binomial(rng, (failed * p_seen).sum(axis=1), (failed * p_seen * (1 - p_seen)).sum(axis=1))
-    fail_mass = (failed * p_fail).sum(axis=1)
-    seen_mass = (failed * p_seen).sum(axis=1)
+    stay = matched_binomial(rng, (rest * p_stay).sum(axis=1), (rest * p_stay * (1 - p_stay)).sum(axis=1))
+    seen_again = matched_binomial(rng, (entered * p_seen).sum(axis=1), (entered * p_seen * (1 - p_seen)).sum(axis=1))
+    fail_mass = (entered * p_fail).sum(axis=1)
+    seen_mass = (entered * p_seen).sum(axis=1)
     share = np.divide(fail_mass, seen_mass, out=np.zeros(seen_mass.shape), where=seen_mass > 0)
     again = rng.binomial(seen_again, np.minimum(share, 1.0))
-    # mean requests and 5xx excess of the passengers seen: per class weights of each group
-    ok_mass = (rest * p_ok).sum(axis=1)
-    req_ok_new = np.divide((rest * p_ok) @ tab[:, 3], ok_mass, out=np.zeros(ok_mass.shape), where=ok_mass > 0)
-    req_fail_f = np.divide((failed * p_fail) @ tab[:, 2], fail_mass, out=np.zeros(fail_mass.shape), where=fail_mass > 0)
-    ok_f_mass = (failed * (p_seen - p_fail)).sum(axis=1)
-    req_ok_f = np.divide(
-        (failed * (p_seen - p_fail)) @ tab[:, 3], ok_f_mass, out=np.zeros(ok_f_mass.shape), where=ok_f_mass > 0
-    )
-    excess = np.maximum(tab[:, 4] - 1, 0)
-    excess_f = np.divide((failed * p_fail) @ excess, fail_mass, out=np.zeros(fail_mass.shape), where=fail_mass > 0)
-    at_risk -= new
-    failed += new
+
+    def mean_of(mass: np.ndarray, column: np.ndarray) -> np.ndarray:
+        total = mass.sum(axis=1)
+        return np.divide(mass @ column, total, out=np.zeros(total.shape), where=total > 0)
+
+    stay_mass = rest * p_stay
+    # the entering passengers' cells
     n_new = new.sum(axis=1)
-    cohort["new_failing"][:, t] = n_new
-    cohort["units"][:, t] = n_new + ok_new
-    cohort["failing"][:, t] = n_new + again
-    cohort["seen"][:, t] = n_new + ok_new + seen_again
-    mean_excess = new @ excess + again * excess_f
-    errors = n_new + again + rng.poisson(mean_excess)
-    mean_requests = new @ tab[:, 2] + ok_new * req_ok_new + again * req_fail_f + (seen_again - again) * req_ok_f
-    ok_requests = rng.poisson(np.maximum(mean_requests - (n_new + again + mean_excess), 0.0))
+    cond = tab.pmf.reshape(len(tab.enter), -1)[:, cells] / np.maximum(tab.enter, 1e-300)[:, None]
+    per_kind = len(tab.enter) // kinds
+    hist[:] = 0
+    for k in range(kinds):  # one multinomial per kind: mixing kinds would spread the ON count of chronic-like cells
+        part = slice(k * per_kind, (k + 1) * per_kind)
+        mix = new[:, part] @ cond[part]
+        total = mix.sum(axis=1, keepdims=True)
+        pvals = np.divide(mix, total, out=np.full(mix.shape, 1.0 / mix.shape[1]), where=total > 0)
+        hist += rng.multinomial(new[:, part].sum(axis=1), pvals).astype(hist.dtype)
+    f_cells = (cells // N_B).astype(np.int64)
+    new_failing = hist[:, f_cells > 0].sum(axis=1)
+    cohort["entering"][:, t] = n_new
+    cohort["new_failing"][:, t] = new_failing
+    cohort["units"][:, t] = n_new + stay
+    cohort["failing"][:, t] = new_failing + again
+    cohort["seen"][:, t] = n_new + stay + seen_again
+    excess_back = mean_of(entered * p_fail, np.maximum(back[:, 4] - 1, 0))
+    err_new = hist @ f_cells + rng.poisson(new @ tab.err_excess)
+    err_back = again + rng.poisson(again * excess_back)
+    mean_ok_requests = (
+        new @ (tab.req_enter - tab.err_enter)
+        + stay * mean_of(stay_mass, tab.req_stay)
+        + again * (mean_of(entered * p_fail, back[:, 2]) - mean_of(entered * p_fail, back[:, 4]))
+        + (seen_again - again) * mean_of(entered * (p_seen - p_fail), back[:, 3])
+    )
+    errors = err_new + err_back
     cohort["errors"][:, t] = errors
-    cohort["requests"][:, t] = np.maximum(errors + ok_requests, n_new + ok_new + seen_again)  # ≥ 1 per passenger
+    ok_requests = rng.poisson(np.maximum(mean_ok_requests, 0.0))
+    cohort["requests"][:, t] = np.maximum(errors + ok_requests, n_new + stay + seen_again)  # ≥ 1 per passenger
+    rate_back = again + np.minimum(rng.poisson(again * (mean_of(entered * p_fail, back[:, 5]) - 1)), 2 * again)
+    at_risk -= new
+    entered += new
+    return hist @ np.minimum(f_cells, RATE_FAILURES) + rate_back
 
 
 def matched_binomial(rng: np.random.Generator, mean: np.ndarray, var: np.ndarray) -> np.ndarray:
@@ -310,24 +521,28 @@ def matched_binomial(rng: np.random.Generator, mean: np.ndarray, var: np.ndarray
     return rng.binomial(n.astype(np.int64), np.minimum(p, 1.0))
 
 
-def _add_storm(cohort: dict[str, np.ndarray], t: int, storms: np.ndarray, new: np.ndarray) -> None:
-    """`storms` passengers (per phase) failing STORM_RETRIES retries; `new` of them had not failed in the phase."""
+def _add_storm(counts: Counts, side: str, t: int, storms: np.ndarray, new: np.ndarray, index: int) -> None:
+    """`storms` passengers (per phase) failing STORM_RETRIES retries (r = f = 50); `new` of them had not entered the
+    phase's bets: they enter now, in the cell (MAX_FAILURES, request_bin(50))."""
+    cohort, hist = (counts.on, counts.hist_on) if side == "on" else (counts.off, counts.hist_off)
     cohort["seen"][:, t] += storms
     cohort["failing"][:, t] += storms
     cohort["units"][:, t] += new
     cohort["new_failing"][:, t] += new
+    cohort["entering"][:, t] += new
+    hist[:, t, index] += new.astype(hist.dtype)
     cohort["requests"][:, t] += STORM_RETRIES * storms
     cohort["errors"][:, t] += STORM_RETRIES * storms
+    counts.rate_errors[:, t] += min(STORM_RETRIES, RATE_FAILURES) * storms
 
 
-def _random_storms(
-    rng: np.random.Generator, on: dict[str, np.ndarray], off: dict[str, np.ndarray], t: int, r: float, rate: float
-) -> None:
-    """Storms hit random passengers: ON with probability r; not yet failing in the phase with the cohort's share of
-    passengers seen this hour who had not failed earlier."""
-    total = rng.poisson(rate, on["seen"].shape[0])
+def _random_storms(rng: np.random.Generator, counts: Counts, t: int, r: float, rate: float, index: int) -> None:
+    """Storms hit random passengers: ON with probability r; not yet entered in the phase with the cohort's share of
+    passengers seen this hour who had not entered earlier."""
+    total = rng.poisson(rate, counts.on["seen"].shape[0])
     n_on = np.asarray(rng.binomial(total, r))
-    for cohort, n in ((on, n_on), (off, total - n_on)):
+    for side, n in (("on", n_on), ("off", total - n_on)):
+        cohort = counts.on if side == "on" else counts.off
         seen = cohort["seen"][:, t]
         fresh = np.divide(cohort["units"][:, t], seen, out=np.ones(seen.shape), where=seen > 0)
-        _add_storm(cohort, t, n, np.asarray(rng.binomial(n, fresh)))
+        _add_storm(counts, side, t, n, np.asarray(rng.binomial(n, fresh)), index)

@@ -7,10 +7,12 @@ base 5xx 0.5%; retry storms in the A/A runs). At a cadence of C minutes the mode
 (`slots_per_hour`): an active passenger-hour falls in one slot — a session shorter than the slot — so an hour holds
 the same passengers and requests whatever the cadence; only how often the job looks changes.
 
-Judging, per slot, through the real code: the cohort verdict by `monitor.checks.sequential` (`fold_all` / `fold` /
-`verdict`: the functions `cohort_regression` calls, units = passengers' first failures of the phase, α = 0.01 per
-phase); error_rate as the check judges it (5xx share above 1% once 100 requests are seen); the gate's 5xx rule as
-`monitor.gate` applies it (2 consecutive over-limit checkpoints, covering 2 h of windows below an hourly cadence).
+Judging, per slot: the cohort verdict by the bets test (`monitor.checks.bets` folded by
+`monitor.checks.sequential`: per-passenger bets on the hash coin, each passenger entering once per phase; α = 0.01
+per phase), vectorised as in the detection benchmark (`vector_fold.py`) and re-folded by the real `fold_all` with
+real `Bets` for a sample of phases and every phase near the threshold (a disagreement aborts the run); error_rate
+as the check judges it (5xx share above 1% once 100 requests are seen); the gate's 5xx rule as `monitor.gate`
+applies it (2 consecutive over-limit checkpoints, covering 2 h of windows below an hourly cadence).
 For a sample of phases every slot up to the first ROLLBACK is rebuilt as a checkpoint and judged by the real
 `monitor.gate.decide_gate` (it must say ROLLBACK there and not before), and the real `monitor.autopilot.Autopilot`
 plans the act (the flag's step back).
@@ -28,14 +30,18 @@ command). The seeds' own rule (global 5xx above 1% on 2 consecutive hours) is sh
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # small matrices: threads only contend
+
 import numpy as np
-from detection import DESIGN, Tally, first_fail, seeds_rule, unit_rows
+from detection import DESIGN, Tally, judge_bets, seeds_rule
 from phase_model import HOURS_PER_PHASE, Counts, Scenario, simulate
+from vector_fold import hour_bets, hour_rows
 
 from monitor.autopilot import Autopilot
 from monitor.checks.sequential import EvidenceState, HourCounts, fold, verdict
@@ -62,7 +68,7 @@ A_A = (
     ("A/A + random storms", 5, 5, Scenario("A/A + random storms", storms_per_hour=1.0)),
 )
 VERIFY_PHASES = 10  # phases per scenario and cadence re-judged slot by slot by the real gate
-CHUNK = 150
+CHUNK_SLOTS = 250 * 720  # A/A: phases × slots simulated at once (the histograms: × cells)
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
@@ -86,9 +92,9 @@ def five_xx_rollback(c: Counts, slots_per_hour: int) -> np.ndarray:
     return first
 
 
-def first_rollback(c: Counts, slots_per_hour: int, tally: Tally) -> np.ndarray:
+def first_rollback(c: Counts, rollout: int, slots_per_hour: int, tally: Tally) -> np.ndarray:
     """Per phase, the first slot (1-based) the gate says ROLLBACK at: a cohort_regression FAIL or the 5xx rule."""
-    return np.minimum(first_fail(unit_rows(c, "b"), DESIGN, tally), five_xx_rollback(c, slots_per_hour))
+    return np.minimum(judge_bets(c, rollout, DESIGN, tally).first, five_xx_rollback(c, slots_per_hour))
 
 
 def _checkpoint(t: int, minutes: int, rollout: int, cohort: Status, error: Status, rate: float) -> Checkpoint:
@@ -115,12 +121,12 @@ def _checkpoint(t: int, minutes: int, rollout: int, cohort: Status, error: Statu
 
 def verify(c: Counts, phase: int, first: float, minutes: int, rollout: int) -> str:
     """Re-judge one phase slot by slot through the real gate (and plan the act): ROLLBACK exactly at `first`."""
-    rows, over, rates = unit_rows(c, "b")[phase], over_limit(c)[phase], c.global_rate()[phase]
+    rows, over, rates = hour_rows(c, "b")[phase], over_limit(c)[phase], c.global_rate()[phase]
     req = c.on["requests"][phase] + c.off["requests"][phase] + c.anon_requests[phase]
     state, history = EvidenceState(), []
     last = int(min(first, rows.shape[0] - 1))
     for t in range(1, last + 1):
-        state = fold(state, HourCounts._make(int(v) for v in rows[t]), DESIGN)
+        state = fold(state, HourCounts._make(int(v) for v in rows[t]), DESIGN, hour_bets(c, phase, t, rollout))
         cohort = Status(verdict(state, DESIGN).value)
         error = Status.FAIL if over[t] else (Status.PASS if req[t] >= MIN_REQUESTS else Status.NODATA)
         history.append(_checkpoint(t, minutes, rollout, cohort, error, float(rates[t])))
@@ -159,7 +165,7 @@ def regression_rows(rng: np.random.Generator, phases: int, tally: Tally) -> tupl
         for minutes in CADENCES:
             per_hour = 60 // minutes
             c = simulate(rng, rollout, rps, scenario, phases, HORIZON_HOURS * per_hour, slots_per_hour=per_hour)
-            first = first_rollback(c, per_hour, tally)
+            first = first_rollback(c, rollout, per_hour, tally)
             slots[minutes] = first
             for p in range(min(VERIFY_PHASES, phases)):
                 line = verify(c, p, first[p], minutes, rollout)
@@ -202,10 +208,11 @@ def aa_rows(rng: np.random.Generator, phases: int, tally: Tally) -> list[list[st
         for minutes in CADENCES:
             per_hour = 60 // minutes
             cohort_any, gate_any = 0, 0
-            for start in range(0, phases, CHUNK):
-                n = min(CHUNK, phases - start)
+            chunk = max(1, CHUNK_SLOTS // (HOURS_PER_PHASE * per_hour))
+            for start in range(0, phases, chunk):
+                n = min(chunk, phases - start)
                 c = simulate(rng, rollout, rps, scenario, n, HOURS_PER_PHASE * per_hour, slots_per_hour=per_hour)
-                cohort = first_fail(unit_rows(c, "b"), DESIGN, tally)
+                cohort = judge_bets(c, rollout, DESIGN, tally, sample=1).first
                 cohort_any += int(np.isfinite(cohort).sum())
                 gate_any += int(np.isfinite(np.minimum(cohort, five_xx_rollback(c, per_hour))).sum())
             cells += [_share(cohort_any, phases), _share(gate_any, phases)]
@@ -271,7 +278,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     for line in acts:
         print(f"- the act planned by `monitor.autopilot` at the first ROLLBACK — {line}")
-    print(f"- real gate re-judged {tally.exact} phases slot by slot: the same first ROLLBACK in every one\n")
+    print(f"- real gate re-judged {tally.exact} phases slot by slot: the same first ROLLBACK in every one")
+    print(
+        f"- the bets test folded vectorised; {tally.phases} phases re-folded by the real `fold_all` with real `Bets` "
+        f"({tally.folded:,} slots): the same first FAIL and WARN count in every one\n"
+    )
     print("### False ROLLBACKs with no regression (A/A), 720-hour phases\n")
     print(
         "P(any false FAIL of cohort_regression in the phase) and P(any false ROLLBACK of the gate: cohort FAIL or "

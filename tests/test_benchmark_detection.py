@@ -60,29 +60,32 @@ def test_prints_the_command_and_seed(quick_output: str) -> None:
 
 def test_power_table_has_every_rule_scenario_and_cell(quick_output: str) -> None:
     (table,) = _tables(quick_output, "Power")
-    for column in ("seeds @1", "seeds ≤3", "old @1", "old ≤3", "new @1", "new ≤3", "new WARN or FAIL @1"):
+    for column in ("seeds @1", "seeds ≤3", "old @1", "old ≤3", "(b) @1", "bets @1", "(b) ≤3", "bets ≤3"):
         assert column in table[0]
+    assert "bets WARN or FAIL @1" in table[0]
     assert {(row[0], row[1], row[2]) for row in _body(table)} == {(s, r, q) for s in POWER for r, q in CELLS}
 
 
-def test_false_fail_table_has_every_rule_scenario_and_cell(quick_output: str) -> None:
-    (table,) = _tables(quick_output, "False FAILs with no regression")
-    for column in ("seeds: FAILs / 720 h", "old: FAILs / 720 h", "new: P(any false FAIL in the phase)"):
+def test_false_fail_table_has_every_rule_scenario_and_cell_and_the_storage(quick_output: str) -> None:
+    table, storage = _tables(quick_output, "False FAILs with no regression")
+    for column in (
+        "seeds: FAILs / 720 h",
+        "old: FAILs / 720 h",
+        "req units: P(any)",
+        "(b): P(any)",
+        "bets: P(any false FAIL in the phase)",
+        "bets: WARN hours / 720 h",
+    ):
         assert column in table[0]
     assert {(row[0], row[1], row[2]) for row in _body(table)} == {(s, r, q) for s in AA for r, q in CELLS}
-
-
-def test_units_section_compares_the_failing_units_and_estimates_storage(quick_output: str) -> None:
-    aa, power, storage = _tables(quick_output, "Open question")
-    assert aa[0][3:5] == ["(b) first failure, ρ at risk", "(a) this hour's failing"]
-    assert len(_body(aa)) == len(AA) * len(CELLS)
-    assert len(_body(power)) == len(POWER) * len(CELLS)
+    assert storage[0][2] == "entered hashes by 24 h"
     assert {(row[0], row[1]) for row in _body(storage)} == CELLS
 
 
 def test_target_warn_grid_sensitivity_and_exposure_sections(quick_output: str) -> None:
     (target,) = _tables(quick_output, "Targets")
     assert [row[0] for row in _body(target)] == ["uniform", "trough (02:00)", "mean (08:00)", "peak (14:00)"]
+    assert target[0][1] == "bets: 2× FAIL @1" and "(b): 2× @1" in target[0]
     for claim in (
         "FAILs at hour 1 with power ≥ 0.95: ",
         "FAILs by hour 3 with power ≥ 0.95: ",
@@ -100,6 +103,8 @@ def test_target_warn_grid_sensitivity_and_exposure_sections(quick_output: str) -
     assert [row[0] for row in _body(at_20k)] == ["1%", "5%", "10%"]
     assert {(row[0], row[1]) for row in _body(per_cell)} == CELLS
     assert "none would have failed" in quick_output
+    assert "the same first FAIL hour and WARN count in every one" in quick_output
+    assert "Open question" not in quick_output  # the unit comparison was dropped with the bets test
 
 
 @pytest.mark.parametrize("args", [pytest.param(["--phases", "0"], id="no-phases")])

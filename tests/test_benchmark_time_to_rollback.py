@@ -1,6 +1,6 @@
-"""CI smoke run of benchmarks/time_to_rollback.py: it completes, re-judges phases through the real gate without a
-disagreement, and prints every row. A benchmark measures; this test asserts no time or false-alarm figure (the full
-run is in the README)."""
+"""CI smoke run of benchmarks/time_to_rollback.py: it completes, re-judges phases through the real gate and re-folds
+the bets test by the real fold without a disagreement, and prints every row. A benchmark measures; this test asserts
+no time or false-alarm figure (the full run is in benchmarks/RESULTS-time_to_rollback.md)."""
 
 from __future__ import annotations
 
@@ -29,5 +29,6 @@ def test_quick_run_prints_every_row() -> None:
             assert f"| {regression} | {process} | " in out
     assert "- Target: 2× at 5%/50 req/s rolled back within 20 min at the 95th percentile (every 10 min): " in out
     assert "real gate re-judged 60 phases slot by slot: the same first ROLLBACK in every one" in out
+    assert "re-folded by the real `fold_all` with real `Bets`" in out and "the same first FAIL and WARN count" in out
     assert "would roll back 10% → 5%" in out  # the act the real autopilot plans at 10%
     assert out.count("| A/A") == 3
