@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 from phase_model import Counts
 
-from monitor.checks.bets import CAP, FLOOR, Bets, representative
+from monitor.checks.bets import Bets, bet_cap, representative
 from monitor.checks.sequential import Design, EvidenceState, HourCounts, fold_all
 
 NEAR = 0.05  # phases whose log M came this close to log(1/α) (either side) are re-folded by the real code
@@ -60,10 +60,10 @@ def bets_increments(c: Counts, thetas: tuple[float, ...], rollout: int) -> np.nd
         0.0,
         0.5,
     )
-    # the module's cap on g1: min(CAP, 1 + (1 − FLOOR)(1 − p)/p), so that g0 ≥ FLOOR as well as g1 ≤ CAP
-    cap = min(CAP, 1.0 + (1.0 - FLOOR) * (1.0 - p) / p)
-    log_cap = math.log(cap)
-    cap_g0 = math.log((1.0 - p * cap) / (1.0 - p))
+    # the module's cap on g1, per θ: `bets.bet_cap` = min(θ, 1 + (1 − FLOOR)(1 − p)/p), so that g0 ≥ FLOOR too
+    cap = np.array([bet_cap(t, p) for t in thetas])
+    log_cap = np.log(cap)[None, :]
+    cap_g0 = np.log((1.0 - p * cap) / (1.0 - p))[None, :]
     index = np.arange(phases)[:, None] * len(thetas) + np.arange(len(thetas))[None, :]
     for t in range(1, slots):
         q = q_all[:, t, None]

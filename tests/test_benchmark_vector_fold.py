@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from monitor.checks.bets import CAP, FLOOR, MAX_BIN, MAX_FAILURES, Bets, increments, log_factors
+from monitor.checks.bets import FLOOR, MAX_BIN, MAX_FAILURES, Bets, increments, log_factors
 from monitor.checks.sequential import Design, EvidenceState, fold_all
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
@@ -69,7 +69,7 @@ def test_vectorised_factors_reach_the_cap_as_the_module_does() -> None:
         side[0, 1, 0] = 1
         got = vector_fold.bets_increments(c, THETAS, 5)[0, 1]
         assert got == pytest.approx(increments(bets, THETAS), rel=1e-12)
-    assert log_factors(10, 17, 5.0, 0.05, 0.005)[0] == pytest.approx(math.log(CAP))
+    assert log_factors(10, 17, 5.0, 0.05, 0.005)[0] == pytest.approx(math.log(5.0))  # capped at θ
     assert log_factors(10, 17, 5.0, 0.5, 0.005)[1] == pytest.approx(math.log(FLOOR))
 
 
