@@ -54,8 +54,10 @@ a fraction of its range;
 r, still a function of the outcomes only), so an hour is a small histogram per cohort, stored with the checkpoint
 and folded again by `report --rebuild`.
 
-Measured (`benchmarks/detection.py`): the same false-FAIL budget per phase, and at 5% rollout, 50 req/s, 2× the
-hour-1 FAIL rate goes from ≈0.55 (binary first failures) to ≈0.9 at the day's mean load.
+Measured (`benchmarks/detection.py`, `benchmarks/RESULTS-detection.md`): at 5% rollout, 50 req/s, a 2× regression
+FAILs at hour 1 in 0.77 of phases from a random hour of the day (0.51 with the binary split; 0.79 counting requests,
+which retry storms break), 0.91 from the mean load; false FAILs per 720-hour A/A phase ≤ 0.013 in 44 of 45 cells,
+0.028 with one persistent storming client put ON (not by the coin) at 1% and 5 req/s.
 """
 
 from __future__ import annotations
