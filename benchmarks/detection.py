@@ -380,47 +380,79 @@ def parameters(args: argparse.Namespace, aa_hours: int) -> str:
     )
 
 
-def power_section(runs: dict[tuple[str, int, float], PowerRun]) -> str:
-    rows = []
-    for sc in POWER:
-        for rollout, rps in CELLS:
-            r = runs[(sc.name, rollout, rps)]
-            f = r.first
-            rows.append(
-                [
-                    sc.name,
-                    *cell_name(rollout, rps),
-                    frac(f["seeds"] == 1),
-                    frac(f["seeds"] <= 3),
-                    frac(f["old"] == 1),
-                    frac(f["old"] <= 3),
-                    frac(f["b"] == 1),
-                    frac(f["bets"] == 1),
-                    frac(f["b"] <= 3),
-                    frac(f["bets"] <= 3),
-                    frac(f["b"] <= POWER_HOURS),
-                    frac(f["bets"] <= POWER_HOURS),
-                    frac(r.signal_1["module"]),
-                    frac(r.signal_3["module"]),
-                ]
-            )
-    header = [
-        "scenario",
-        "rollout",
-        "req/s",
-        "seeds @1",
-        "seeds ≤3",
-        "old @1",
-        "old ≤3",
-        "(b) @1",
-        "bets @1",
-        "(b) ≤3",
-        "bets ≤3",
-        f"(b) ≤{POWER_HOURS}",
-        f"bets ≤{POWER_HOURS}",
-        "bets WARN or FAIL @1",
-        "bets WARN or FAIL ≤3",
+POWER_HEADER = [
+    "scenario",
+    "rollout",
+    "req/s",
+    "seeds @1",
+    "seeds ≤3",
+    "old @1",
+    "old ≤3",
+    "(b) @1",
+    "bets @1",
+    "(b) ≤3",
+    "bets ≤3",
+    f"(b) ≤{POWER_HOURS}",
+    f"bets ≤{POWER_HOURS}",
+    "bets WARN or FAIL @1",
+    "bets WARN or FAIL ≤3",
+]
+AA_HEADER = [
+    "scenario",
+    "rollout",
+    "req/s",
+    "seeds: FAILs / 720 h",
+    "seeds: P(any)",
+    "old: FAILs / 720 h",
+    "old: P(any)",
+    "req units: P(any)",
+    "(b): P(any)",
+    "bets: P(any false FAIL in the phase)",
+    "bets: WARN hours / 720 h",
+]
+
+
+def power_row(name: str, rollout: int, rps: float, r: PowerRun) -> list[str]:
+    """One row of the power table (`POWER_HEADER`)."""
+    f = r.first
+    return [
+        name,
+        *cell_name(rollout, rps),
+        frac(f["seeds"] == 1),
+        frac(f["seeds"] <= 3),
+        frac(f["old"] == 1),
+        frac(f["old"] <= 3),
+        frac(f["b"] == 1),
+        frac(f["bets"] == 1),
+        frac(f["b"] <= 3),
+        frac(f["bets"] <= 3),
+        frac(f["b"] <= POWER_HOURS),
+        frac(f["bets"] <= POWER_HOURS),
+        frac(r.signal_1["module"]),
+        frac(r.signal_3["module"]),
     ]
+
+
+def aa_row(name: str, rollout: int, rps: float, r: AARun, n: int, scale: float = 1.0) -> list[str]:
+    """One row of the A/A table (`AA_HEADER`); `scale` turns a quick run's counts into per-720-h ones."""
+    warn = r.warn_hours if r.warn_hours is not None else np.zeros(1)
+    return [
+        name,
+        *cell_name(rollout, rps),
+        f"{np.mean(r.fails['seeds']) * scale:.2f}",
+        frac(r.fails["seeds"] > 0),
+        f"{np.mean(r.fails['old']) * scale:.2f}",
+        frac(r.fails["old"] > 0),
+        with_se(float(np.mean(r.fails["req"])), n),
+        with_se(float(np.mean(r.fails["b"])), n),
+        with_se(float(np.mean(r.fails["bets"])), n),
+        f"{np.mean(warn) * scale:.2f}",
+    ]
+
+
+def power_section(runs: dict[tuple[str, int, float], PowerRun]) -> str:
+    rows = [power_row(sc.name, rollout, rps, runs[(sc.name, rollout, rps)]) for sc in POWER for rollout, rps in CELLS]
+    header = POWER_HEADER
     return (
         "### Power: FAIL (ROLLBACK) at hour 1 and by hour 3 of the phase\n\n"
         "Share of phases whose first FAIL comes at hour 1 / by hour 3 / by hour 24 (seeds' rule: its ROLLBACK). "
@@ -495,38 +527,8 @@ def target_section(
 
 def aa_section(aa: dict[tuple[str, int, float], AARun], n: int, hours: int) -> str:
     scale = HOURS_PER_PHASE / hours
-    rows = []
-    for sc in AA:
-        for rollout, rps in CELLS:
-            r = aa[(sc.name, rollout, rps)]
-            warn = r.warn_hours if r.warn_hours is not None else np.zeros(1)
-            rows.append(
-                [
-                    sc.name,
-                    *cell_name(rollout, rps),
-                    f"{np.mean(r.fails['seeds']) * scale:.2f}",
-                    frac(r.fails["seeds"] > 0),
-                    f"{np.mean(r.fails['old']) * scale:.2f}",
-                    frac(r.fails["old"] > 0),
-                    with_se(float(np.mean(r.fails["req"])), n),
-                    with_se(float(np.mean(r.fails["b"])), n),
-                    with_se(float(np.mean(r.fails["bets"])), n),
-                    f"{np.mean(warn) * scale:.2f}",
-                ]
-            )
-    header = [
-        "scenario",
-        "rollout",
-        "req/s",
-        "seeds: FAILs / 720 h",
-        "seeds: P(any)",
-        "old: FAILs / 720 h",
-        "old: P(any)",
-        "req units: P(any)",
-        "(b): P(any)",
-        "bets: P(any false FAIL in the phase)",
-        "bets: WARN hours / 720 h",
-    ]
+    rows = [aa_row(sc.name, rollout, rps, aa[(sc.name, rollout, rps)], n, scale) for sc in AA for rollout, rps in CELLS]
+    header = AA_HEADER
     storage = []
     for rollout, rps in CELLS:
         r = aa[("A/A", rollout, rps)]

@@ -66,7 +66,7 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
-from monitor.domain.aggregate import ENTRY_REQUESTS
+from monitor.domain.aggregate import enters_with as enters
 
 MAX_FAILURES = 10  # f is capped here (a storm's 50 retries count as 10)
 RATE_FAILURES = 3  # in q, each passenger's 5xx count at most this much
@@ -91,11 +91,6 @@ def representative(bin_: int) -> float:
     if bin_ < EXACT_BELOW:
         return float(bin_)
     return EXACT_BELOW * 2.0 ** ((bin_ - EXACT_BELOW + 0.5) / BINS_PER_OCTAVE)
-
-
-def enters(requests: int, failures: int) -> bool:
-    """Does a passenger not yet in the phase's evidence enter it with this hour's requests and 5xx?"""
-    return failures > 0 or requests >= ENTRY_REQUESTS
 
 
 def cell_of(requests: int, failures: int) -> tuple[int, int]:

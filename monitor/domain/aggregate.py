@@ -357,9 +357,15 @@ def requests_of(state: int) -> int:
     return state >> _REQUEST_SHIFT
 
 
+def enters_with(requests: int, errors: int) -> bool:
+    """Does a passenger not yet in the phase's cohort evidence enter it with this window's requests and 5xx? (A 5xx,
+    or `ENTRY_REQUESTS` requests: a rule on its outcomes alone, `monitor.checks.bets`.)"""
+    return errors > 0 or requests >= ENTRY_REQUESTS
+
+
 def enters(state: int) -> bool:
-    """Does this window make the passenger enter the cohort evidence (`monitor.checks.bets.enters`)?"""
-    return errors_of(state) > 0 or requests_of(state) >= ENTRY_REQUESTS
+    """`enters_with` of a packed window state."""
+    return enters_with(requests_of(state), errors_of(state))
 
 
 class PassengerStates:
@@ -515,8 +521,8 @@ class WindowAggregate:
             bucket = self.window.bucketer.bucket_of_hash(passenger_hash)
             states[key] = pack_state(bucket, n, err)
         else:
-            bucket = state & _BUCKET_MASK
-            states[key] = pack_state(bucket, (state >> _REQUEST_SHIFT) + n, errors_of(state) + err)
+            bucket = bucket_of(state)
+            states[key] = pack_state(bucket, requests_of(state) + n, errors_of(state) + err)
         if passenger_hash in self.window.allowlist_hashes:
             c.allowlisted_requests += n
             c.allowlisted_5xx += err

@@ -8,7 +8,6 @@ import random
 import pytest
 
 from monitor.checks.bets import (
-    ENTRY_REQUESTS,
     FLOOR,
     MAX_BIN,
     MAX_FAILURES,
@@ -22,6 +21,7 @@ from monitor.checks.bets import (
     request_bin,
 )
 from monitor.checks.sequential import Design, EvidenceState, HourCounts, fold, log_mixture, replay
+from monitor.domain.aggregate import ENTRY_REQUESTS
 
 THETAS = Design().thetas
 
